@@ -1,0 +1,92 @@
+# patron -- build, run, test, bench.
+#   make            build ./patron (installs missing Debian packages first)
+#   make run        build, fill demo.db with the demo shop, serve it on :8080
+#   make test       unit, store (SQLite + PostgreSQL) and API suites
+#   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      the benchmarks in bench/
+#   make lint / format
+
+SAN ?= 0
+PORT ?= 8080
+CC ?= cc
+ifeq ($(SAN),1)
+BUILD := build/san
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD := build/release
+OPT := -O2 -g
+endif
+
+PKGS := sqlite3 libpq libmicrohttpd jansson libsodium
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
+CFLAGS_ALL = -std=c17 -D_DEFAULT_SOURCE $(OPT) $(WARN) -Isrc -MMD -MP $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+
+LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/app/*.c src/http/*.c src/jobs/*.c src/cli/*.c))
+MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+STORE_TESTS := $(patsubst tests/store/%.c,$(BUILD)/tests/%,$(wildcard tests/store/test_*.c))
+
+.PHONY: all deps run test test-build bench lint format clean
+all: deps patron
+
+deps:
+	@scripts/deps.sh build
+
+patron: $(BUILD)/patron
+ifeq ($(SAN),0)
+	@cp $(BUILD)/patron patron.tmp && mv -f patron.tmp patron  # rename: works while ./patron runs
+endif
+
+$(BUILD)/patron: $(BUILD)/src/main.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $@ $(MIGRATIONS)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+$(BUILD)/tests/%: tests/store/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+test-build: $(BUILD)/patron $(UNIT_TESTS) $(STORE_TESTS)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory test-build SAN=$(SAN)
+	@BUILD=$(BUILD) scripts/run-tests.sh $(SUITES)
+
+run: all
+	@test -f demo.db || ./patron demo --db demo.db
+	./patron serve --db demo.db --port $(PORT)
+
+bench: all
+	@scripts/deps.sh bench
+	@bench/run.sh
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr -Isrc src
+	clang-tidy --quiet $(LIB_SRC) src/main.c -- -std=c17 -D_DEFAULT_SOURCE -Isrc $(PKG_CFLAGS)
+
+format:
+	clang-format -i $(LIB_SRC) src/main.c $(wildcard src/*/*.h tests/*/*.c)
+
+clean:
+	rm -rf build patron
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages patron needs to build, test and benchmark, but only those missing.
+# Runs apt-get when root; otherwise prints the apt-get line to run and fails.
+set -eu
+PKGS="build-essential pkg-config libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev
+ libsodium-dev libcurl4-openssl-dev libcmocka-dev tzdata sqlite3"
+case "${1:-build}" in
+build) ;;
+test) PKGS="$PKGS postgresql python3-pytest python3-requests python3-yaml" ;;
+bench) PKGS="$PKGS wrk" ;;
+*) echo "usage: deps.sh [build|test|bench]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "patron needs:$missing" >&2
+    echo "run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || apt-get update
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

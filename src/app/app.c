@@ -1,0 +1,106 @@
+/* app.c -- the shared plumbing of use cases: errors, actors, writes, audit. */
+#define _POSIX_C_SOURCE 200809L
+#include "app.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+app_status
+app_fail(app_error *err, app_status status, const char *code, const char *fmt, ...)
+{
+    assert(status != APP_OK);
+    err->status = status;
+    snprintf(err->code, sizeof err->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+app_status
+app_db_fail(app_error *err, db *conn, int rc)
+{
+    if (rc == DB_RETRY)
+        return app_fail(err, APP_UNAVAILABLE, APP_RETRY_CODE, "the database is busy; retry the request");
+    fprintf(stderr, "patron: database error: %s\n", conn ? db_errmsg(conn) : "unknown");
+    return app_fail(err, APP_UNAVAILABLE, "database_unavailable",
+                    "the database failed to answer; retry the request");
+}
+
+actor
+app_cli_actor(void)
+{
+    actor a = {.kind = "cli", .role = ROLE_ADMIN, .label = "cli"};
+    return a;
+}
+
+actor
+app_system_actor(const char *job_name)
+{
+    actor a = {.kind = "system", .role = ROLE_ADMIN};
+    snprintf(a.label, sizeof a.label, "%s", job_name);
+    return a;
+}
+
+int64_t
+app_now_us(const app *a)
+{
+    return clock_now_us(&a->clock);
+}
+
+struct write_call {
+    app_tx_fn fn;
+    void *arg;
+    app_error *err;
+};
+
+int
+app_tx_result(app_status status, const app_error *err)
+{
+    if (status == APP_UNAVAILABLE && strcmp(err->code, APP_RETRY_CODE) == 0)
+        return DB_RETRY;
+    return (int)status;
+}
+
+static int
+write_trampoline(db *conn, void *arg)
+{
+    struct write_call *call = arg;
+    return app_tx_result(call->fn(conn, call->arg, call->err), call->err);
+}
+
+app_status
+app_write(app *a, app_tx_fn fn, void *arg, app_error *err)
+{
+    struct write_call call = {fn, arg, err};
+    int rc = store_write(a->store, write_trampoline, &call);
+    if (rc == 0 || rc > 0)
+        return (app_status)rc;
+    if (rc == STORE_BUSY)
+        return app_fail(err, APP_UNAVAILABLE, "overloaded", "too many writes waiting; retry shortly");
+    return app_fail(err, APP_UNAVAILABLE, "database_unavailable",
+                    "the write could not be committed; retry the request");
+}
+
+json_t *
+app_json_time(int64_t at_us)
+{
+    char text[32];
+    return json_string(clock_format_rfc3339(at_us, text));
+}
+
+json_t *
+app_json_time_or_null(db_stmt *stmt, int column)
+{
+    return db_column_is_null(stmt, column) ? json_null() : app_json_time(db_column_int64(stmt, column));
+}
+
+json_t *
+app_json_text_or_null(const char *text)
+{
+    return text ? json_string(text) : json_null();
+}

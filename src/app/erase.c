@@ -1,0 +1,34 @@
+/*
+ * erase.c -- where members' personal data lives, and how erasure clears it.
+ *
+ * Every table patron creates must appear here: in ERASE_STEPS when it can hold
+ * a member's personal data, in TABLES_WITHOUT_PERSONAL_DATA when it cannot
+ * (and why). tests/store/test_store.c lists the tables of a migrated database
+ * and fails on any table named in neither, so a capability that adds a table
+ * must decide here how erasure treats it.
+ */
+#include "members.h"
+
+#include <stddef.h>
+
+const erase_step ERASE_STEPS[] = {
+    {"members", "UPDATE members SET external_id = NULL, email = NULL, email_domain = NULL,"
+                " phone = NULL, first_name = NULL, last_name = NULL, search_name = NULL,"
+                " birthday = NULL, address_line1 = NULL, address_line2 = NULL, city = NULL,"
+                " region = NULL, postal_code = NULL, country = NULL, consent_email = 0,"
+                " consent_sms = 0, consent_post = 0, consent_phone = 0, attributes = '{}',"
+                " status = 'closed' WHERE id = ?"},
+    /* Stored answers replay the member's data to a retried request. */
+    {"idempotency_keys", "DELETE FROM idempotency_keys WHERE member_id = ?"},
+    {NULL, NULL},
+};
+
+const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
+    "schema_migrations", /* versions */
+    "settings",          /* program configuration */
+    "staff",             /* employees, not members */
+    "staff_sessions",    /* employees' sessions */
+    "api_keys",          /* integrations */
+    "audit_log",         /* holds ids and field names only, never values (audit_record) */
+    NULL,
+};

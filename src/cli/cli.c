@@ -1,0 +1,140 @@
+/* cli.c -- command dispatch and what commands share. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include "app/identity.h"
+#include "http/router.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATRON_VERSION "0.1.0"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} command;
+
+static const command COMMANDS[] = {
+    {"serve", cmd_serve, "serve [--db URL] [--port 8080] [--bind 127.0.0.1] [--threads N] [--time-zone ZONE] [--quiet]"},
+    {"migrate", cmd_migrate, "migrate [--db URL]"},
+    {"demo", cmd_demo, "demo [--db URL] [--members N] [--seed N]"},
+    {"backup", cmd_backup, "backup [--db URL] --to FILE"},
+    {"staff", cmd_staff, "staff add --email E --role R [--name N] [--db URL]   (password on stdin)"},
+    {"apikey", cmd_apikey, "apikey create --role R --name N | list | revoke ID  [--db URL]"},
+    {"jobs", cmd_jobs, "jobs list | run NAME [--at TIME] [--db URL]"},
+    {"routes", cmd_routes, "routes"},
+    {NULL, NULL, NULL},
+};
+
+static int
+usage(FILE *out)
+{
+    fprintf(out, "patron %s -- customer loyalty and retention server\n\nusage:\n", PATRON_VERSION);
+    for (const command *c = COMMANDS; c->name; c++)
+        fprintf(out, "  patron %s\n", c->usage);
+    fprintf(out, "\nThe database is --db URL, else $PATRON_DB, else patron.db (SQLite);\n"
+                 "postgres://... selects PostgreSQL.\n");
+    return out == stderr ? 2 : 0;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return usage(stdout);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("patron %s\n", PATRON_VERSION);
+        return 0;
+    }
+    if (identity_init() != 0)
+        return cli_fail("libsodium cannot initialise (no entropy source?)");
+    for (const command *c = COMMANDS; c->name; c++)
+        if (strcmp(c->name, argv[1]) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "patron: unknown command '%s'\n", argv[1]);
+    return usage(stderr);
+}
+
+const char *
+cli_db_url(const char *given)
+{
+    if (given != NULL)
+        return given;
+    const char *env = getenv("PATRON_DB");
+    return env && env[0] ? env : "patron.db";
+}
+
+int
+cli_open_app(app *a, const char *url, int readers_max)
+{
+    char err[512];
+    memset(a, 0, sizeof *a);
+    a->store = store_open(url, readers_max, true, err, sizeof err);
+    if (a->store == NULL) {
+        cli_fail("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+void
+cli_close_app(app *a)
+{
+    store_close(a->store);
+    a->store = NULL;
+}
+
+int
+cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("patron: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int
+cli_fail_app(const app_error *err)
+{
+    return cli_fail("%s (%s)", err->message, err->code);
+}
+
+void
+cli_print_json(const json_t *value)
+{
+    json_dumpf(value, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}
+
+int
+cmd_routes(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return cli_fail("routes takes no arguments");
+    for (const route *r = ROUTES; r->method != NULL; r++)
+        printf("%s %s\n", r->method, r->pattern);
+    return 0;
+}
+
+int
+cli_parse_int(const char *text, long min, long max, long *out)
+{
+    char *end = NULL;
+    if (text == NULL || *text == '\0')
+        return -1;
+    long value = strtol(text, &end, 10);
+    if (*end != '\0' || value < min || value > max)
+        return -1;
+    *out = value;
+    return 0;
+}

@@ -1,0 +1,230 @@
+/*
+ * cmd_demo.c -- `patron demo`: fills a database with a believable fictional shop.
+ *
+ * "Maison Verte", a home-and-garden shop with stores in a few French cities and
+ * an online shop. Members join over three years, most consent to email, some
+ * to SMS; a few are suspended or closed. The data is made from a seeded
+ * generator, so the same seed gives the same shop. Each later capability adds
+ * its part here (purchases, tiers, tickets ...), always through the same app
+ * functions the API uses.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include "app/identity.h"
+#include "app/members.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEMO_BATCH_MEMBERS 250
+#define DEMO_ADMIN_EMAIL "admin@maison-verte.example"
+#define DEMO_ADMIN_PASSWORD "demo-admin-password"
+
+static const char *const FIRST_NAMES[] = {
+    "Camille", "Louise", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Jade", "Emma", "Alice",
+    "Lucas", "Hugo", "Louis", "Gabriel", "Arthur", "Jules", "Adam", "Nathan", "Théo", "Raphaël",
+    "Nora", "Yasmine", "Zoé", "Anaïs", "Mathis", "Noah", "Sofia", "Elena", "Karim", "Julien",
+};
+static const char *const LAST_NAMES[] = {
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
+    "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux",
+    "Vincent", "Fournier", "Morel", "Girard", "Andre", "Mercier", "Dupont", "Lambert", "Bonnet",
+    "François", "Martinez", "Nguyen",
+};
+static const struct {
+    const char *city, *region, *postal_prefix;
+} CITIES[] = {
+    {"Paris", "Île-de-France", "750"}, {"Lyon", "Auvergne-Rhône-Alpes", "6900"},
+    {"Nantes", "Pays de la Loire", "440"}, {"Bordeaux", "Nouvelle-Aquitaine", "330"},
+    {"Lille", "Hauts-de-France", "590"}, {"Toulouse", "Occitanie", "310"},
+};
+static const char *const STREETS[] = {"rue des Lilas", "avenue Jean Jaurès", "rue de la République",
+                                      "boulevard Voltaire", "place du Marché", "chemin des Vignes"};
+static const char *const DOMAINS[] = {"example.com", "example.org", "example.net", "mail.example"};
+static const char *const INTERESTS[] = {"garden", "kitchen", "decor", "tools", "plants", "outdoor"};
+#define PICK(array, rng) array[next_random(rng) % (sizeof array / sizeof array[0])]
+
+/* xorshift64*: small, fast and seeded; the demo needs variety, not secrecy. */
+static uint64_t
+next_random(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 2685821657736338717ULL;
+}
+
+/* Lowercase ASCII of a name for an email local part: "Léa" -> "lea". Latin-1
+ * letters (UTF-8 C3 xx) lose their accent; anything else is dropped. */
+static void
+email_part(const char *name, char *out, size_t out_bytes)
+{
+    /* Base letters of U+00C0..U+00FF, lowercase; '.' where there is none. */
+    static const char LATIN1[] = "aaaaaaaceeeeiiii.nooooo.ouuuuy..aaaaaaaceeeeiiii.nooooo.ouuuuy.y";
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && w + 1 < out_bytes; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+            out[w++] = (char)(*p | 0x20);
+        else if (*p == 0xC3 && p[1] >= 0x80 && p[1] <= 0xBF && LATIN1[p[1] - 0x80] != '.')
+            out[w++] = LATIN1[(++p)[0] - 0x80];
+    }
+    out[w] = '\0';
+}
+
+static json_t *
+demo_member(uint64_t *rng, int n, int64_t now_us)
+{
+    const char *first = PICK(FIRST_NAMES, rng), *last = PICK(LAST_NAMES, rng);
+    char email[160], a[40], b[40], external[32], phone[24], birthday[16], line1[80], postal[12];
+    email_part(first, a, sizeof a);
+    email_part(last, b, sizeof b);
+    snprintf(email, sizeof email, "%s.%s%d@%s", a, b, n, PICK(DOMAINS, rng));
+    snprintf(external, sizeof external, "MV-%06d", 100000 + n);
+    snprintf(phone, sizeof phone, "+336%08llu", (unsigned long long)(next_random(rng) % 100000000));
+    civil_date born = civil_from_days(civil_to_days((civil_date){1950, 1, 1}) +
+                                      (int64_t)(next_random(rng) % (50 * 365)));
+    snprintf(birthday, sizeof birthday, "%04d-%02d-%02d", born.year, born.month, born.day);
+    int city = (int)(next_random(rng) % (sizeof CITIES / sizeof CITIES[0]));
+    snprintf(line1, sizeof line1, "%d %s", 1 + (int)(next_random(rng) % 120), PICK(STREETS, rng));
+    /* Prefixes are 3 or 4 digits: pad the district number to make 5. */
+    unsigned district = (unsigned)(next_random(rng) % 20);
+    if (strlen(CITIES[city].postal_prefix) == 3)
+        snprintf(postal, sizeof postal, "%.3s%02u", CITIES[city].postal_prefix, district);
+    else
+        snprintf(postal, sizeof postal, "%.4s%u", CITIES[city].postal_prefix, district % 10);
+    int64_t joined_us = now_us - (int64_t)(next_random(rng) % (3 * 365)) * US_PER_DAY;
+    char joined[32];
+    unsigned roll = (unsigned)(next_random(rng) % 100);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s},"
+                     " s:{s:b, s:b, s:b, s:b}, s:s, s:{s:s, s:s}, s:s}",
+                     "external_id", external, "email", email, "phone", phone, "first_name", first,
+                     "last_name", last, "birthday", birthday, "address", "line1", line1, "city",
+                     CITIES[city].city, "region", CITIES[city].region, "postal_code", postal,
+                     "country", "FR", "consent", "email", roll < 80, "sms", roll < 35, "post",
+                     roll < 20, "phone", roll < 10, "status",
+                     roll >= 98 ? "closed" : roll >= 96 ? "suspended" : "active", "attributes",
+                     "favourite_category", PICK(INTERESTS, rng), "store",
+                     next_random(rng) % 3 == 0 ? "online" : CITIES[city].city, "joined_at",
+                     clock_format_rfc3339(joined_us, joined));
+}
+
+typedef struct demo_batch {
+    actor who;
+    int64_t now_us;
+    json_t *members; /* array of bodies */
+} demo_batch;
+
+static app_status
+demo_members_tx(db *conn, void *arg, app_error *err)
+{
+    demo_batch *batch = arg;
+    size_t i;
+    json_t *body;
+    json_array_foreach(batch->members, i, body) {
+        member_input *in = NULL;
+        json_t *out = NULL;
+        app_status st = members_input_parse(body, false, &in, err);
+        if (st == APP_OK)
+            st = members_create_tx(conn, &batch->who, batch->now_us, in, &out, err);
+        members_input_free(in);
+        json_decref(out);
+        if (st != APP_OK)
+            return st;
+    }
+    return APP_OK;
+}
+
+typedef struct demo_staff {
+    actor who;
+    int64_t now_us;
+    char hash[crypto_pwhash_STRBYTES];
+    char key[IDENTITY_TOKEN_BYTES];
+} demo_staff;
+
+static app_status
+demo_staff_tx(db *conn, void *arg, app_error *err)
+{
+    demo_staff *s = arg;
+    static const staff_input STAFF[] = {
+        {DEMO_ADMIN_EMAIL, "Claire Admin", "admin", NULL},
+        {"manager@maison-verte.example", "Marc Manager", "manager", NULL},
+        {"agent@maison-verte.example", "Aline Agent", "agent", NULL},
+        {"analyst@maison-verte.example", "Anton Analyst", "analyst", NULL},
+    };
+    for (size_t i = 0; i < sizeof STAFF / sizeof STAFF[0]; i++) {
+        staff_input in = STAFF[i];
+        in.password_hash = s->hash;
+        json_t *out = NULL;
+        app_status st = identity_staff_add_tx(conn, &s->who, s->now_us, &in, &out, err);
+        json_decref(out);
+        if (st != APP_OK)
+            return st;
+    }
+    json_t *out = NULL;
+    app_status st = identity_apikey_create_tx(conn, &s->who, s->now_us, "Maison Verte tills",
+                                              "integration", s->key, &out, err);
+    json_decref(out);
+    return st;
+}
+
+int
+cmd_demo(int argc, char **argv)
+{
+    static const struct option OPTIONS[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"members", required_argument, NULL, 'm'},
+        {"seed", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *url = NULL;
+    long members = 500, seed = 42;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", OPTIONS, NULL)) != -1) {
+        if (c == 'd')
+            url = optarg;
+        else if (c == 'm' && cli_parse_int(optarg, 0, DEMO_MEMBERS_MAX, &members) == 0)
+            continue;
+        else if (c == 's' && cli_parse_int(optarg, 1, 1L << 30, &seed) == 0)
+            continue;
+        else
+            return cli_fail("usage: patron demo [--db URL] [--members 0..%d] [--seed N]",
+                            DEMO_MEMBERS_MAX);
+    }
+    app a;
+    if (cli_open_app(&a, cli_db_url(url), 2) != 0)
+        return 1;
+    int64_t existing = 0;
+    db *conn = store_read_acquire(a.store);
+    int rc = conn ? db_query_int64(conn, "SELECT COUNT(*) FROM staff", 0, &existing) : DB_ERROR;
+    store_read_release(a.store, conn);
+    if (rc != DB_OK || existing > 0) {
+        cli_close_app(&a);
+        return cli_fail(rc != DB_OK ? "cannot read the database"
+                                    : "the database already has staff; the demo needs an empty one");
+    }
+    app_error err = {0};
+    demo_staff staff = {app_cli_actor(), app_now_us(&a), "", ""};
+    app_status st = identity_hash_password(DEMO_ADMIN_PASSWORD, staff.hash, &err);
+    if (st == APP_OK)
+        st = app_write(&a, demo_staff_tx, &staff, &err);
+    uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (long done = 0; st == APP_OK && done < members; done += DEMO_BATCH_MEMBERS) {
+        demo_batch batch = {app_cli_actor(), app_now_us(&a), json_array()};
+        for (long n = done; n < members && n < done + DEMO_BATCH_MEMBERS; n++)
+            json_array_append_new(batch.members, demo_member(&rng, (int)n + 1, batch.now_us));
+        st = app_write(&a, demo_members_tx, &batch, &err);
+        json_decref(batch.members);
+    }
+    cli_close_app(&a);
+    if (st != APP_OK)
+        return cli_fail_app(&err);
+    printf("demo shop 'Maison Verte' ready: %ld members, 4 staff\n", members);
+    printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
+           DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
+    printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);
+    return 0;
+}

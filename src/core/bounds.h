@@ -1,0 +1,80 @@
+/*
+ * bounds.h -- every maximum patron enforces, in one place, with its unit.
+ *
+ * A limit that lives here is checked where input enters (HTTP, CLI, import) and
+ * answered with a clear error when exceeded: never a crash and never a silent cut.
+ * Raising one is a deliberate decision, so each carries the reason for its value.
+ */
+#ifndef PATRON_BOUNDS_H
+#define PATRON_BOUNDS_H
+
+/* HTTP request body: a member or a purchase is a few KiB; 1 MiB leaves room for bulk calls. */
+#define REQUEST_BODY_BYTES_MAX (1024 * 1024)
+/* Request path and query string: longer ones are abuse, not navigation. */
+#define REQUEST_URL_BYTES_MAX 2048
+/* Nesting of JSON bodies: real payloads nest 3 or 4 levels; jansson recurses per level. */
+#define JSON_DEPTH_MAX 16
+/* Header values patron reads (idempotency key, request id). */
+#define HEADER_VALUE_BYTES_MAX 256
+/* Path segments a route pattern may have. */
+#define ROUTE_SEGMENTS_MAX 8
+
+/* Member fields. Email: RFC 5321 path limit. Names fit any real person. */
+#define EMAIL_BYTES_MAX 254
+#define NAME_BYTES_MAX 100
+#define PHONE_BYTES_MAX 32
+#define EXTERNAL_ID_BYTES_MAX 128
+#define ADDRESS_LINE_BYTES_MAX 200
+#define POSTAL_CODE_BYTES_MAX 16
+#define COUNTRY_CODE_BYTES 2
+/* Free-form attributes: a handful of keys for segmentation, not a document store. */
+#define ATTRIBUTES_KEYS_MAX 64
+#define ATTRIBUTE_KEY_BYTES_MAX 64
+#define ATTRIBUTES_JSON_BYTES_MAX 8192
+#define ATTRIBUTE_VALUE_BYTES_MAX 1024
+/* Search text in member lists. */
+#define SEARCH_QUERY_BYTES_MAX 200
+
+/* Pagination: large enough for exports in a few calls, small enough to answer in milliseconds. */
+#define PAGE_LIMIT_DEFAULT 50
+#define PAGE_LIMIT_MAX 500
+
+/* Idempotency keys: a UUID is 36 bytes; leave room for client prefixes. */
+#define IDEMPOTENCY_KEY_BYTES_MAX 200
+/* Answers are replayed for one day, then purged by the idempotency_purge job. */
+#define IDEMPOTENCY_RETENTION_US (24LL * 3600 * 1000000)
+/* Keys in flight at once in one process (each is a request being executed). */
+#define IDEMPOTENCY_IN_FLIGHT_MAX 4096
+
+/* Writes waiting for the single SQLite writer; past this, callers get 503 and retry. */
+#define WRITE_QUEUE_MAX 4096
+/* Writes committed together in one transaction (one fsync). */
+#define WRITE_BATCH_MAX 256
+/* Retries of a PostgreSQL transaction after a serialization failure or deadlock. */
+#define DB_RETRY_MAX 8
+/* Prepared statements kept per connection. */
+#define DB_STMT_CACHE_MAX 64
+/* Parameters in one SQL statement. */
+#define DB_PARAMS_MAX 64
+/* Read connections per server (one per HTTP thread plus the scheduler and spare). */
+#define DB_READ_POOL_MAX 64
+
+/* HTTP worker threads and concurrent connections. */
+#define HTTP_THREADS_MAX 64
+#define HTTP_CONNECTIONS_MAX 4096
+#define HTTP_CONNECTION_TIMEOUT_S 30
+
+/* Staff passwords: short ones are guessable; long ones cost argon2id time for nothing. */
+#define PASSWORD_BYTES_MIN 10
+#define PASSWORD_BYTES_MAX 256
+/* Staff sessions last a working day. */
+#define SESSION_TTL_US (12LL * 3600 * 1000000)
+/* API key names, labels and audit actions. */
+#define LABEL_BYTES_MAX 100
+/* Audit detail JSON kept per row. */
+#define AUDIT_DETAIL_BYTES_MAX 4096
+
+/* Demo data: members the demo shop creates. */
+#define DEMO_MEMBERS_MAX 100000
+
+#endif

@@ -1,0 +1,193 @@
+/* handlers_identity.c -- sign-in, staff and API keys: glue to app/identity.c. */
+#define _POSIX_C_SOURCE 200809L
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Reads a string member of the body; NULL when absent or not a string. */
+static const char *
+body_string(http_request *req, const char *name)
+{
+    return json_string_value(json_object_get(req->json, name));
+}
+
+/* Refuses body keys outside allowed (NULL-terminated); false with reply set. */
+static bool
+only_keys(http_request *req, const char *const *allowed, http_reply *reply)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(req->json, key, value) {
+        bool known = false;
+        for (const char *const *a = allowed; *a; a++)
+            known = known || strcmp(*a, key) == 0;
+        if (!known) {
+            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s'", key);
+            return false;
+        }
+        if (!json_is_string(value)) {
+            http_reply_error(reply, 400, "invalid_field", "field '%s' must be a string", key);
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct session_open {
+    actor who;
+    char token[IDENTITY_TOKEN_BYTES];
+} session_open;
+
+static app_status
+login_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    session_open *s = ctx;
+    return identity_session_open_tx(conn, &s->who, app_now_us(req->app), s->token, out, err);
+}
+
+void
+handle_login(http_request *req, http_reply *reply)
+{
+    static const char *const KEYS[] = {"email", "password", NULL};
+    if (!http_require_object(req, reply) || !only_keys(req, KEYS, reply))
+        return;
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    session_open s = {0};
+    s.who.ip = req->ip;
+    s.who.request_id = req->request_id;
+    app_error err = {0};
+    if (identity_check_password(conn, body_string(req, "email"), body_string(req, "password"),
+                                &s.who, &err) != APP_OK) {
+        http_reply_app_error(reply, &err);
+        return;
+    }
+    req->who = s.who; /* the session's idempotency scope, should a key be sent */
+    http_write(req, login_tx, &s, 200, reply);
+    if (reply->status == 200)
+        snprintf(reply->set_cookie, sizeof reply->set_cookie,
+                 SESSION_COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", s.token,
+                 (long long)(SESSION_TTL_US / US_PER_SECOND));
+}
+
+static app_status
+logout_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    (void)ctx;
+    *out = json_pack("{s:b}", "signed_out", 1);
+    return identity_session_close_tx(conn, &req->who, app_now_us(req->app), err);
+}
+
+void
+handle_logout(http_request *req, http_reply *reply)
+{
+    if (strcmp(req->who.kind, "staff") != 0) {
+        http_reply_error(reply, 400, "not_a_session", "only a signed-in staff session can sign out");
+        return;
+    }
+    http_write(req, logout_tx, NULL, 200, reply);
+    if (reply->status == 200)
+        snprintf(reply->set_cookie, sizeof reply->set_cookie,
+                 SESSION_COOKIE_NAME "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+}
+
+void
+handle_me(http_request *req, http_reply *reply)
+{
+    http_reply_json(reply, 200, identity_describe(&req->who));
+}
+
+void
+handle_staff_list(http_request *req, http_reply *reply)
+{
+    db *conn = http_read_conn(req, reply);
+    app_error err = {0};
+    json_t *out = NULL;
+    if (conn == NULL)
+        return;
+    if (identity_staff_list(conn, &out, &err) == APP_OK)
+        http_reply_json(reply, 200, out);
+    else
+        http_reply_app_error(reply, &err);
+}
+
+typedef struct staff_write {
+    staff_input input;
+    char password_hash[crypto_pwhash_STRBYTES];
+} staff_write;
+
+static app_status
+staff_create_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    staff_write *w = ctx;
+    return identity_staff_add_tx(conn, &req->who, app_now_us(req->app), &w->input, out, err);
+}
+
+void
+handle_staff_create(http_request *req, http_reply *reply)
+{
+    static const char *const KEYS[] = {"email", "name", "role", "password", NULL};
+    if (!http_require_object(req, reply) || !only_keys(req, KEYS, reply))
+        return;
+    staff_write w = {{body_string(req, "email"), body_string(req, "name"), body_string(req, "role"),
+                      w.password_hash},
+                     ""};
+    app_error err = {0};
+    if (identity_hash_password(body_string(req, "password"), w.password_hash, &err) != APP_OK) {
+        http_reply_app_error(reply, &err);
+        return;
+    }
+    http_write(req, staff_create_tx, &w, 201, reply);
+}
+
+void
+handle_apikeys_list(http_request *req, http_reply *reply)
+{
+    db *conn = http_read_conn(req, reply);
+    app_error err = {0};
+    json_t *out = NULL;
+    if (conn == NULL)
+        return;
+    if (identity_apikey_list(conn, &out, &err) == APP_OK)
+        http_reply_json(reply, 200, out);
+    else
+        http_reply_app_error(reply, &err);
+}
+
+static app_status
+apikey_create_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    (void)ctx;
+    char key[IDENTITY_TOKEN_BYTES];
+    app_status st = identity_apikey_create_tx(conn, &req->who, app_now_us(req->app),
+                                              body_string(req, "name"), body_string(req, "role"),
+                                              key, out, err);
+    sodium_memzero(key, sizeof key);
+    return st;
+}
+
+void
+handle_apikeys_create(http_request *req, http_reply *reply)
+{
+    static const char *const KEYS[] = {"name", "role", NULL};
+    if (!http_require_object(req, reply) || !only_keys(req, KEYS, reply))
+        return;
+    http_write(req, apikey_create_tx, NULL, 201, reply);
+}
+
+static app_status
+apikey_revoke_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    return identity_apikey_revoke_tx(conn, &req->who, app_now_us(req->app), *(int64_t *)ctx, out, err);
+}
+
+void
+handle_apikeys_revoke(http_request *req, http_reply *reply)
+{
+    int64_t id;
+    if (!http_param_id(req, 0, &id, reply))
+        return;
+    http_write(req, apikey_revoke_tx, &id, 200, reply);
+}

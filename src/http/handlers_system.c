@@ -1,0 +1,45 @@
+/* handlers_system.c -- health and the audit log. */
+#include "router.h"
+
+#include "store/migrate.h"
+
+
+void
+handle_healthz(http_request *req, http_reply *reply)
+{
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    int version = 0;
+    if (migrate_current_version(conn, &version) != DB_OK) {
+        http_reply_error(reply, 503, "database_unavailable", "the database does not answer");
+        return;
+    }
+    http_reply_json(reply, 200,
+                    json_pack("{s:s, s:s, s:i, s:s}", "status", "ok", "database",
+                              db_engine(conn) == DB_SQLITE ? "sqlite" : "postgres", "schema_version",
+                              version, "time_zone", clock_time_zone()));
+}
+
+void
+handle_audit_list(http_request *req, http_reply *reply)
+{
+    audit_query query = {0};
+    int64_t ignored_after = 0;
+    /* The log pages backwards (newest first) with ?before=, the id from next_before. */
+    if (!http_page(req, &ignored_after, &query.limit, reply) ||
+        !http_query_id(req, "before", &query.before, reply) ||
+        !http_query_id(req, "entity_id", &query.entity_id, reply))
+        return;
+    query.entity = http_query(req, "entity");
+    query.action = http_query(req, "action");
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    if (audit_list(conn, &query, &out, &err) == APP_OK)
+        http_reply_json(reply, 200, out);
+    else
+        http_reply_app_error(reply, &err);
+}

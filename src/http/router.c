@@ -1,0 +1,191 @@
+/*
+ * router.c -- the route table, matching, authentication and authorisation.
+ *
+ * Matching walks the table segment by segment: with a few dozen routes a
+ * linear scan costs less than building a tree, and the table stays readable.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "router.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+const route ROUTES[] = {
+    {"GET", "/healthz", PERM_PUBLIC, 0, handle_healthz},
+    {"POST", "/v1/auth/login", PERM_PUBLIC, 0, handle_login},
+    {"POST", "/v1/auth/logout", PERM_AUTHENTICATED, 0, handle_logout},
+    {"GET", "/v1/auth/me", PERM_AUTHENTICATED, 0, handle_me},
+    {"GET", "/v1/members", PERM_MEMBERS_READ, 0, handle_members_list},
+    {"POST", "/v1/members", PERM_MEMBERS_WRITE, ROUTE_ANSWER_IS_MEMBER, handle_members_create},
+    {"GET", "/v1/members/by-external/{external_id}", PERM_MEMBERS_READ, 0, handle_members_by_external},
+    {"GET", "/v1/members/{id}", PERM_MEMBERS_READ, 0, handle_members_get},
+    {"PATCH", "/v1/members/{id}", PERM_MEMBERS_WRITE, ROUTE_ANSWER_IS_MEMBER, handle_members_update},
+    {"POST", "/v1/members/{id}/erase", PERM_MEMBERS_ERASE, ROUTE_ANSWER_IS_MEMBER, handle_members_erase},
+    {"GET", "/v1/staff", PERM_STAFF_MANAGE, 0, handle_staff_list},
+    {"POST", "/v1/staff", PERM_STAFF_MANAGE, 0, handle_staff_create},
+    {"GET", "/v1/api-keys", PERM_STAFF_MANAGE, 0, handle_apikeys_list},
+    {"POST", "/v1/api-keys", PERM_STAFF_MANAGE, 0, handle_apikeys_create},
+    {"DELETE", "/v1/api-keys/{id}", PERM_STAFF_MANAGE, 0, handle_apikeys_revoke},
+    {"GET", "/v1/audit", PERM_AUDIT_READ, 0, handle_audit_list},
+    {NULL, NULL, PERM_PUBLIC, 0, NULL},
+};
+
+/* Matches path against pattern; captures go into req->params (copied into
+ * req->params_buffer). */
+static bool
+pattern_match(const char *pattern, const char *path, http_request *req)
+{
+    char *w = req->params_buffer;
+    int captured = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *seg_end = strchr(s, '/');
+            size_t n = seg_end ? (size_t)(seg_end - s) : strlen(s);
+            if (n == 0 || captured >= ROUTE_SEGMENTS_MAX)
+                return false;
+            memcpy(w, s, n);
+            w[n] = '\0';
+            req->params[captured++] = w;
+            w += n + 1;
+            s += n;
+            p = strchr(p, '}');
+            assert(p != NULL);
+            p++;
+        } else if (*p++ != *s++) {
+            return false;
+        }
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+const route *
+router_match(const char *method, const char *path, http_request *req, bool *path_known)
+{
+    *path_known = false;
+    for (const route *r = ROUTES; r->method != NULL; r++) {
+        if (!pattern_match(r->pattern, path, req))
+            continue;
+        *path_known = true;
+        if (strcmp(r->method, method) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Reads a cookie value by name from the Cookie header (MHD parses it). */
+static const char *
+cookie(http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_COOKIE_KIND, name);
+}
+
+/* Identifies the caller by bearer key or session cookie. false with reply set
+ * when the credentials are wrong or missing. */
+static bool
+authenticate(http_request *req, http_reply *reply)
+{
+    const char *auth = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *session = cookie(req, SESSION_COOKIE_NAME);
+    if (auth == NULL && session == NULL) {
+        http_reply_error(reply, 401, "unauthorized",
+                         "sign in, or send an API key as 'Authorization: Bearer <key>'");
+        return false;
+    }
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return false;
+    app_error err = {0};
+    app_status st;
+    if (auth != NULL) {
+        if (strncmp(auth, "Bearer ", 7) != 0) {
+            http_reply_error(reply, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
+            return false;
+        }
+        st = identity_authenticate_key(conn, auth + 7, &req->who, &err);
+    } else {
+        st = identity_authenticate_session(conn, session, app_now_us(req->app), &req->who,
+                                           req->csrf_token, &err);
+        /* A cookie rides along on every request a browser makes: changes also
+         * need the CSRF token, which only our own pages can read. */
+        if (st == APP_OK && strcmp(req->method, "GET") != 0) {
+            const char *csrf = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                           CSRF_HEADER_NAME);
+            if (csrf == NULL || sodium_memcmp(csrf, req->csrf_token, strlen(req->csrf_token) + 1) != 0 ||
+                strlen(csrf) != strlen(req->csrf_token))
+                st = app_fail(&err, APP_FORBIDDEN, "csrf_token_invalid",
+                              "changes made with a session need the " CSRF_HEADER_NAME " header");
+        }
+    }
+    if (st != APP_OK) {
+        http_reply_app_error(reply, &err);
+        return false;
+    }
+    req->who.ip = req->ip;
+    req->who.request_id = req->request_id;
+    req->authenticated = true;
+    return true;
+}
+
+/* Copies a valid Idempotency-Key header of a change into req; false (reply
+ * set) when the header is malformed. GET requests ignore it. */
+static bool
+read_idempotency_key(http_request *req, http_reply *reply)
+{
+    const char *key = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "Idempotency-Key");
+    if (key == NULL || strcmp(req->method, "GET") == 0)
+        return true;
+    size_t n = strlen(key);
+    bool ok = n >= 1 && n <= IDEMPOTENCY_KEY_BYTES_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] >= 0x21 && key[i] <= 0x7E;
+    if (!ok) {
+        http_reply_error(reply, 400, "invalid_idempotency_key",
+                         "Idempotency-Key must be 1 to %d printable ASCII characters",
+                         IDEMPOTENCY_KEY_BYTES_MAX);
+        return false;
+    }
+    memcpy(req->idempotency_key, key, n + 1);
+    return true;
+}
+
+void
+router_dispatch(http_request *req, http_reply *reply)
+{
+    bool path_known = false;
+    const route *r = router_match(req->method, req->path, req, &path_known);
+    if (r == NULL) {
+        if (path_known)
+            http_reply_error(reply, 405, "method_not_allowed", "%s is not allowed on '%s'",
+                             req->method, req->path);
+        else
+            http_reply_error(reply, 404, "not_found", "no such endpoint '%s'", req->path);
+        return;
+    }
+    req->route = r;
+    if (r->permission != PERM_PUBLIC) {
+        if (!authenticate(req, reply))
+            return;
+        if (!roles_allow(req->who.role, r->permission)) {
+            http_reply_error(reply, 403, "forbidden", "role '%s' may not %s %s",
+                             roles_name(req->who.role), r->method, r->pattern);
+            return;
+        }
+    }
+    if (!read_idempotency_key(req, reply))
+        return;
+    if ((r->flags & ROUTE_IDEMPOTENCY_REQUIRED) && req->idempotency_key[0] == '\0') {
+        http_reply_error(reply, 400, "idempotency_key_required",
+                         "%s %s moves points or stock: send an Idempotency-Key header", r->method,
+                         r->pattern);
+        return;
+    }
+    if (req->json_error_code[0] != '\0') {
+        http_reply_error(reply, req->json_error_status, req->json_error_code, "%s", req->json_error);
+        return;
+    }
+    r->handler(req, reply);
+    assert(reply->body != NULL && reply->status >= 200);
+}

@@ -1,0 +1,59 @@
+/*
+ * router.h -- the table of every HTTP route: method, path pattern, permission.
+ *
+ * A pattern is a path whose segments may be "{name}" captures. Each route names
+ * the permission (core/roles.h) its caller needs; the router answers 401 to an
+ * unauthenticated caller and 403 to a wrong role before any handler runs.
+ * `patron routes` prints this table, and a test checks docs/openapi.yaml
+ * describes exactly these routes.
+ */
+#ifndef PATRON_ROUTER_H
+#define PATRON_ROUTER_H
+
+#include "http.h"
+
+typedef void (*http_handler)(http_request *req, http_reply *reply);
+
+enum route_flags {
+    ROUTE_IDEMPOTENCY_REQUIRED = 1 << 0, /* moves points or stock: Idempotency-Key required */
+    ROUTE_ANSWER_IS_MEMBER = 1 << 1,     /* the answer is a member (its id scopes erasure) */
+};
+
+typedef struct route {
+    const char *method;
+    const char *pattern;
+    permission permission;
+    unsigned flags;
+    http_handler handler;
+} route;
+
+/* Every route, ending with a zeroed entry. */
+extern const route ROUTES[];
+
+/* Finds the route for method and path, capturing parameters into req. Returns
+ * it, or NULL with *path_known telling 405 (path exists, method does not) from 404. */
+const route *router_match(const char *method, const char *path, http_request *req,
+                          bool *path_known);
+
+/* Handles one request completely: match, authenticate, authorise, run. */
+void router_dispatch(http_request *req, http_reply *reply);
+
+/* Handlers, by module. */
+void handle_healthz(http_request *req, http_reply *reply);
+void handle_login(http_request *req, http_reply *reply);
+void handle_logout(http_request *req, http_reply *reply);
+void handle_me(http_request *req, http_reply *reply);
+void handle_members_list(http_request *req, http_reply *reply);
+void handle_members_create(http_request *req, http_reply *reply);
+void handle_members_get(http_request *req, http_reply *reply);
+void handle_members_by_external(http_request *req, http_reply *reply);
+void handle_members_update(http_request *req, http_reply *reply);
+void handle_members_erase(http_request *req, http_reply *reply);
+void handle_staff_list(http_request *req, http_reply *reply);
+void handle_staff_create(http_request *req, http_reply *reply);
+void handle_apikeys_list(http_request *req, http_reply *reply);
+void handle_apikeys_create(http_request *req, http_reply *reply);
+void handle_apikeys_revoke(http_request *req, http_reply *reply);
+void handle_audit_list(http_request *req, http_reply *reply);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * jobs.c -- the job registry and the scheduler thread.
+ *
+ * Jobs that delete in bulk do it in chunks of JOB_CHUNK_ROWS, each its own
+ * write: the SQLite writer is never held long, so requests keep flowing while
+ * a large purge runs.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "jobs.h"
+
+#include "app/identity.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define JOB_CHUNK_ROWS 1000
+/* Any constant: patron's advisory lock for the one scheduler of a fleet. */
+#define SCHEDULER_LOCK_KEY 7041991002LL
+
+typedef struct purge_call {
+    int64_t before_us;
+    int64_t deleted;
+} purge_call;
+
+static app_status
+purge_idempotency_chunk(db *conn, void *arg, app_error *err)
+{
+    purge_call *call = arg;
+    db_stmt *stmt = db_prepare(conn, "DELETE FROM idempotency_keys WHERE (scope, idem_key) IN"
+                                     " (SELECT scope, idem_key FROM idempotency_keys"
+                                     "  WHERE created_at < ? LIMIT ?)");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, call->before_us);
+    db_bind_int64(stmt, 2, JOB_CHUNK_ROWS);
+    int rc = db_step(stmt);
+    call->deleted = rc == DB_DONE ? db_changes(stmt) : 0;
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Forgets stored answers older than the retention period (DESIGN.md §5). */
+static app_status
+job_idempotency_purge(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    purge_call call = {at_us - IDEMPOTENCY_RETENTION_US, 0};
+    do {
+        app_status st = app_write(a, purge_idempotency_chunk, &call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call.deleted;
+    } while (call.deleted == JOB_CHUNK_ROWS);
+    return APP_OK;
+}
+
+typedef struct sessions_call {
+    int64_t now_us;
+    int64_t deleted;
+} sessions_call;
+
+static app_status
+purge_sessions_tx(db *conn, void *arg, app_error *err)
+{
+    sessions_call *call = arg;
+    return identity_sessions_purge_tx(conn, call->now_us, &call->deleted, err);
+}
+
+/* Deletes expired staff sessions. */
+static app_status
+job_sessions_purge(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    sessions_call call = {at_us, 0};
+    app_status st = app_write(a, purge_sessions_tx, &call, err);
+    report->affected = call.deleted;
+    return st;
+}
+
+const job_def JOBS[] = {
+    {"idempotency_purge", "forget stored idempotent answers older than 24 hours",
+     3600 * US_PER_SECOND, job_idempotency_purge},
+    {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},
+    {NULL, NULL, 0, NULL},
+};
+
+const job_def *
+jobs_find(const char *name)
+{
+    for (const job_def *job = JOBS; job->name != NULL; job++)
+        if (strcmp(job->name, name) == 0)
+            return job;
+    return NULL;
+}
+
+app_status
+jobs_run(app *a, const job_def *job, int64_t at_us, job_report *report, app_error *err)
+{
+    memset(report, 0, sizeof *report);
+    return job->run(a, at_us, report, err);
+}
+
+struct jobs_scheduler {
+    app *app;
+    int64_t tick_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    db *lock_conn; /* PostgreSQL: the connection holding the scheduler lock */
+    int64_t last_run_us[16];
+};
+
+/* On PostgreSQL, whether this server holds (or now takes) the scheduler lock. */
+static bool
+is_leader(jobs_scheduler *s)
+{
+    if (store_engine(s->app->store) == DB_SQLITE)
+        return true;
+    if (s->lock_conn == NULL)
+        s->lock_conn = store_read_acquire(s->app->store);
+    if (s->lock_conn == NULL)
+        return false;
+    int64_t held = 0;
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT CAST(pg_try_advisory_lock(%lld) AS INTEGER)",
+             (long long)SCHEDULER_LOCK_KEY);
+    if (db_query_int64(s->lock_conn, sql, 0, &held) != DB_OK) {
+        store_read_release(s->app->store, s->lock_conn);
+        s->lock_conn = NULL;
+        return false;
+    }
+    return held == 1; /* re-taking a held session lock succeeds (and stacks harmlessly) */
+}
+
+static void
+run_due(jobs_scheduler *s)
+{
+    int64_t now = app_now_us(s->app);
+    for (int i = 0; JOBS[i].name != NULL && i < 16; i++) {
+        if (s->last_run_us[i] != 0 && now - s->last_run_us[i] < JOBS[i].period_us)
+            continue;
+        s->last_run_us[i] = now;
+        job_report report;
+        app_error err = {0};
+        if (jobs_run(s->app, &JOBS[i], now, &report, &err) != APP_OK)
+            fprintf(stderr, "patron: job %s failed: %s\n", JOBS[i].name, err.message);
+    }
+}
+
+static void *
+scheduler_main(void *arg)
+{
+    jobs_scheduler *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        if (is_leader(s))
+            run_due(s);
+        pthread_mutex_lock(&s->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s->tick_ms / 1000;
+        until.tv_nsec += (s->tick_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+jobs_scheduler *
+jobs_scheduler_start(app *a, int64_t tick_ms)
+{
+    jobs_scheduler *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->app = a;
+    s->tick_ms = tick_ms;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+jobs_scheduler_stop(jobs_scheduler *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    if (s->lock_conn != NULL) {
+        /* Give the lock up at once, so another server takes over the jobs. */
+        db_exec(s->lock_conn, "SELECT pg_advisory_unlock_all()");
+        store_read_release(s->app->store, s->lock_conn);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+}

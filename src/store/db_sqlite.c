@@ -1,0 +1,135 @@
+/*
+ * db_sqlite.c -- the SQLite driver: a file in WAL mode with synchronous=FULL.
+ *
+ * WAL lets readers run beside the one writer; synchronous=FULL makes a commit
+ * durable once COMMIT returns, which the group-committing writer (store.c)
+ * relies on to answer "ok" only for what is on disk. A busy timeout covers the
+ * short moments a checkpoint or a migration holds the lock.
+ */
+#include "db_internal.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define SQLITE_BUSY_TIMEOUT_MS 10000
+
+static int
+map_rc(db *conn, int rc)
+{
+    switch (rc) {
+    case SQLITE_OK:
+        return DB_OK;
+    case SQLITE_ROW:
+        return DB_ROW;
+    case SQLITE_DONE:
+        return DB_DONE;
+    default:
+        break;
+    }
+    db_set_error(conn, "%s", sqlite3_errmsg(conn->lite));
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+        return DB_CONSTRAINT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return DB_RETRY;
+    default:
+        return DB_ERROR;
+    }
+}
+
+int
+db_sqlite_open(db *conn, const char *path)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &conn->lite, flags, NULL);
+    if (rc != SQLITE_OK) {
+        db_set_error(conn, "cannot open sqlite database '%s': %s", path,
+                     conn->lite ? sqlite3_errmsg(conn->lite) : "out of memory");
+        return DB_ERROR;
+    }
+    sqlite3_busy_timeout(conn->lite, SQLITE_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(conn->lite, 1);
+    rc = db_sqlite_exec(conn, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+    if (rc != DB_OK) {
+        char reason[DB_ERRMSG_BYTES];
+        memcpy(reason, conn->errmsg, sizeof reason);
+        db_set_error(conn, "cannot open sqlite database '%s': %s", path, reason);
+    }
+    return rc;
+}
+
+void
+db_sqlite_close(db *conn)
+{
+    if (conn->lite != NULL)
+        sqlite3_close_v2(conn->lite);
+    conn->lite = NULL;
+}
+
+int
+db_sqlite_exec(db *conn, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(conn->lite, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        int mapped = map_rc(conn, rc);
+        db_set_error(conn, "%s", msg ? msg : sqlite3_errmsg(conn->lite));
+        sqlite3_free(msg);
+        return mapped;
+    }
+    return DB_OK;
+}
+
+int
+db_sqlite_prepare(db_stmt *stmt)
+{
+    int rc = sqlite3_prepare_v3(stmt->conn->lite, stmt->sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &stmt->lite, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(stmt->conn, rc);
+    assert(stmt->lite != NULL);
+    return DB_OK;
+}
+
+void
+db_sqlite_release(db_stmt *stmt)
+{
+    sqlite3_finalize(stmt->lite);
+    stmt->lite = NULL;
+}
+
+int
+db_sqlite_step(db_stmt *stmt)
+{
+    return map_rc(stmt->conn, sqlite3_step(stmt->lite));
+}
+
+int
+db_sqlite_backup_to(db *conn, const char *path)
+{
+    sqlite3 *dest = NULL;
+    if (sqlite3_open(path, &dest) != SQLITE_OK) {
+        db_set_error(conn, "cannot open backup file '%s': %s", path,
+                     dest ? sqlite3_errmsg(dest) : "out of memory");
+        sqlite3_close(dest);
+        return DB_ERROR;
+    }
+    sqlite3_backup *backup = sqlite3_backup_init(dest, "main", conn->lite, "main");
+    if (backup == NULL) {
+        db_set_error(conn, "cannot start backup: %s", sqlite3_errmsg(dest));
+        sqlite3_close(dest);
+        return DB_ERROR;
+    }
+    /* One step of -1 copies every page under one read transaction: a consistent snapshot. */
+    int rc = sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+        db_set_error(conn, "backup failed: %s", sqlite3_errmsg(dest));
+        sqlite3_close(dest);
+        return DB_ERROR;
+    }
+    rc = sqlite3_close(dest);
+    return rc == SQLITE_OK ? DB_OK : DB_ERROR;
+}

@@ -1,0 +1,329 @@
+/*
+ * store.c -- connection pool, the SQLite group-commit writer, PostgreSQL retries.
+ *
+ * The writer thread (SQLite only) is the heart of write throughput: request
+ * threads enqueue a write and sleep; the writer takes everything waiting (up
+ * to WRITE_BATCH_MAX), opens one transaction, runs each write in a savepoint
+ * (a failing write is rolled back alone), commits once and wakes the writers.
+ * If the commit fails (disk full, I/O error) every write of the batch is
+ * reported STORE_UNAVAILABLE: nothing of it is on disk, and each caller may
+ * retry with its idempotency key.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store.h"
+
+#include "../core/bounds.h"
+#include "migrate.h"
+#include "../core/clock.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libpq-fe.h>
+
+typedef struct write_job {
+    store_write_fn fn;
+    void *arg;
+    int result;
+    bool done;
+    struct write_job *next;
+} write_job;
+
+struct store {
+    char *url;
+    db_kind kind;
+    /* Read pool (and, on PostgreSQL, write connections too). */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_free;
+    db *idle[DB_READ_POOL_MAX];
+    int idle_count;
+    int open_count;
+    int readers_max;
+    /* SQLite writer. */
+    db *writer_conn;
+    pthread_t writer;
+    bool writer_running;
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_ready;
+    pthread_cond_t jobs_done;
+    write_job *queue_head, *queue_tail;
+    int queue_length;
+    bool stopping;
+    int64_t writes, batches;
+};
+
+static db *
+open_conn(store *s, char *err, size_t err_bytes)
+{
+    return db_open(s->url, err, err_bytes);
+}
+
+db *
+store_read_acquire(store *s)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    while (s->idle_count == 0 && s->open_count >= s->readers_max)
+        pthread_cond_wait(&s->pool_free, &s->pool_lock);
+    if (s->idle_count > 0) {
+        db *conn = s->idle[--s->idle_count];
+        pthread_mutex_unlock(&s->pool_lock);
+        return conn;
+    }
+    s->open_count++;
+    pthread_mutex_unlock(&s->pool_lock);
+    char err[256];
+    db *conn = open_conn(s, err, sizeof err);
+    if (conn == NULL) {
+        fprintf(stderr, "patron: %s\n", err);
+        pthread_mutex_lock(&s->pool_lock);
+        s->open_count--;
+        pthread_cond_signal(&s->pool_free);
+        pthread_mutex_unlock(&s->pool_lock);
+    }
+    return conn;
+}
+
+/* A PostgreSQL connection that lost its server is closed, not pooled. */
+static bool
+conn_broken(db *conn)
+{
+    return db_engine(conn) == DB_POSTGRES && db_query_int64(conn, "SELECT 1", 0, &(int64_t){0}) != DB_OK;
+}
+
+void
+store_read_release(store *s, db *conn)
+{
+    if (conn == NULL)
+        return;
+    bool broken = db_engine(conn) == DB_POSTGRES && strstr(db_errmsg(conn), "connection") != NULL &&
+                  conn_broken(conn);
+    pthread_mutex_lock(&s->pool_lock);
+    if (broken || s->idle_count >= DB_READ_POOL_MAX) {
+        s->open_count--;
+        pthread_mutex_unlock(&s->pool_lock);
+        db_close(conn);
+        pthread_mutex_lock(&s->pool_lock);
+    } else {
+        s->idle[s->idle_count++] = conn;
+    }
+    pthread_cond_signal(&s->pool_free);
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* Runs one batch of jobs in one transaction on the writer connection. */
+static void
+run_batch(store *s, write_job *jobs)
+{
+    db *conn = s->writer_conn;
+    int rc = db_begin_write(conn);
+    int committed_ok = rc == DB_OK;
+    for (write_job *job = jobs; job != NULL; job = job->next) {
+        if (!committed_ok) {
+            job->result = STORE_UNAVAILABLE;
+            continue;
+        }
+        if (db_savepoint(conn, "w") != DB_OK) {
+            job->result = STORE_UNAVAILABLE;
+            continue;
+        }
+        job->result = job->fn(conn, job->arg);
+        if (job->result == 0)
+            db_release(conn, "w");
+        else if (db_rollback_to(conn, "w") != DB_OK || db_release(conn, "w") != DB_OK)
+            committed_ok = 0; /* the transaction is unusable: fail the batch */
+    }
+    if (committed_ok && db_commit(conn) == DB_OK)
+        return;
+    fprintf(stderr, "patron: write batch failed: %s\n", db_errmsg(conn));
+    db_rollback(conn);
+    for (write_job *job = jobs; job != NULL; job = job->next)
+        if (job->result == 0)
+            job->result = STORE_UNAVAILABLE;
+}
+
+static void *
+writer_main(void *arg)
+{
+    store *s = arg;
+    pthread_mutex_lock(&s->queue_lock);
+    for (;;) {
+        while (s->queue_head == NULL && !s->stopping)
+            pthread_cond_wait(&s->queue_ready, &s->queue_lock);
+        if (s->queue_head == NULL && s->stopping)
+            break;
+        /* Take up to WRITE_BATCH_MAX jobs off the queue. */
+        write_job *batch = s->queue_head, *last = batch;
+        int n = 1;
+        while (last->next != NULL && n < WRITE_BATCH_MAX) {
+            last = last->next;
+            n++;
+        }
+        s->queue_head = last->next;
+        if (s->queue_head == NULL)
+            s->queue_tail = NULL;
+        last->next = NULL;
+        s->queue_length -= n;
+        pthread_mutex_unlock(&s->queue_lock);
+
+        run_batch(s, batch);
+
+        pthread_mutex_lock(&s->queue_lock);
+        s->writes += n;
+        s->batches++;
+        for (write_job *job = batch; job != NULL;) {
+            write_job *next = job->next; /* the waiter may free job once done */
+            job->done = true;
+            job = next;
+        }
+        pthread_cond_broadcast(&s->jobs_done);
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    return NULL;
+}
+
+static int
+sqlite_write(store *s, store_write_fn fn, void *arg)
+{
+    write_job job = {fn, arg, 0, false, NULL};
+    pthread_mutex_lock(&s->queue_lock);
+    if (s->queue_length >= WRITE_QUEUE_MAX || s->stopping) {
+        pthread_mutex_unlock(&s->queue_lock);
+        return STORE_BUSY;
+    }
+    if (s->queue_tail)
+        s->queue_tail->next = &job;
+    else
+        s->queue_head = &job;
+    s->queue_tail = &job;
+    s->queue_length++;
+    pthread_cond_signal(&s->queue_ready);
+    while (!job.done)
+        pthread_cond_wait(&s->jobs_done, &s->queue_lock);
+    pthread_mutex_unlock(&s->queue_lock);
+    return job.result;
+}
+
+static int
+postgres_write(store *s, store_write_fn fn, void *arg)
+{
+    int result = STORE_UNAVAILABLE;
+    for (int attempt = 0; attempt < DB_RETRY_MAX; attempt++) {
+        db *conn = store_read_acquire(s);
+        if (conn == NULL)
+            return STORE_UNAVAILABLE;
+        int rc = db_begin_write(conn);
+        if (rc == DB_OK) {
+            result = fn(conn, arg);
+            rc = result == 0 ? db_commit(conn) : db_rollback(conn);
+            if (result == 0 && rc != DB_OK) {
+                db_rollback(conn);
+                result = rc == DB_RETRY ? DB_RETRY : STORE_UNAVAILABLE;
+            } else if (result == DB_RETRY) {
+                /* fn met a serialization failure or deadlock: already rolled back. */
+            }
+        } else {
+            result = STORE_UNAVAILABLE;
+        }
+        store_read_release(s, conn);
+        if (result != DB_RETRY)
+            return result;
+        struct timespec pause = {0, (long)(1000000L << attempt)}; /* 1, 2, 4 ... ms */
+        nanosleep(&pause, NULL);
+    }
+    return result;
+}
+
+int
+store_write(store *s, store_write_fn fn, void *arg)
+{
+    return s->kind == DB_SQLITE ? sqlite_write(s, fn, arg) : postgres_write(s, fn, arg);
+}
+
+db_kind
+store_engine(const store *s)
+{
+    return s->kind;
+}
+
+void
+store_write_stats(store *s, int64_t *writes, int64_t *batches)
+{
+    pthread_mutex_lock(&s->queue_lock);
+    *writes = s->writes;
+    *batches = s->batches;
+    pthread_mutex_unlock(&s->queue_lock);
+}
+
+store *
+store_open(const char *url, int readers_max, bool migrate, char *err, size_t err_bytes)
+{
+    store *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->url = strdup(url)) == NULL) {
+        free(s);
+        snprintf(err, err_bytes, "out of memory");
+        return NULL;
+    }
+    s->kind = db_url_is_postgres(url) ? DB_POSTGRES : DB_SQLITE;
+    s->readers_max = readers_max < 1 ? 1 : readers_max > DB_READ_POOL_MAX ? DB_READ_POOL_MAX : readers_max;
+    pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_cond_init(&s->pool_free, NULL);
+    pthread_mutex_init(&s->queue_lock, NULL);
+    pthread_cond_init(&s->queue_ready, NULL);
+    pthread_cond_init(&s->jobs_done, NULL);
+
+    db *first = open_conn(s, err, err_bytes);
+    if (first == NULL)
+        goto fail;
+    if (migrate) {
+        int applied = 0;
+        if (migrate_apply(first, clock_now_us(NULL), &applied) != DB_OK) {
+            snprintf(err, err_bytes, "migration failed: %s", db_errmsg(first));
+            db_close(first);
+            goto fail;
+        }
+    }
+    if (s->kind == DB_SQLITE) {
+        s->writer_conn = first;
+        if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+            snprintf(err, err_bytes, "cannot start the writer thread");
+            db_close(first);
+            s->writer_conn = NULL;
+            goto fail;
+        }
+        s->writer_running = true;
+    } else {
+        s->idle[s->idle_count++] = first;
+        s->open_count = 1;
+    }
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void
+store_close(store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->writer_running) {
+        pthread_mutex_lock(&s->queue_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->queue_ready);
+        pthread_mutex_unlock(&s->queue_lock);
+        pthread_join(s->writer, NULL);
+    }
+    db_close(s->writer_conn);
+    for (int i = 0; i < s->idle_count; i++)
+        db_close(s->idle[i]);
+    pthread_mutex_destroy(&s->pool_lock);
+    pthread_cond_destroy(&s->pool_free);
+    pthread_mutex_destroy(&s->queue_lock);
+    pthread_cond_destroy(&s->queue_ready);
+    pthread_cond_destroy(&s->jobs_done);
+    free(s->url);
+    free(s);
+}

@@ -32,8 +32,8 @@ token_new(const char *prefix, char out[IDENTITY_TOKEN_BYTES])
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-static void
-token_hash(const char *token, char out[IDENTITY_HASH_HEX_BYTES])
+void
+identity_token_hash(const char *token, char out[IDENTITY_HASH_HEX_BYTES])
 {
     unsigned char digest[32];
     crypto_generichash(digest, sizeof digest, (const unsigned char *)token, strlen(token), NULL, 0);
@@ -157,7 +157,7 @@ identity_apikey_create_tx(db *conn, const actor *who, int64_t at_us, const char 
                         role_name ? role_name : "");
     char hash[IDENTITY_HASH_HEX_BYTES], prefix[16];
     token_new("pk_", key_out);
-    token_hash(key_out, hash);
+    identity_token_hash(key_out, hash);
     snprintf(prefix, sizeof prefix, "%.10s", key_out);
     db_stmt *stmt = db_prepare(conn, "INSERT INTO api_keys (name, role, prefix, key_hash, created_at,"
                                      " created_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING " APIKEY_COLUMNS);
@@ -232,7 +232,7 @@ identity_authenticate_key(db *conn, const char *token, actor *out, app_error *er
     if (strncmp(token, "pk_", 3) != 0 || strlen(token) >= IDENTITY_TOKEN_BYTES)
         return app_fail(err, APP_UNAUTHORIZED, "unauthorized", "the API key is not valid");
     char hash[IDENTITY_HASH_HEX_BYTES];
-    token_hash(token, hash);
+    identity_token_hash(token, hash);
     db_stmt *stmt = db_prepare(conn, "SELECT id, name, role FROM api_keys"
                                      " WHERE key_hash = ? AND revoked_at IS NULL");
     if (stmt == NULL)
@@ -256,7 +256,7 @@ identity_authenticate_session(db *conn, const char *token, int64_t now_us, actor
                               char csrf_out[IDENTITY_TOKEN_BYTES], app_error *err)
 {
     char hash[IDENTITY_HASH_HEX_BYTES];
-    token_hash(token, hash);
+    identity_token_hash(token, hash);
     db_stmt *stmt = db_prepare(conn, "SELECT s.id, s.csrf_token, st.id, st.email, st.role"
                                      " FROM staff_sessions s JOIN staff st ON st.id = s.staff_id"
                                      " WHERE s.token_hash = ? AND s.expires_at > ? AND st.active = 1");
@@ -316,7 +316,7 @@ identity_session_open_tx(db *conn, const actor *who, int64_t at_us,
 {
     char hash[IDENTITY_HASH_HEX_BYTES], csrf[IDENTITY_TOKEN_BYTES];
     token_new("ps_", token_out);
-    token_hash(token_out, hash);
+    identity_token_hash(token_out, hash);
     token_new("", csrf);
     int64_t expires_us = at_us + SESSION_TTL_US;
     db_stmt *stmt = db_prepare(conn, "INSERT INTO staff_sessions (token_hash, csrf_token, staff_id,"

@@ -54,6 +54,9 @@ app_status identity_apikey_list(db *conn, json_t **out, app_error *err);
 app_status identity_apikey_revoke_tx(db *conn, const actor *who, int64_t at_us, int64_t key_id,
                                      json_t **out, app_error *err);
 
+/* The stored form of a token: hex BLAKE2b-256. */
+void identity_token_hash(const char *token, char out[IDENTITY_HASH_HEX_BYTES]);
+
 /* Finds the caller of a bearer token. APP_UNAUTHORIZED when unknown or revoked. */
 app_status identity_authenticate_key(db *conn, const char *token, actor *out, app_error *err);
 

@@ -59,6 +59,12 @@
 /* Read connections per server (one per HTTP thread plus the scheduler and spare). */
 #define DB_READ_POOL_MAX 64
 
+/* Bearer keys remembered after a successful lookup, and for how long: a hot
+ * key then costs no query; a key revoked on another server stops working
+ * within the TTL (on this server, at once). */
+#define AUTH_CACHE_ENTRIES 256
+#define AUTH_CACHE_TTL_MS 1000
+
 /* HTTP worker threads and concurrent connections. */
 #define HTTP_THREADS_MAX 64
 #define HTTP_CONNECTIONS_MAX 4096

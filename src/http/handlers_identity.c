@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "router.h"
 
+#include "auth_cache.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -190,4 +192,6 @@ handle_apikeys_revoke(http_request *req, http_reply *reply)
     if (!http_param_id(req, 0, &id, reply))
         return;
     http_write(req, apikey_revoke_tx, &id, 200, reply);
+    if (reply->status == 200)
+        auth_cache_clear(); /* the revoked key stops working here at once */
 }

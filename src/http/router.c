@@ -7,6 +7,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "router.h"
 
+#include "auth_cache.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,18 +96,28 @@ authenticate(http_request *req, http_reply *reply)
                          "sign in, or send an API key as 'Authorization: Bearer <key>'");
         return false;
     }
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return false;
     app_error err = {0};
     app_status st;
+    db *conn = NULL;
     if (auth != NULL) {
         if (strncmp(auth, "Bearer ", 7) != 0) {
             http_reply_error(reply, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
             return false;
         }
-        st = identity_authenticate_key(conn, auth + 7, &req->who, &err);
+        char key_hash[IDENTITY_HASH_HEX_BYTES];
+        identity_token_hash(auth + 7, key_hash);
+        if (auth_cache_get(key_hash, &req->who)) {
+            st = APP_OK;
+        } else if ((conn = http_read_conn(req, reply)) == NULL) {
+            return false;
+        } else {
+            st = identity_authenticate_key(conn, auth + 7, &req->who, &err);
+            if (st == APP_OK)
+                auth_cache_put(key_hash, &req->who);
+        }
     } else {
+        if ((conn = http_read_conn(req, reply)) == NULL)
+            return false;
         st = identity_authenticate_session(conn, session, app_now_us(req->app), &req->who,
                                            req->csrf_token, &err);
         /* A cookie rides along on every request a browser makes: changes also
@@ -113,8 +125,8 @@ authenticate(http_request *req, http_reply *reply)
         if (st == APP_OK && strcmp(req->method, "GET") != 0) {
             const char *csrf = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
                                                            CSRF_HEADER_NAME);
-            if (csrf == NULL || sodium_memcmp(csrf, req->csrf_token, strlen(req->csrf_token) + 1) != 0 ||
-                strlen(csrf) != strlen(req->csrf_token))
+            size_t n = strlen(req->csrf_token);
+            if (csrf == NULL || strlen(csrf) != n || sodium_memcmp(csrf, req->csrf_token, n) != 0)
                 st = app_fail(&err, APP_FORBIDDEN, "csrf_token_invalid",
                               "changes made with a session need the " CSRF_HEADER_NAME " header");
         }

@@ -328,28 +328,45 @@ db_changes(db_stmt *stmt)
     return stmt->pg_result ? strtoll(PQcmdTuples(stmt->pg_result), NULL, 10) : 0;
 }
 
+/* Runs a statement without parameters or rows. On SQLite it is prepared once
+ * and cached like any other (the writer runs BEGIN, SAVEPOINT, RELEASE and
+ * COMMIT for every request); PostgreSQL does not prepare transaction control,
+ * so there it is sent as text. */
+static int
+run_control(db *conn, const char *sql)
+{
+    if (conn->kind == DB_POSTGRES)
+        return db_pg_exec(conn, sql);
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return DB_ERROR;
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE || rc == DB_ROW ? DB_OK : rc;
+}
+
 int
 db_begin(db *conn)
 {
-    return db_exec(conn, "BEGIN");
+    return run_control(conn, "BEGIN");
 }
 
 int
 db_begin_write(db *conn)
 {
-    return db_exec(conn, conn->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
+    return run_control(conn, conn->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
 int
 db_commit(db *conn)
 {
-    return db_exec(conn, "COMMIT");
+    return run_control(conn, "COMMIT");
 }
 
 int
 db_rollback(db *conn)
 {
-    return db_exec(conn, "ROLLBACK");
+    return run_control(conn, "ROLLBACK");
 }
 
 static int
@@ -357,7 +374,7 @@ savepoint_sql(db *conn, const char *verb, const char *name)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "%s %s", verb, name);
-    return db_exec(conn, sql);
+    return run_control(conn, sql);
 }
 
 int

@@ -29,6 +29,7 @@ typedef struct write_job {
     void *arg;
     int result;
     bool done;
+    pthread_cond_t finished; /* one per job: the writer wakes exactly its waiters */
     struct write_job *next;
 } write_job;
 
@@ -48,7 +49,6 @@ struct store {
     bool writer_running;
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_ready;
-    pthread_cond_t jobs_done;
     write_job *queue_head, *queue_tail;
     int queue_length;
     bool stopping;
@@ -176,9 +176,9 @@ writer_main(void *arg)
         for (write_job *job = batch; job != NULL;) {
             write_job *next = job->next; /* the waiter may free job once done */
             job->done = true;
+            pthread_cond_signal(&job->finished);
             job = next;
         }
-        pthread_cond_broadcast(&s->jobs_done);
     }
     pthread_mutex_unlock(&s->queue_lock);
     return NULL;
@@ -187,12 +187,13 @@ writer_main(void *arg)
 static int
 sqlite_write(store *s, store_write_fn fn, void *arg)
 {
-    write_job job = {fn, arg, 0, false, NULL};
+    write_job job = {.fn = fn, .arg = arg};
     pthread_mutex_lock(&s->queue_lock);
     if (s->queue_length >= WRITE_QUEUE_MAX || s->stopping) {
         pthread_mutex_unlock(&s->queue_lock);
         return STORE_BUSY;
     }
+    pthread_cond_init(&job.finished, NULL);
     if (s->queue_tail)
         s->queue_tail->next = &job;
     else
@@ -201,8 +202,9 @@ sqlite_write(store *s, store_write_fn fn, void *arg)
     s->queue_length++;
     pthread_cond_signal(&s->queue_ready);
     while (!job.done)
-        pthread_cond_wait(&s->jobs_done, &s->queue_lock);
+        pthread_cond_wait(&job.finished, &s->queue_lock);
     pthread_mutex_unlock(&s->queue_lock);
+    pthread_cond_destroy(&job.finished);
     return job.result;
 }
 
@@ -272,7 +274,6 @@ store_open(const char *url, int readers_max, bool migrate, char *err, size_t err
     pthread_cond_init(&s->pool_free, NULL);
     pthread_mutex_init(&s->queue_lock, NULL);
     pthread_cond_init(&s->queue_ready, NULL);
-    pthread_cond_init(&s->jobs_done, NULL);
 
     db *first = open_conn(s, err, err_bytes);
     if (first == NULL)
@@ -323,7 +324,6 @@ store_close(store *s)
     pthread_cond_destroy(&s->pool_free);
     pthread_mutex_destroy(&s->queue_lock);
     pthread_cond_destroy(&s->queue_ready);
-    pthread_cond_destroy(&s->jobs_done);
     free(s->url);
     free(s);
 }

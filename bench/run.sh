@@ -1,0 +1,53 @@
+#!/bin/bash
+# patron's benchmarks: wrk against a running `patron serve` on SQLite and on a
+# throwaway PostgreSQL, for GET /v1/members/{id} and POST /v1/members. Prints
+# requests/s and latency percentiles. Everything runs on this machine, so wrk
+# and patron share the cores: figures are what one 2-core box does end to end.
+#   bench/run.sh [seconds per run, default 10]
+set -eu
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+members=${PATRON_BENCH_MEMBERS:-10000}
+connections=${PATRON_BENCH_CONNECTIONS:-64}
+threads=${PATRON_BENCH_SERVER_THREADS:-2}
+port=${PATRON_BENCH_PORT:-18080}
+work=$(mktemp -d /tmp/patron-bench.XXXXXX)
+pg_dir=""
+server=""
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    [ -n "$pg_dir" ] && scripts/pg-harness.sh stop "$pg_dir"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# run_wrk NAME SCRIPT: one wrk run, then one summary line.
+run_wrk() {
+    local out="$work/run-$RANDOM.txt"
+    wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "bench/$2" "http://127.0.0.1:$port" >"$out"
+    awk -v name="$1" '
+        /Requests\/sec/ { rps = $2 }
+        /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+        /Non-2xx/ { bad = $NF }
+        END { printf "%-28s %10.0f req/s   p50 %8s   p99 %8s   non-2xx %s\n", name, rps, p50, p99, bad ? bad : 0 }' "$out"
+}
+
+bench_engine() { # ENGINE URL
+    local url=$2
+    ./patron demo --db "$url" --members "$members" >/dev/null
+    export PATRON_KEY=$(./patron apikey create --db "$url" --role integration --name bench | tail -n 1)
+    export PATRON_MEMBERS=$members
+    ./patron serve --db "$url" --port "$port" --threads "$threads" --quiet 2>"$work/server-$1.log" &
+    server=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    run_wrk "$1 GET /v1/members/{id}" get_member.lua
+    run_wrk "$1 POST /v1/members" post_member.lua
+    kill "$server"; wait "$server" 2>/dev/null || true
+    server=""
+}
+
+echo "patron bench: $(nproc) cores, wrk -t2 -c$connections -d${seconds}s, server --threads $threads, $members members"
+echo
+bench_engine sqlite "$work/bench.db"
+pg_dir=$(scripts/pg-harness.sh start)
+bench_engine postgres "postgresql:///postgres?host=$pg_dir&user=postgres"

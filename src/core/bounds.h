@@ -67,6 +67,9 @@
 
 /* HTTP worker threads and concurrent connections. */
 #define HTTP_THREADS_MAX 64
+/* Threads that run changes (POST, PATCH, DELETE): each may wait on the writer,
+ * so together they bound how many writes one group commit can gather. */
+#define HTTP_WRITE_WORKERS 64
 #define HTTP_CONNECTIONS_MAX 4096
 #define HTTP_CONNECTION_TIMEOUT_S 30
 

@@ -43,6 +43,8 @@ typedef struct http_request {
     db *read_conn; /* taken on first use, given back after the reply */
     int64_t started_ns; /* monotonic, for the request log */
     int status;         /* the answer's status, for the request log */
+    struct http_request *next_pending; /* the write workers' queue */
+    void *pending_reply;               /* the reply a worker made, sent on resume */
 } http_request;
 
 typedef struct http_reply {

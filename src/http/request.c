@@ -384,6 +384,11 @@ http_write(http_request *req, http_tx_fn fn, void *ctx, int success_status, http
             return;
         }
     }
+    /* A thread never holds two pooled connections: on PostgreSQL the write
+     * takes one from the same pool, and holding the read one too could
+     * exhaust it with every worker waiting for a second. */
+    store_read_release(req->app->store, req->read_conn);
+    req->read_conn = NULL;
     int rc = store_write(req->app->store, write_in_transaction, &call);
     if (call.scope != NULL)
         in_flight_release(flight_key);

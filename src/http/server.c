@@ -7,6 +7,12 @@
  * to REQUEST_BODY_BYTES_MAX), then a last time with no data, when the body is
  * parsed, the router runs and the answer is queued. on_completed logs the
  * request (one line, with its id and latency) and frees it.
+ *
+ * Reads run on libmicrohttpd's threads. Changes are handed to a pool of write
+ * workers: the connection is suspended, a worker runs the route (waiting, if
+ * need be, for the group-commit writer) and resumes it, and the answer is sent
+ * on the next call. A few event threads can thus keep many writes waiting for
+ * one commit, which is what makes group commit pay (DESIGN.md §3).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "server.h"
@@ -14,6 +20,7 @@
 #include "router.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +31,13 @@
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    /* Write workers and their queue. */
+    pthread_t workers[HTTP_WRITE_WORKERS];
+    int workers_started;
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_ready;
+    http_request *queue_head, *queue_tail;
+    bool queue_closed;
     app *app;
     bool log_requests;
     int port;
@@ -185,6 +199,62 @@ answer_now(http_request *req, int status, const char *code, const char *message)
     return send_reply(req, &reply);
 }
 
+/* Runs the route for req: the router, then the read connection goes back. */
+static void
+run_route(http_server *server, http_request *req, http_reply *reply)
+{
+    parse_body(req);
+    router_dispatch(req, reply);
+    store_read_release(server->app->store, req->read_conn);
+    req->read_conn = NULL;
+}
+
+static void *
+write_worker(void *arg)
+{
+    http_server *server = arg;
+    pthread_mutex_lock(&server->queue_lock);
+    for (;;) {
+        while (server->queue_head == NULL && !server->queue_closed)
+            pthread_cond_wait(&server->queue_ready, &server->queue_lock);
+        http_request *req = server->queue_head;
+        if (req == NULL)
+            break; /* closed and drained */
+        server->queue_head = req->next_pending;
+        if (server->queue_head == NULL)
+            server->queue_tail = NULL;
+        pthread_mutex_unlock(&server->queue_lock);
+        http_reply *reply = calloc(1, sizeof *reply);
+        if (reply != NULL)
+            run_route(server, req, reply);
+        req->pending_reply = reply;
+        MHD_resume_connection(req->connection);
+        pthread_mutex_lock(&server->queue_lock);
+    }
+    pthread_mutex_unlock(&server->queue_lock);
+    return NULL;
+}
+
+/* Hands a change to the workers; false when they are stopping (run it inline). */
+static bool
+queue_write(http_server *server, http_request *req)
+{
+    pthread_mutex_lock(&server->queue_lock);
+    bool queued = !server->queue_closed && server->workers_started > 0;
+    if (queued) {
+        MHD_suspend_connection(req->connection);
+        req->next_pending = NULL;
+        if (server->queue_tail)
+            server->queue_tail->next_pending = req;
+        else
+            server->queue_head = req;
+        server->queue_tail = req;
+        pthread_cond_signal(&server->queue_ready);
+    }
+    pthread_mutex_unlock(&server->queue_lock);
+    return queued;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -227,6 +297,13 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
         req->body[req->body_bytes] = '\0';
         return MHD_YES;
     }
+    if (req->pending_reply != NULL) { /* resumed: a worker made the answer */
+        http_reply *reply = req->pending_reply;
+        req->pending_reply = NULL;
+        enum MHD_Result result = send_reply(req, reply);
+        free(reply);
+        return result;
+    }
     if (req->status != 0)
         return MHD_YES; /* answered already */
     if (req->body_too_large) {
@@ -234,11 +311,11 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
         snprintf(message, sizeof message, "the body is larger than %d bytes", REQUEST_BODY_BYTES_MAX);
         return answer_now(req, 413, "body_too_large", message);
     }
-    parse_body(req);
+    bool reads_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (!reads_only && queue_write(server, req))
+        return MHD_YES;
     http_reply reply = {0};
-    router_dispatch(req, &reply);
-    store_read_release(server->app->store, req->read_conn);
-    req->read_conn = NULL;
+    run_route(server, req, &reply);
     return send_reply(req, &reply);
 }
 
@@ -269,6 +346,21 @@ on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Closes the queue, lets the workers finish every queued change, joins them. */
+static void
+stop_workers(http_server *server)
+{
+    pthread_mutex_lock(&server->queue_lock);
+    server->queue_closed = true;
+    pthread_cond_broadcast(&server->queue_ready);
+    pthread_mutex_unlock(&server->queue_lock);
+    for (int i = 0; i < server->workers_started; i++)
+        pthread_join(server->workers[i], NULL);
+    server->workers_started = 0;
+    pthread_mutex_destroy(&server->queue_lock);
+    pthread_cond_destroy(&server->queue_ready);
+}
+
 http_server *
 http_server_start(app *a, const http_options *options, char *err, size_t err_bytes)
 {
@@ -292,14 +384,22 @@ http_server_start(app *a, const http_options *options, char *err, size_t err_byt
     }
     int threads = options->threads < 1 ? 1 : options->threads > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : options->threads;
     http_idempotency_init();
+    pthread_mutex_init(&server->queue_lock, NULL);
+    pthread_cond_init(&server->queue_ready, NULL);
+    for (int i = 0; i < HTTP_WRITE_WORKERS; i++) {
+        if (pthread_create(&server->workers[i], NULL, write_worker, server) != 0)
+            break;
+        server->workers_started++;
+    }
     server->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, server,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, server,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (server->daemon == NULL) {
         snprintf(err, err_bytes, "cannot listen on %s:%d (in use?)", options->bind_address, options->port);
+        stop_workers(server);
         free(server);
         return NULL;
     }
@@ -319,6 +419,10 @@ http_server_stop(http_server *server)
 {
     if (server == NULL)
         return;
+    /* Stop accepting, finish the changes under way (each resumes its
+     * connection), then stop the event threads. */
+    MHD_quiesce_daemon(server->daemon);
+    stop_workers(server);
     MHD_stop_daemon(server->daemon);
     http_idempotency_release();
     free(server);

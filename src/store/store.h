@@ -42,7 +42,10 @@ void store_close(store *s);
 db_kind store_engine(const store *s);
 
 /* Runs fn(conn, arg) in a write transaction; returns fn's result, or
- * STORE_BUSY / STORE_UNAVAILABLE / a DB_ code when the database failed. */
+ * STORE_BUSY / STORE_UNAVAILABLE / a DB_ code when the database failed.
+ * The caller must not hold a read connection: on PostgreSQL the write takes
+ * one from the same pool, and threads holding one while waiting for another
+ * can exhaust it. */
 int store_write(store *s, store_write_fn fn, void *arg);
 
 /* Takes a read connection (waits when all are in use). NULL when a new

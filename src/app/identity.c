@@ -27,7 +27,7 @@ token_new(const char *prefix, char out[IDENTITY_TOKEN_BYTES])
     unsigned char raw[32];
     randombytes_buf(raw, sizeof raw);
     size_t n = strlen(prefix);
-    memcpy(out, prefix, n);
+    snprintf(out, IDENTITY_TOKEN_BYTES, "%s", prefix);
     sodium_bin2base64(out + n, IDENTITY_TOKEN_BYTES - n, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }

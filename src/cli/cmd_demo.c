@@ -45,7 +45,7 @@ static const char *const STREETS[] = {"rue des Lilas", "avenue Jean Jaurès", "r
                                       "boulevard Voltaire", "place du Marché", "chemin des Vignes"};
 static const char *const DOMAINS[] = {"example.com", "example.org", "example.net", "mail.example"};
 static const char *const INTERESTS[] = {"garden", "kitchen", "decor", "tools", "plants", "outdoor"};
-#define PICK(array, rng) array[next_random(rng) % (sizeof array / sizeof array[0])]
+#define PICK(array, rng) (array)[next_random(rng) % (sizeof(array) / sizeof((array)[0]))]
 
 /* xorshift64*: small, fast and seeded; the demo needs variety, not secrecy. */
 static uint64_t
@@ -85,7 +85,7 @@ demo_member(uint64_t *rng, int n, int64_t now_us)
     snprintf(external, sizeof external, "MV-%06d", 100000 + n);
     snprintf(phone, sizeof phone, "+336%08llu", (unsigned long long)(next_random(rng) % 100000000));
     civil_date born = civil_from_days(civil_to_days((civil_date){1950, 1, 1}) +
-                                      (int64_t)(next_random(rng) % (50 * 365)));
+                                      (int64_t)(next_random(rng) % (50ULL * 365)));
     snprintf(birthday, sizeof birthday, "%04d-%02d-%02d", born.year, born.month, born.day);
     int city = (int)(next_random(rng) % (sizeof CITIES / sizeof CITIES[0]));
     snprintf(line1, sizeof line1, "%d %s", 1 + (int)(next_random(rng) % 120), PICK(STREETS, rng));
@@ -95,7 +95,7 @@ demo_member(uint64_t *rng, int n, int64_t now_us)
         snprintf(postal, sizeof postal, "%.3s%02u", CITIES[city].postal_prefix, district);
     else
         snprintf(postal, sizeof postal, "%.4s%u", CITIES[city].postal_prefix, district % 10);
-    int64_t joined_us = now_us - (int64_t)(next_random(rng) % (3 * 365)) * US_PER_DAY;
+    int64_t joined_us = now_us - (int64_t)(next_random(rng) % (3ULL * 365)) * US_PER_DAY;
     char joined[32];
     unsigned roll = (unsigned)(next_random(rng) % 100);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s},"
@@ -184,13 +184,10 @@ cmd_demo(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", OPTIONS, NULL)) != -1) {
-        if (c == 'd')
-            url = optarg;
-        else if (c == 'm' && cli_parse_int(optarg, 0, DEMO_MEMBERS_MAX, &members) == 0)
-            continue;
-        else if (c == 's' && cli_parse_int(optarg, 1, 1L << 30, &seed) == 0)
-            continue;
-        else
+        bool ok = (c == 'd' && (url = optarg) != NULL) ||
+                  (c == 'm' && cli_parse_int(optarg, 0, DEMO_MEMBERS_MAX, &members) == 0) ||
+                  (c == 's' && cli_parse_int(optarg, 1, 1L << 30, &seed) == 0);
+        if (!ok)
             return cli_fail("usage: patron demo [--db URL] [--members 0..%d] [--seed N]",
                             DEMO_MEMBERS_MAX);
     }

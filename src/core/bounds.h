@@ -9,7 +9,7 @@
 #define PATRON_BOUNDS_H
 
 /* HTTP request body: a member or a purchase is a few KiB; 1 MiB leaves room for bulk calls. */
-#define REQUEST_BODY_BYTES_MAX (1024 * 1024)
+#define REQUEST_BODY_BYTES_MAX ((size_t)1024 * 1024)
 /* Request path and query string: longer ones are abuse, not navigation. */
 #define REQUEST_URL_BYTES_MAX 2048
 /* Nesting of JSON bodies: real payloads nest 3 or 4 levels; jansson recurses per level. */

@@ -146,7 +146,7 @@ clock_parse_rfc3339(const char *text, int64_t *out_us)
     int hour = read_digits(p + 1, 2), minute = read_digits(p + 4, 2), second = read_digits(p + 7, 2);
     if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
         return -1;
-    us += ((int64_t)hour * 3600 + minute * 60 + second) * US_PER_SECOND;
+    us += ((int64_t)hour * 3600 + (int64_t)minute * 60 + second) * US_PER_SECOND;
     p += 9;
     if (*p == '.') {
         int64_t scale = 100000, fraction = 0;
@@ -168,7 +168,7 @@ clock_parse_rfc3339(const char *text, int64_t *out_us)
         int off_h = read_digits(p + 1, 2), off_m = read_digits(p + 4, 2);
         if (off_h < 0 || off_h > 23 || off_m < 0 || off_m > 59)
             return -1;
-        us -= sign * ((int64_t)off_h * 3600 + off_m * 60) * US_PER_SECOND;
+        us -= sign * ((int64_t)off_h * 3600 + (int64_t)off_m * 60) * US_PER_SECOND;
         p += 6;
     } else {
         return -1;

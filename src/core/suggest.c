@@ -10,7 +10,7 @@ suggest_distance(const char *a, const char *b)
 {
     size_t n = strlen(a), m = strlen(b);
     if (n > SUGGEST_NAME_BYTES_MAX || m > SUGGEST_NAME_BYTES_MAX)
-        return SUGGEST_NAME_BYTES_MAX * 2;
+        return (size_t)SUGGEST_NAME_BYTES_MAX * 2;
     /* Three rows: a swap of neighbours ("emial") looks two rows back. */
     size_t rows[3][SUGGEST_NAME_BYTES_MAX + 1];
     size_t *before = rows[0], *prev = rows[1], *cur = rows[2];

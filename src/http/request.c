@@ -219,7 +219,7 @@ in_flight_claim(const char *key)
         if (e == NULL) {
             claimed = false;
         } else {
-            strcpy(e->key, key);
+            memcpy(e->key, key, strlen(key) + 1);
             e->next = in_flight_buckets[b];
             in_flight_buckets[b] = e;
             in_flight_count++;
@@ -366,7 +366,7 @@ request_hash(const http_request *req, char out[65])
 void
 http_write(http_request *req, http_tx_fn fn, void *ctx, int success_status, http_reply *reply)
 {
-    char scope[48], flight_key[48 + IDEMPOTENCY_KEY_BYTES_MAX + 2];
+    char scope[48] = "", flight_key[48 + IDEMPOTENCY_KEY_BYTES_MAX + 2] = "";
     write_call call = {req, fn, ctx, success_status, reply, NULL, ""};
     if (req->idempotency_key[0] != '\0') {
         if (strcmp(req->who.kind, "staff") == 0)

@@ -199,6 +199,14 @@ answer_now(http_request *req, int status, const char *code, const char *message)
     return send_reply(req, &reply);
 }
 
+static enum MHD_Result
+answer_too_large(http_request *req)
+{
+    char message[96];
+    snprintf(message, sizeof message, "the body is larger than %zu bytes", REQUEST_BODY_BYTES_MAX);
+    return answer_now(req, 413, "body_too_large", message);
+}
+
 /* Runs the route for req: the router, then the read connection goes back. */
 static void
 run_route(http_server *server, http_request *req, http_reply *reply)
@@ -275,9 +283,7 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
         if (length && strtoull(length, NULL, 10) > REQUEST_BODY_BYTES_MAX) {
             /* Refused before a byte of it is read; the connection closes after. */
             req->body_too_large = true;
-            char message[96];
-            snprintf(message, sizeof message, "the body is larger than %d bytes", REQUEST_BODY_BYTES_MAX);
-            return answer_now(req, 413, "body_too_large", message);
+            return answer_too_large(req);
         }
         return MHD_YES;
     }
@@ -306,11 +312,8 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
     }
     if (req->status != 0)
         return MHD_YES; /* answered already */
-    if (req->body_too_large) {
-        char message[96];
-        snprintf(message, sizeof message, "the body is larger than %d bytes", REQUEST_BODY_BYTES_MAX);
-        return answer_now(req, 413, "body_too_large", message);
-    }
+    if (req->body_too_large)
+        return answer_too_large(req);
     bool reads_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (!reads_only && queue_write(server, req))
         return MHD_YES;

@@ -10,6 +10,7 @@
 
 #include "app/identity.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include <time.h>
 
 #define JOB_CHUNK_ROWS 1000
+/* Jobs the scheduler tracks (the registry is static and small). */
+#define JOBS_MAX 32
 /* Any constant: patron's advisory lock for the one scheduler of a fleet. */
 #define SCHEDULER_LOCK_KEY 7041991002LL
 
@@ -110,7 +113,7 @@ struct jobs_scheduler {
     pthread_cond_t wake;
     bool stopping;
     db *lock_conn; /* PostgreSQL: the connection holding the scheduler lock */
-    int64_t last_run_us[16];
+    int64_t last_run_us[JOBS_MAX];
 };
 
 /* On PostgreSQL, whether this server holds (or now takes) the scheduler lock. */
@@ -139,7 +142,8 @@ static void
 run_due(jobs_scheduler *s)
 {
     int64_t now = app_now_us(s->app);
-    for (int i = 0; JOBS[i].name != NULL && i < 16; i++) {
+    for (int i = 0; JOBS[i].name != NULL; i++) {
+        assert(i < JOBS_MAX);
         if (s->last_run_us[i] != 0 && now - s->last_run_us[i] < JOBS[i].period_us)
             continue;
         s->last_run_us[i] = now;

@@ -104,3 +104,36 @@ app_json_text_or_null(const char *text)
 {
     return text ? json_string(text) : json_null();
 }
+
+json_t *
+app_json_id_or_null(db_stmt *stmt, int column)
+{
+    return db_column_is_null(stmt, column) ? json_null() : json_integer(db_column_int64(stmt, column));
+}
+
+app_status
+app_page(db *conn, db_stmt *stmt, int limit, app_row_json_fn row_json, const char *cursor_name,
+         json_t **out, app_error *err)
+{
+    assert(limit >= 1);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    json_t *list = json_array();
+    int rc, rows = 0;
+    int64_t last_id = 0;
+    while ((rc = db_step(stmt)) == DB_ROW && rows < limit) {
+        json_array_append_new(list, row_json(stmt));
+        last_id = db_column_int64(stmt, 0);
+        rows++;
+    }
+    bool more = rc == DB_ROW;
+    db_finalize(stmt);
+    if (rc != DB_DONE && rc != DB_ROW) {
+        json_decref(list);
+        return app_db_fail(err, conn, rc);
+    }
+    *out = json_pack("{s:o}", "data", list);
+    if (cursor_name != NULL)
+        json_object_set_new(*out, cursor_name, more ? json_integer(last_id) : json_null());
+    return APP_OK;
+}

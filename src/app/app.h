@@ -86,10 +86,21 @@ app_status app_write(app *a, app_tx_fn fn, void *arg, app_error *err);
 /* Now, from the application's clock. */
 int64_t app_now_us(const app *a);
 
+/* Renders the current row of a statement as JSON (a new reference). */
+typedef json_t *(*app_row_json_fn)(db_stmt *stmt);
+
+/* Steps stmt (finalizing it), rendering at most limit rows into {data: [...]}.
+ * With a cursor name, the statement must select limit + 1 rows with the id in
+ * column 0: the extra row tells there is a next page, whose cursor (the last
+ * id returned) is set under that name, else null. Takes stmt even on failure. */
+app_status app_page(db *conn, db_stmt *stmt, int limit, app_row_json_fn row_json,
+                    const char *cursor_name, json_t **out, app_error *err);
+
 /* JSON helpers shared by use cases: a time as RFC 3339 text, or null. */
 json_t *app_json_time(int64_t at_us);
 json_t *app_json_time_or_null(db_stmt *stmt, int column);
 json_t *app_json_text_or_null(const char *text);
+json_t *app_json_id_or_null(db_stmt *stmt, int column);
 
 /* Records who did what to which record (DESIGN.md §2 audit log). detail is
  * borrowed (may be NULL) and must never hold personal data values, only names. */

@@ -47,6 +47,23 @@ audit_record(db *conn, const actor *who, int64_t at_us, const char *action, cons
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+/* Columns: id, at, actor_kind, actor_id, actor_label, action, entity,
+ * entity_id, ip, request_id, detail. */
+static json_t *
+audit_row_json(db_stmt *stmt)
+{
+    const char *detail = db_column_text(stmt, 10);
+    json_t *detail_json = detail ? json_loads(detail, 0, NULL) : NULL;
+    return json_pack("{s:I, s:o, s:{s:s, s:o, s:s}, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+                     (json_int_t)db_column_int64(stmt, 0), "at", app_json_time(db_column_int64(stmt, 1)),
+                     "actor", "kind", db_column_text(stmt, 2), "id", app_json_id_or_null(stmt, 3),
+                     "label", db_column_text(stmt, 4), "action", db_column_text(stmt, 5), "entity",
+                     db_column_text(stmt, 6), "entity_id", app_json_id_or_null(stmt, 7), "ip",
+                     app_json_text_or_null(db_column_text(stmt, 8)), "request_id",
+                     app_json_text_or_null(db_column_text(stmt, 9)), "detail",
+                     detail_json ? detail_json : json_null());
+}
+
 app_status
 audit_list(db *conn, const audit_query *query, json_t **out, app_error *err)
 {
@@ -72,34 +89,6 @@ audit_list(db *conn, const audit_query *query, json_t **out, app_error *err)
     db_bind_text_or_null(stmt, 7, query->action);
     db_bind_text_or_null(stmt, 8, query->action);
     db_bind_int64(stmt, 9, query->limit + 1);
-    json_t *list = json_array();
-    int rc, rows = 0;
-    int64_t last_id = 0;
-    while ((rc = db_step(stmt)) == DB_ROW && rows < query->limit) {
-        const char *detail = db_column_text(stmt, 10);
-        json_t *detail_json = detail ? json_loads(detail, 0, NULL) : NULL;
-        last_id = db_column_int64(stmt, 0);
-        json_array_append_new(
-            list, json_pack("{s:I, s:o, s:{s:s, s:o, s:s}, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
-                            (json_int_t)last_id, "at", app_json_time(db_column_int64(stmt, 1)),
-                            "actor", "kind", db_column_text(stmt, 2), "id",
-                            db_column_is_null(stmt, 3) ? json_null()
-                                                       : json_integer(db_column_int64(stmt, 3)),
-                            "label", db_column_text(stmt, 4), "action", db_column_text(stmt, 5),
-                            "entity", db_column_text(stmt, 6), "entity_id",
-                            db_column_is_null(stmt, 7) ? json_null()
-                                                       : json_integer(db_column_int64(stmt, 7)),
-                            "ip", app_json_text_or_null(db_column_text(stmt, 8)), "request_id",
-                            app_json_text_or_null(db_column_text(stmt, 9)), "detail",
-                            detail_json ? detail_json : json_null()));
-        rows++;
-    }
-    bool more = rc == DB_ROW;
-    db_finalize(stmt);
-    if (rc != DB_DONE && rc != DB_ROW) {
-        json_decref(list);
-        return app_db_fail(err, conn, rc);
-    }
-    *out = json_pack("{s:o, s:o}", "data", list, "next_before", more ? json_integer(last_id) : json_null());
-    return APP_OK;
+    return app_page(conn, stmt, query->limit, audit_row_json, "next_before", out, err);
 }
+

@@ -11,6 +11,7 @@
 #include "core/validate.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,19 +114,7 @@ identity_staff_list(db *conn, json_t **out, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, "SELECT id, email, name, role, active, created_at FROM staff"
                                      " ORDER BY id");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    json_t *list = json_array();
-    int rc;
-    while ((rc = db_step(stmt)) == DB_ROW)
-        json_array_append_new(list, staff_json(stmt));
-    db_finalize(stmt);
-    if (rc != DB_DONE) {
-        json_decref(list);
-        return app_db_fail(err, conn, rc);
-    }
-    *out = json_pack("{s:o}", "data", list);
-    return APP_OK;
+    return app_page(conn, stmt, INT_MAX, staff_json, NULL, out, err);
 }
 
 static json_t *
@@ -189,19 +178,7 @@ app_status
 identity_apikey_list(db *conn, json_t **out, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, "SELECT " APIKEY_COLUMNS " FROM api_keys ORDER BY id");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    json_t *list = json_array();
-    int rc;
-    while ((rc = db_step(stmt)) == DB_ROW)
-        json_array_append_new(list, apikey_json(stmt));
-    db_finalize(stmt);
-    if (rc != DB_DONE) {
-        json_decref(list);
-        return app_db_fail(err, conn, rc);
-    }
-    *out = json_pack("{s:o}", "data", list);
-    return APP_OK;
+    return app_page(conn, stmt, INT_MAX, apikey_json, NULL, out, err);
 }
 
 app_status

@@ -590,23 +590,7 @@ members_list(db *conn, const member_query *query, json_t **out, app_error *err)
     db_bind_text_or_null(stmt, 6, query->q);
     db_bind_text_or_null(stmt, 7, query->q ? pattern : NULL);
     db_bind_int64(stmt, 8, query->limit + 1); /* one more tells whether a next page exists */
-    json_t *list = json_array();
-    int rc, rows = 0;
-    int64_t last_id = 0;
-    while ((rc = db_step(stmt)) == DB_ROW && rows < query->limit) {
-        json_array_append_new(list, member_json(stmt));
-        last_id = db_column_int64(stmt, 0);
-        rows++;
-    }
-    bool more = rc == DB_ROW;
-    db_finalize(stmt);
-    if (rc != DB_DONE && rc != DB_ROW) {
-        json_decref(list);
-        return app_db_fail(err, conn, rc);
-    }
-    *out = json_pack("{s:o, s:o}", "data", list, "next_after",
-                     more ? json_integer(last_id) : json_null());
-    return APP_OK;
+    return app_page(conn, stmt, query->limit, member_json, "next_after", out, err);
 }
 
 app_status

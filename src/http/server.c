@@ -343,6 +343,11 @@ on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
             (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }
     store_read_release(server->app->store, req->read_conn);
+    if (req->pending_reply != NULL) { /* the client left before its answer was sent */
+        http_reply *reply = req->pending_reply;
+        json_decref(reply->body);
+        free(reply);
+    }
     json_decref(req->json);
     free(req->body);
     free(req);

@@ -78,7 +78,7 @@ cmd_serve(int argc, char **argv)
         cli_close_app(&a);
         return cli_fail("%s", err);
     }
-    jobs_scheduler *scheduler = jobs_scheduler_start(&a, SCHEDULER_TICK_MS);
+    jobs_scheduler *scheduler = jobs_scheduler_start(&a, url, SCHEDULER_TICK_MS);
     fprintf(stderr, "patron: listening on http://%s:%d (%s %s, time zone %s)\n",
             options.bind_address, http_server_port(server),
             store_engine(a.store) == DB_SQLITE ? "sqlite" : "postgres",

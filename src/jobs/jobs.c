@@ -112,7 +112,8 @@ struct jobs_scheduler {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
-    db *lock_conn; /* PostgreSQL: the connection holding the scheduler lock */
+    db *lock_conn; /* PostgreSQL: a connection of its own (not pooled) holding the lock */
+    char *url;
     int64_t last_run_us[JOBS_MAX];
 };
 
@@ -122,8 +123,9 @@ is_leader(jobs_scheduler *s)
 {
     if (store_engine(s->app->store) == DB_SQLITE)
         return true;
+    char err[256];
     if (s->lock_conn == NULL)
-        s->lock_conn = store_read_acquire(s->app->store);
+        s->lock_conn = db_open(s->url, err, sizeof err);
     if (s->lock_conn == NULL)
         return false;
     int64_t held = 0;
@@ -131,7 +133,7 @@ is_leader(jobs_scheduler *s)
     snprintf(sql, sizeof sql, "SELECT CAST(pg_try_advisory_lock(%lld) AS INTEGER)",
              (long long)SCHEDULER_LOCK_KEY);
     if (db_query_int64(s->lock_conn, sql, 0, &held) != DB_OK) {
-        store_read_release(s->app->store, s->lock_conn);
+        db_close(s->lock_conn); /* lost the server: the lock went with the session */
         s->lock_conn = NULL;
         return false;
     }
@@ -180,16 +182,19 @@ scheduler_main(void *arg)
 }
 
 jobs_scheduler *
-jobs_scheduler_start(app *a, int64_t tick_ms)
+jobs_scheduler_start(app *a, const char *url, int64_t tick_ms)
 {
     jobs_scheduler *s = calloc(1, sizeof *s);
-    if (s == NULL)
+    if (s == NULL || (s->url = strdup(url)) == NULL) {
+        free(s);
         return NULL;
+    }
     s->app = a;
     s->tick_ms = tick_ms;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
+        free(s->url);
         free(s);
         return NULL;
     }
@@ -206,11 +211,9 @@ jobs_scheduler_stop(jobs_scheduler *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    if (s->lock_conn != NULL) {
-        /* Give the lock up at once, so another server takes over the jobs. */
-        db_exec(s->lock_conn, "SELECT pg_advisory_unlock_all()");
-        store_read_release(s->app->store, s->lock_conn);
-    }
+    /* Closing the session gives the lock up at once: another server takes over. */
+    db_close(s->lock_conn);
+    free(s->url);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     free(s);

@@ -36,8 +36,9 @@ app_status jobs_run(app *a, const job_def *job, int64_t at_us, job_report *repor
 
 typedef struct jobs_scheduler jobs_scheduler;
 
-/* Starts the scheduler thread (checks every tick_ms). NULL if it cannot start. */
-jobs_scheduler *jobs_scheduler_start(app *a, int64_t tick_ms);
+/* Starts the scheduler thread (checks every tick_ms); url is the store's, for
+ * the connection that holds the scheduler lock. NULL if it cannot start. */
+jobs_scheduler *jobs_scheduler_start(app *a, const char *url, int64_t tick_ms);
 
 /* Stops and joins the scheduler. NULL is allowed. */
 void jobs_scheduler_stop(jobs_scheduler *scheduler);

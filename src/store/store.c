@@ -61,15 +61,22 @@ open_conn(store *s, char *err, size_t err_bytes)
     return db_open(s->url, err, err_bytes);
 }
 
+/* Pooled connections this thread holds. A thread holding one while waiting
+ * for another could, with enough threads doing the same, exhaust the pool
+ * and wait forever: so a thread holds at most one, and this proves it. */
+static _Thread_local int connections_held;
+
 db *
 store_read_acquire(store *s)
 {
+    assert(connections_held == 0);
     pthread_mutex_lock(&s->pool_lock);
     while (s->idle_count == 0 && s->open_count >= s->readers_max)
         pthread_cond_wait(&s->pool_free, &s->pool_lock);
     if (s->idle_count > 0) {
         db *conn = s->idle[--s->idle_count];
         pthread_mutex_unlock(&s->pool_lock);
+        connections_held++;
         return conn;
     }
     s->open_count++;
@@ -82,6 +89,8 @@ store_read_acquire(store *s)
         s->open_count--;
         pthread_cond_signal(&s->pool_free);
         pthread_mutex_unlock(&s->pool_lock);
+    } else {
+        connections_held++;
     }
     return conn;
 }
@@ -98,6 +107,8 @@ store_read_release(store *s, db *conn)
 {
     if (conn == NULL)
         return;
+    assert(connections_held == 1);
+    connections_held--;
     bool broken = db_engine(conn) == DB_POSTGRES && strstr(db_errmsg(conn), "connection") != NULL &&
                   conn_broken(conn);
     pthread_mutex_lock(&s->pool_lock);

@@ -11,7 +11,6 @@
 #include "core/validate.h"
 
 #include <assert.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -110,11 +109,15 @@ identity_staff_add_tx(db *conn, const actor *who, int64_t at_us, const staff_inp
 }
 
 app_status
-identity_staff_list(db *conn, json_t **out, app_error *err)
+identity_staff_list(db *conn, int64_t after, int limit, json_t **out, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, "SELECT id, email, name, role, active, created_at FROM staff"
-                                     " ORDER BY id");
-    return app_page(conn, stmt, INT_MAX, staff_json, NULL, out, err);
+                                     " WHERE id > ? ORDER BY id LIMIT ?");
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, after);
+        db_bind_int64(stmt, 2, limit + 1);
+    }
+    return app_page(conn, stmt, limit, staff_json, "next_after", out, err);
 }
 
 static json_t *
@@ -175,10 +178,15 @@ identity_apikey_create_tx(db *conn, const actor *who, int64_t at_us, const char 
 }
 
 app_status
-identity_apikey_list(db *conn, json_t **out, app_error *err)
+identity_apikey_list(db *conn, int64_t after, int limit, json_t **out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT " APIKEY_COLUMNS " FROM api_keys ORDER BY id");
-    return app_page(conn, stmt, INT_MAX, apikey_json, NULL, out, err);
+    db_stmt *stmt = db_prepare(conn, "SELECT " APIKEY_COLUMNS " FROM api_keys WHERE id > ?"
+                                     " ORDER BY id LIMIT ?");
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, after);
+        db_bind_int64(stmt, 2, limit + 1);
+    }
+    return app_page(conn, stmt, limit, apikey_json, "next_after", out, err);
 }
 
 app_status

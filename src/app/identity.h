@@ -38,8 +38,8 @@ typedef struct staff_input {
 app_status identity_staff_add_tx(db *conn, const actor *who, int64_t at_us, const staff_input *in,
                                  json_t **out, app_error *err);
 
-/* Lists staff (no secrets). */
-app_status identity_staff_list(db *conn, json_t **out, app_error *err);
+/* A page of staff (no secrets): id > after, at most limit; {data, next_after}. */
+app_status identity_staff_list(db *conn, int64_t after, int limit, json_t **out, app_error *err);
 
 /* Creates an API key with a role. The key itself is written to key_out (shown
  * once); *out is the key's JSON including it. */
@@ -47,8 +47,8 @@ app_status identity_apikey_create_tx(db *conn, const actor *who, int64_t at_us, 
                                      const char *role_name, char key_out[IDENTITY_TOKEN_BYTES],
                                      json_t **out, app_error *err);
 
-/* Lists API keys (prefix, never the key). */
-app_status identity_apikey_list(db *conn, json_t **out, app_error *err);
+/* A page of API keys (prefix, never the key): id > after; {data, next_after}. */
+app_status identity_apikey_list(db *conn, int64_t after, int limit, json_t **out, app_error *err);
 
 /* Revokes an API key: it stops working at once. */
 app_status identity_apikey_revoke_tx(db *conn, const actor *who, int64_t at_us, int64_t key_id,

@@ -276,8 +276,11 @@ members_input_parse(const json_t *body, bool partial, member_input **out, app_er
     if (in == NULL)
         return app_fail(err, APP_INTERNAL, "out_of_memory", "out of memory");
     app_status st = parse_object(body, NULL, in, err);
-    if (st == APP_OK && partial && json_object_size(body) == 0)
-        st = app_fail(err, APP_INVALID, "invalid_body", "nothing to change: the body is empty");
+    int given = 0;
+    for (int i = 0; i < FIELD_COUNT; i++)
+        given += in->v[i].set;
+    if (st == APP_OK && partial && given == 0)
+        st = app_fail(err, APP_INVALID, "invalid_body", "nothing to change: the body names no field");
     if (st != APP_OK) {
         members_input_free(in);
         return st;
@@ -569,27 +572,38 @@ members_list(db *conn, const member_query *query, json_t **out, app_error *err)
             return app_fail(err, APP_INVALID, "invalid_query",
                             "status must be one of active, suspended, closed");
     }
+    if (query->external_id && !validate_text(query->external_id, EXTERNAL_ID_BYTES_MAX))
+        return app_fail(err, APP_INVALID, "invalid_query", "external_id is at most %d bytes",
+                        EXTERNAL_ID_BYTES_MAX);
     /* One statement for every combination: NULL parameters switch filters off.
      * CAST gives PostgreSQL the parameter types it cannot infer from "? IS NULL". */
     db_stmt *stmt = db_prepare(
         conn, "SELECT " MEMBER_COLUMNS " FROM members WHERE id > ?"
               " AND (CAST(? AS TEXT) IS NULL OR status = ?)"
+              " AND (CAST(? AS TEXT) IS NULL OR external_id = ?)"
               " AND (CAST(? AS TEXT) IS NULL OR email = ? OR external_id = ?"
               "      OR search_name LIKE ? ESCAPE '\\')"
               " ORDER BY id LIMIT ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
-    char pattern[SEARCH_QUERY_BYTES_MAX * 2 + 4];
-    if (query->q)
+    char pattern[SEARCH_QUERY_BYTES_MAX * 2 + 4], email[EMAIL_BYTES_MAX + 1];
+    const char *q_email = query->q;
+    if (query->q) {
         like_pattern(query->q, pattern, sizeof pattern);
+        /* Emails are stored with the domain lowercased: search the same form. */
+        if (validate_email(query->q, email, sizeof email))
+            q_email = email;
+    }
     db_bind_int64(stmt, 1, query->after);
     db_bind_text_or_null(stmt, 2, query->status);
     db_bind_text_or_null(stmt, 3, query->status);
-    db_bind_text_or_null(stmt, 4, query->q);
-    db_bind_text_or_null(stmt, 5, query->q);
+    db_bind_text_or_null(stmt, 4, query->external_id);
+    db_bind_text_or_null(stmt, 5, query->external_id);
     db_bind_text_or_null(stmt, 6, query->q);
-    db_bind_text_or_null(stmt, 7, query->q ? pattern : NULL);
-    db_bind_int64(stmt, 8, query->limit + 1); /* one more tells whether a next page exists */
+    db_bind_text_or_null(stmt, 7, q_email);
+    db_bind_text_or_null(stmt, 8, query->q);
+    db_bind_text_or_null(stmt, 9, query->q ? pattern : NULL);
+    db_bind_int64(stmt, 10, query->limit + 1); /* one more tells whether a next page exists */
     return app_page(conn, stmt, query->limit, member_json, "next_after", out, err);
 }
 

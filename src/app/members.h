@@ -46,8 +46,9 @@ app_status members_get_by_external(db *conn, const char *external_id, json_t **o
 typedef struct member_query {
     int64_t after;
     int limit;
-    const char *q;      /* NULL for all */
-    const char *status; /* NULL for all */
+    const char *q;           /* NULL for all */
+    const char *status;      /* NULL for all */
+    const char *external_id; /* exact match (ids with '/' cannot be in a path); NULL for all */
 } member_query;
 app_status members_list(db *conn, const member_query *query, json_t **out, app_error *err);
 

@@ -197,7 +197,7 @@ cmd_apikey(int argc, char **argv)
         st = app_write(&a, apikey_revoke_tx, &call, &err);
     } else {
         db *conn = store_read_acquire(a.store);
-        st = conn ? identity_apikey_list(conn, &call.out, &err)
+        st = conn ? identity_apikey_list(conn, 0, PAGE_LIMIT_MAX, &call.out, &err)
                   : app_fail(&err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");
         store_read_release(a.store, conn);
     }

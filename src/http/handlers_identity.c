@@ -66,7 +66,10 @@ handle_login(http_request *req, http_reply *reply)
         http_reply_app_error(reply, &err);
         return;
     }
-    req->who = s.who; /* the session's idempotency scope, should a key be sent */
+    /* Each sign-in opens a new session: a replayed answer would hand out
+     * another session's CSRF token and no cookie, so keys are not used here. */
+    req->idempotency_key[0] = '\0';
+    req->who = s.who;
     http_write(req, login_tx, &s, 200, reply);
     if (reply->status == 200)
         snprintf(reply->set_cookie, sizeof reply->set_cookie,
@@ -104,12 +107,16 @@ handle_me(http_request *req, http_reply *reply)
 void
 handle_staff_list(http_request *req, http_reply *reply)
 {
+    int64_t after;
+    int limit;
+    if (!http_page(req, &after, &limit, reply))
+        return;
     db *conn = http_read_conn(req, reply);
     app_error err = {0};
     json_t *out = NULL;
     if (conn == NULL)
         return;
-    if (identity_staff_list(conn, &out, &err) == APP_OK)
+    if (identity_staff_list(conn, after, limit, &out, &err) == APP_OK)
         http_reply_json(reply, 200, out);
     else
         http_reply_app_error(reply, &err);
@@ -147,12 +154,16 @@ handle_staff_create(http_request *req, http_reply *reply)
 void
 handle_apikeys_list(http_request *req, http_reply *reply)
 {
+    int64_t after;
+    int limit;
+    if (!http_page(req, &after, &limit, reply))
+        return;
     db *conn = http_read_conn(req, reply);
     app_error err = {0};
     json_t *out = NULL;
     if (conn == NULL)
         return;
-    if (identity_apikey_list(conn, &out, &err) == APP_OK)
+    if (identity_apikey_list(conn, after, limit, &out, &err) == APP_OK)
         http_reply_json(reply, 200, out);
     else
         http_reply_app_error(reply, &err);

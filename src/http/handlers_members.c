@@ -15,6 +15,7 @@ handle_members_list(http_request *req, http_reply *reply)
     if (query.q && query.q[0] == '\0')
         query.q = NULL;
     query.status = http_query(req, "status");
+    query.external_id = http_query(req, "external_id");
     db *conn = http_read_conn(req, reply);
     if (conn == NULL)
         return;

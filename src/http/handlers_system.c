@@ -25,9 +25,13 @@ void
 handle_audit_list(http_request *req, http_reply *reply)
 {
     audit_query query = {0};
-    int64_t ignored_after = 0;
     /* The log pages backwards (newest first) with ?before=, the id from next_before. */
-    if (!http_page(req, &ignored_after, &query.limit, reply) ||
+    if (http_query(req, "after") != NULL) {
+        http_reply_error(reply, 400, "invalid_query",
+                         "the audit log pages newest first: use before= (from next_before), not after=");
+        return;
+    }
+    if (!http_query_limit(req, &query.limit, reply) ||
         !http_query_id(req, "before", &query.before, reply) ||
         !http_query_id(req, "entity_id", &query.entity_id, reply))
         return;

@@ -75,6 +75,9 @@ const char *http_query(http_request *req, const char *name);
  * set, 400) when malformed. */
 bool http_query_id(http_request *req, const char *name, int64_t *out, http_reply *reply);
 
+/* Reads ?limit= (PAGE_LIMIT_DEFAULT when absent); false (reply set) when malformed. */
+bool http_query_limit(http_request *req, int *limit, http_reply *reply);
+
 /* Reads ?after=&limit= with defaults and bounds; false (reply set) when malformed. */
 bool http_page(http_request *req, int64_t *after, int *limit, http_reply *reply);
 

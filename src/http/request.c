@@ -116,11 +116,15 @@ http_query_id(http_request *req, const char *name, int64_t *out, http_reply *rep
 bool
 http_page(http_request *req, int64_t *after, int *limit, http_reply *reply)
 {
+    return http_query_id(req, "after", after, reply) && http_query_limit(req, limit, reply);
+}
+
+bool
+http_query_limit(http_request *req, int *limit, http_reply *reply)
+{
     const char *limit_text = http_query(req, "limit");
     int64_t value = 0;
     *limit = PAGE_LIMIT_DEFAULT;
-    if (!http_query_id(req, "after", after, reply))
-        return false;
     if (limit_text) {
         if (!parse_int64(limit_text, 1, PAGE_LIMIT_MAX, &value)) {
             http_reply_error(reply, 400, "invalid_query", "limit must be a number from 1 to %d",

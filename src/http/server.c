@@ -191,6 +191,15 @@ parse_body(http_request *req)
     }
 }
 
+/* Adds the length of one query argument ("&key=value") to *cls. */
+static enum MHD_Result
+add_argument_bytes(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += 2 + strlen(key) + (value ? strlen(value) : 0);
+    return MHD_YES;
+}
+
 static enum MHD_Result
 answer_now(http_request *req, int status, const char *code, const char *message)
 {
@@ -275,8 +284,10 @@ on_request(void *cls, struct MHD_Connection *connection, const char *url, const 
         if (req == NULL)
             return MHD_NO;
         *con_cls = req;
-        if (strlen(url) > REQUEST_URL_BYTES_MAX)
-            return answer_now(req, 414, "uri_too_long", "the URL is too long");
+        size_t url_bytes = strlen(url);
+        MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, add_argument_bytes, &url_bytes);
+        if (url_bytes > REQUEST_URL_BYTES_MAX)
+            return answer_now(req, 414, "uri_too_long", "the URL (path and query) is too long");
         snprintf(req->path, sizeof req->path, "%s", url);
         const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -418,7 +418,7 @@ test_members_life_cycle(void **state)
     assert_string_equal(json_string_value(json_object_get(c.out, "first_name")), "Ada");
 
     conn = store_read_acquire(a.store);
-    member_query q = {0, 10, "lovel", NULL};
+    member_query q = {0, 10, "lovel", NULL, NULL};
     json_t *page = NULL;
     assert_int_equal(members_list(conn, &q, &page, &err), APP_OK);
     assert_int_equal(json_array_size(json_object_get(page, "data")), 1);

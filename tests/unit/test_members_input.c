@@ -29,6 +29,7 @@ static const struct {
     {"{\"phone\":null}", true, "", NULL},
     {"{\"joined_at\":\"2024-01-02T03:04:05Z\",\"email\":\"a@b.co\"}", false, "", NULL},
     {"{}", true, "invalid_body", "nothing to change"},
+    {"{\"address\":{}}", true, "invalid_body", "names no field"},
     {"[]", false, "invalid_body", NULL},
     {"{\"emial\":\"ada@example.com\"}", false, "unknown_field", "did you mean 'email'"},
     {"{\"address\":{\"citty\":\"Paris\"}}", false, "unknown_field", "address.city"},

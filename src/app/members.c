@@ -50,7 +50,7 @@ static const member_field FIELDS[] = {
     {"joined_at", NULL, "joined_at", F_TIME, 0},
 };
 #define FIELD_COUNT (int)(sizeof FIELDS / sizeof FIELDS[0])
-enum { FIELD_EXTERNAL_ID = 0, FIELD_EMAIL = 1, FIELD_FIRST_NAME = 3, FIELD_LAST_NAME = 4,
+enum { FIELD_EXTERNAL_ID = 0, FIELD_EMAIL = 1, FIELD_FIRST_NAME = 3, FIELD_BIRTHDAY = 5, FIELD_LAST_NAME = 4,
        FIELD_STATUS = 16, FIELD_ATTRIBUTES = 17, FIELD_JOINED_AT = 18 };
 
 static const char *const READ_ONLY[] = {"id", "created_at", "updated_at", "erased_at", NULL};
@@ -325,7 +325,12 @@ member_json(db_stmt *stmt)
 static app_status
 load_row(db *conn, int64_t id, member_input *row, int64_t *erased_at, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT " MEMBER_COLUMNS " FROM members WHERE id = ?");
+    /* The patch is merged over this row and written back whole, so no other
+     * change may slip in between: PostgreSQL locks the row (SQLite's single
+     * writer already excludes one). */
+    db_stmt *stmt = db_prepare(conn, db_engine(conn) == DB_POSTGRES
+                                         ? "SELECT " MEMBER_COLUMNS " FROM members WHERE id = ? FOR UPDATE"
+                                         : "SELECT " MEMBER_COLUMNS " FROM members WHERE id = ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, id);
@@ -375,12 +380,19 @@ bind_derived(db_stmt *stmt, int first, const member_input *in)
     db_bind_text_or_null(stmt, first + 1, email ? strchr(email, '@') + 1 : NULL);
 }
 
+/* Checks what needs the whole row or the date: an identity, a birthday past. */
 static app_status
-require_identity(const member_input *in, app_error *err)
+check_row(const member_input *in, int64_t at_us, app_error *err)
 {
     if (in->v[FIELD_EMAIL].text == NULL && in->v[FIELD_EXTERNAL_ID].text == NULL)
         return app_fail(err, APP_INVALID, "missing_identity",
                         "a member needs an email or an external_id");
+    const char *birthday = in->v[FIELD_BIRTHDAY].text;
+    civil_date born, today = clock_local_date(at_us);
+    if (birthday != NULL && civil_parse(birthday, &born) == 0 &&
+        civil_to_days(born) > civil_to_days(today))
+        return app_fail(err, APP_INVALID, "invalid_field", "field 'birthday' %s is in the future",
+                        birthday);
     return APP_OK;
 }
 
@@ -432,7 +444,7 @@ members_create_tx(db *conn, const actor *who, int64_t at_us, const member_input 
                   json_t **out, app_error *err)
 {
     member_input in = *given; /* shallow: defaults below only fill unset values */
-    app_status st = require_identity(&in, err);
+    app_status st = check_row(&in, at_us, err);
     if (st != APP_OK)
         return st;
     char active[] = "active", empty[] = "{}";
@@ -478,7 +490,7 @@ members_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const m
         row.v[i].number = patch->v[i].number;
     }
     if (st == APP_OK)
-        st = require_identity(&row, err);
+        st = check_row(&row, at_us, err);
     db_stmt *stmt = NULL;
     if (st == APP_OK) {
         stmt = db_prepare(conn, "UPDATE members SET external_id = ?, email = ?, phone = ?,"

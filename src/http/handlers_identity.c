@@ -66,10 +66,7 @@ handle_login(http_request *req, http_reply *reply)
         http_reply_app_error(reply, &err);
         return;
     }
-    /* Each sign-in opens a new session: a replayed answer would hand out
-     * another session's CSRF token and no cookie, so keys are not used here. */
-    req->idempotency_key[0] = '\0';
-    req->who = s.who;
+    req->who = s.who; /* the router ignored any Idempotency-Key (ROUTE_NO_REPLAY) */
     http_write(req, login_tx, &s, 200, reply);
     if (reply->status == 200)
         snprintf(reply->set_cookie, sizeof reply->set_cookie,

@@ -125,7 +125,6 @@ handle_members_erase(http_request *req, http_reply *reply)
         http_reply_error(reply, 400, "invalid_body", "erase takes no body");
         return;
     }
-    /* The answer is not stored for replay: it would keep a record of the erased member. */
-    req->idempotency_key[0] = '\0';
+    /* ROUTE_NO_REPLAY: no answer is stored, it would keep a record of the erased member. */
     http_write(req, erase_tx, &w, 200, reply);
 }

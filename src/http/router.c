@@ -12,10 +12,11 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const route ROUTES[] = {
     {"GET", "/healthz", PERM_PUBLIC, 0, handle_healthz},
-    {"POST", "/v1/auth/login", PERM_PUBLIC, 0, handle_login},
+    {"POST", "/v1/auth/login", PERM_PUBLIC, ROUTE_NO_REPLAY, handle_login},
     {"POST", "/v1/auth/logout", PERM_AUTHENTICATED, 0, handle_logout},
     {"GET", "/v1/auth/me", PERM_AUTHENTICATED, 0, handle_me},
     {"GET", "/v1/members", PERM_MEMBERS_READ, 0, handle_members_list},
@@ -23,11 +24,12 @@ const route ROUTES[] = {
     {"GET", "/v1/members/by-external/{external_id}", PERM_MEMBERS_READ, 0, handle_members_by_external},
     {"GET", "/v1/members/{id}", PERM_MEMBERS_READ, 0, handle_members_get},
     {"PATCH", "/v1/members/{id}", PERM_MEMBERS_WRITE, ROUTE_ANSWER_IS_MEMBER, handle_members_update},
-    {"POST", "/v1/members/{id}/erase", PERM_MEMBERS_ERASE, ROUTE_ANSWER_IS_MEMBER, handle_members_erase},
+    {"POST", "/v1/members/{id}/erase", PERM_MEMBERS_ERASE, ROUTE_ANSWER_IS_MEMBER | ROUTE_NO_REPLAY,
+     handle_members_erase},
     {"GET", "/v1/staff", PERM_STAFF_MANAGE, 0, handle_staff_list},
-    {"POST", "/v1/staff", PERM_STAFF_MANAGE, 0, handle_staff_create},
+    {"POST", "/v1/staff", PERM_STAFF_MANAGE, ROUTE_NO_REPLAY, handle_staff_create},
     {"GET", "/v1/api-keys", PERM_STAFF_MANAGE, 0, handle_apikeys_list},
-    {"POST", "/v1/api-keys", PERM_STAFF_MANAGE, 0, handle_apikeys_create},
+    {"POST", "/v1/api-keys", PERM_STAFF_MANAGE, ROUTE_NO_REPLAY, handle_apikeys_create},
     {"DELETE", "/v1/api-keys/{id}", PERM_STAFF_MANAGE, 0, handle_apikeys_revoke},
     {"GET", "/v1/audit", PERM_AUDIT_READ, 0, handle_audit_list},
     {NULL, NULL, PERM_PUBLIC, 0, NULL},
@@ -100,7 +102,7 @@ authenticate(http_request *req, http_reply *reply)
     app_status st;
     db *conn = NULL;
     if (auth != NULL) {
-        if (strncmp(auth, "Bearer ", 7) != 0) {
+        if (strncasecmp(auth, "Bearer ", 7) != 0) { /* the scheme is case-insensitive (RFC 9110) */
             http_reply_error(reply, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
             return false;
         }
@@ -147,7 +149,7 @@ static bool
 read_idempotency_key(http_request *req, http_reply *reply)
 {
     const char *key = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "Idempotency-Key");
-    if (key == NULL || strcmp(req->method, "GET") == 0)
+    if (key == NULL || strcmp(req->method, "GET") == 0 || (req->route->flags & ROUTE_NO_REPLAY))
         return true;
     size_t n = strlen(key);
     bool ok = n >= 1 && n <= IDEMPOTENCY_KEY_BYTES_MAX;

@@ -17,6 +17,11 @@ typedef void (*http_handler)(http_request *req, http_reply *reply);
 enum route_flags {
     ROUTE_IDEMPOTENCY_REQUIRED = 1 << 0, /* moves points or stock: Idempotency-Key required */
     ROUTE_ANSWER_IS_MEMBER = 1 << 1,     /* the answer is a member (its id scopes erasure) */
+    /* Idempotency-Key is ignored: the answer holds a secret (a new API key, a
+     * session) or the request one (a password), which must never be stored
+     * for replay; these routes are naturally safe to retry (a duplicate email
+     * is a 409, a second erase changes nothing, each sign-in is a new session). */
+    ROUTE_NO_REPLAY = 1 << 2,
 };
 
 typedef struct route {

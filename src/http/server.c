@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,7 +167,8 @@ parse_body(http_request *req)
         return;
     const char *type = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (type != NULL && strncmp(type, "application/json", 16) != 0) {
+    if (type != NULL && (strncasecmp(type, "application/json", 16) != 0 ||
+                         (type[16] != '\0' && type[16] != ';' && type[16] != ' '))) {
         req->json_error_status = 415;
         snprintf(req->json_error_code, sizeof req->json_error_code, "unsupported_media_type");
         snprintf(req->json_error, sizeof req->json_error, "send the body as application/json");
@@ -344,10 +346,14 @@ on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
         return;
     if (server->log_requests) {
         char line[REQUEST_URL_BYTES_MAX + 256], at[32];
-        /* The path only: query strings can carry personal data (?q=email). */
+        /* Never a query string (?q=email) nor a route's text parameter (an
+         * external id is personal data): for those the route pattern. */
+        const char *shown = req->route && strstr(req->route->pattern, "{external_id}")
+                                ? req->route->pattern
+                                : req->path;
         int n = snprintf(line, sizeof line, "%s %s %s %.*s %d %lldus%s\n",
                          clock_format_rfc3339(clock_now_us(NULL), at), req->request_id,
-                         req->method, (int)strcspn(req->path, "?"), req->path, req->status,
+                         req->method, (int)strcspn(shown, "?"), shown, req->status,
                          (long long)((monotonic_ns() - req->started_ns) / 1000),
                          code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         if (n > 0)

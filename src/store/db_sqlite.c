@@ -6,10 +6,12 @@
  * relies on to answer "ok" only for what is on disk. A busy timeout covers the
  * short moments a checkpoint or a migration holds the lock.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "db_internal.h"
 
 #include <assert.h>
 #include <string.h>
+#include <time.h>
 
 #define SQLITE_BUSY_TIMEOUT_MS 10000
 
@@ -50,8 +52,19 @@ db_sqlite_open(db *conn, const char *path)
     }
     sqlite3_busy_timeout(conn->lite, SQLITE_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(conn->lite, 1);
-    rc = db_sqlite_exec(conn, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                              " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+    /* Switching a fresh file to WAL needs a moment of exclusive access and does
+     * not wait on the busy handler: two processes opening it at once (two
+     * servers, or migrate beside serve) retry for up to the busy timeout. */
+    rc = db_sqlite_exec(conn, "PRAGMA journal_mode=WAL");
+    for (int waited_ms = 0; rc == DB_RETRY && waited_ms < SQLITE_BUSY_TIMEOUT_MS; waited_ms += 5) {
+        struct timespec pause = {0, 5 * 1000000L};
+        nanosleep(&pause, NULL);
+        rc = db_sqlite_exec(conn, "PRAGMA journal_mode=WAL");
+    }
+    /* secure_delete: erased personal data is overwritten, not left in free pages. */
+    if (rc == DB_OK)
+        rc = db_sqlite_exec(conn, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                  " PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON;");
     if (rc != DB_OK) {
         char reason[DB_ERRMSG_BYTES];
         memcpy(reason, conn->errmsg, sizeof reason);

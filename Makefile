@@ -29,6 +29,8 @@ MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 STORE_TESTS := $(patsubst tests/store/%.c,$(BUILD)/tests/%,$(wildcard tests/store/test_*.c))
+TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/common/*.c))
+.SECONDARY: $(TEST_COMMON_OBJ)
 
 .PHONY: all deps run test test-build bench lint format clean
 all: deps patron
@@ -55,13 +57,13 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed.sh
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(TEST_COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LDLIBS_ALL) -lcmocka
 
-$(BUILD)/tests/%: tests/store/%.c $(LIB_OBJ)
+$(BUILD)/tests/%: tests/store/%.c $(LIB_OBJ) $(TEST_COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LDLIBS_ALL) -lcmocka
 
 test-build: $(BUILD)/patron $(UNIT_TESTS) $(STORE_TESTS)
 

@@ -30,5 +30,10 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "staff_sessions",    /* employees' sessions */
     "api_keys",          /* integrations */
     "audit_log",         /* holds ids and field names only, never values (audit_record) */
+    "member_stats",      /* counts, sums and times under the bare id */
+    "purchases",         /* amounts, channels and stores: the business's books, kept under the bare id */
+    "purchase_lines",    /* products bought: the same */
+    "attribute_definitions", /* the program's declared attribute names */
+    "segments",          /* expressions, not people */
     NULL,
 };

@@ -412,6 +412,19 @@ changed_fields(const member_input *in)
     return json_pack("{s:o}", "fields", names);
 }
 
+/* Every member has a member_stats row from the start, so segments join it without LEFT JOIN. */
+static app_status
+create_stats(db *conn, int64_t id, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO member_stats (member_id) VALUES (?)");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, id);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
 static app_status
 finish_write(db *conn, const actor *who, int64_t at_us, const char *action, db_stmt *stmt,
              const member_input *in, json_t **out, app_error *err)
@@ -432,6 +445,8 @@ finish_write(db *conn, const actor *who, int64_t at_us, const char *action, db_s
     json_t *detail = changed_fields(in);
     app_status st = audit_record(conn, who, at_us, action, "member", id, detail, err);
     json_decref(detail);
+    if (st == APP_OK && strcmp(action, "member.create") == 0)
+        st = create_stats(conn, id, err);
     if (st != APP_OK) {
         json_decref(*out);
         *out = NULL;

@@ -55,7 +55,7 @@
 /* Prepared statements kept per connection. */
 #define DB_STMT_CACHE_MAX 64
 /* Parameters in one SQL statement. */
-#define DB_PARAMS_MAX 64
+#define DB_PARAMS_MAX 320
 /* Read connections per server (one per HTTP thread plus the scheduler and spare). */
 #define DB_READ_POOL_MAX 64
 
@@ -83,6 +83,22 @@
 /* Audit detail JSON kept per row. */
 #define AUDIT_DETAIL_BYTES_MAX 4096
 
+/* The expression language (segments, rules, tiers). Long enough for any
+ * condition a person writes by hand; short enough that parsing is trivially
+ * cheap. Depth bounds the parser's recursion; nodes bound the tree. */
+#define EXPR_TEXT_BYTES_MAX 4096
+#define EXPR_DEPTH_MAX 32
+#define EXPR_NODES_MAX 512
+#define EXPR_LIST_ITEMS_MAX 100
+#define EXPR_STRING_BYTES_MAX 256
+/* Integer literals: ten trillion cents leaves products of two far from int64's limit. */
+#define EXPR_INT_LITERAL_MAX 1000000000000000LL
+/* Bound parameters of one compiled expression (DB_PARAMS_MAX leaves room for the query's own). */
+#define EXPR_PARAMS_MAX 256
+/* Segments and declared member attributes. */
+#define SEGMENT_NAME_BYTES_MAX 100
+#define SEGMENTS_MAX 1000
+#define ATTRIBUTE_DEFINITIONS_MAX ATTRIBUTES_KEYS_MAX
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

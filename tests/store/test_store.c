@@ -16,52 +16,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/test_db.h"
 #include "app/members.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
 static const char *base_url;
 
-/* A fresh, empty database named name; returns its URL (static buffer per slot). */
 static const char *
 fresh_db(const char *name)
 {
-    static char urls[8][512];
-    static int next;
-    char *url = urls[next++ % 8];
-    if (!db_url_is_postgres(base_url)) {
-        snprintf(url, 512, "%s.%s", base_url, name);
-        char path[600];
-        unlink(url);
-        snprintf(path, sizeof path, "%s-wal", url);
-        unlink(path);
-        snprintf(path, sizeof path, "%s-shm", url);
-        unlink(path);
-        return url;
-    }
-    char err[256], sql[128];
-    db *admin = db_open(base_url, err, sizeof err);
-    if (admin == NULL)
-        fail_msg("cannot open %s: %s", base_url, err);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
-    assert_int_equal(db_exec(admin, sql), DB_OK);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    assert_int_equal(db_exec(admin, sql), DB_OK);
-    db_close(admin);
-    const char *rest = strstr(base_url, "/postgres?");
-    assert_non_null(rest);
-    snprintf(url, 512, "%.*s/%s%s", (int)(rest - base_url), base_url, name, rest + 9);
-    return url;
+    return test_fresh_db(base_url, name);
 }
 
 static db *
 open_or_fail(const char *url)
 {
-    char err[256];
-    db *conn = db_open(url, err, sizeof err);
-    if (conn == NULL)
-        fail_msg("cannot open %s: %s", url, err);
-    return conn;
+    return test_open_db(url);
 }
 
 static int64_t

@@ -22,7 +22,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CFLAGS_ALL = -std=c17 -D_DEFAULT_SOURCE $(OPT) $(WARN) -Isrc -MMD -MP $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+LDLIBS_ALL = $(PKG_LIBS) -lcsv -lpthread -lm $(LDLIBS)
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/app/*.c src/http/*.c src/jobs/*.c src/cli/*.c))
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))

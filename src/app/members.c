@@ -10,6 +10,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "members.h"
 
+#include "attributes.h"
+
 #include "core/suggest.h"
 #include "core/validate.h"
 
@@ -53,7 +55,7 @@ static const member_field FIELDS[] = {
 enum { FIELD_EXTERNAL_ID = 0, FIELD_EMAIL = 1, FIELD_FIRST_NAME = 3, FIELD_BIRTHDAY = 5, FIELD_LAST_NAME = 4,
        FIELD_STATUS = 16, FIELD_ATTRIBUTES = 17, FIELD_JOINED_AT = 18 };
 
-static const char *const READ_ONLY[] = {"id", "created_at", "updated_at", "erased_at", NULL};
+static const char *const READ_ONLY[] = {"id", "created_at", "updated_at", "erased_at", "tier", NULL};
 static const char *const STATUSES[] = {"active", "suspended", "closed", NULL};
 
 typedef struct member_value {
@@ -67,10 +69,6 @@ struct member_input {
 };
 
 /* The SELECT list, in FIELDS order, after id and the three bookkeeping times. */
-#define MEMBER_COLUMNS                                                                             \
-    "id, created_at, updated_at, erased_at, external_id, email, phone, first_name, last_name,"    \
-    " birthday, address_line1, address_line2, city, region, postal_code, country, consent_email," \
-    " consent_sms, consent_post, consent_phone, status, attributes, joined_at"
 #define MEMBER_COLUMNS_FIRST_FIELD 4
 
 void
@@ -289,9 +287,8 @@ members_input_parse(const json_t *body, bool partial, member_input **out, app_er
     return APP_OK;
 }
 
-/* Renders the member at the current row of stmt (MEMBER_COLUMNS). */
-static json_t *
-member_json(db_stmt *stmt)
+json_t *
+members_row_json(db_stmt *stmt)
 {
     json_t *m = json_object(), *address = json_object(), *consent = json_object();
     json_object_set_new(m, "id", json_integer(db_column_int64(stmt, 0)));
@@ -318,6 +315,7 @@ member_json(db_stmt *stmt)
     json_object_set_new(m, "created_at", app_json_time(db_column_int64(stmt, 1)));
     json_object_set_new(m, "updated_at", app_json_time(db_column_int64(stmt, 2)));
     json_object_set_new(m, "erased_at", app_json_time_or_null(stmt, 3));
+    json_object_set_new(m, "tier", app_json_text_or_null(db_column_text(stmt, MEMBER_COLUMNS_FIRST_FIELD + FIELD_COUNT)));
     return m;
 }
 
@@ -433,7 +431,7 @@ finish_write(db *conn, const actor *who, int64_t at_us, const char *action, db_s
     int64_t id = 0;
     if (rc == DB_ROW) {
         id = db_column_int64(stmt, 0);
-        *out = member_json(stmt);
+        *out = members_row_json(stmt);
     }
     db_finalize(stmt);
     if (rc == DB_CONSTRAINT || (rc == DB_DONE && strcmp(action, "member.create") == 0))
@@ -469,6 +467,9 @@ members_create_tx(db *conn, const actor *who, int64_t at_us, const member_input 
         in.v[FIELD_ATTRIBUTES].text = empty;
     if (!in.v[FIELD_JOINED_AT].set)
         in.v[FIELD_JOINED_AT].number = at_us;
+    st = attributes_check_member(conn, in.v[FIELD_ATTRIBUTES].text, err);
+    if (st != APP_OK)
+        return st;
     /* ON CONFLICT DO NOTHING keeps a duplicate from aborting a PostgreSQL
      * transaction: no row back means the external_id is taken. */
     db_stmt *stmt = db_prepare(
@@ -506,6 +507,8 @@ members_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const m
     }
     if (st == APP_OK)
         st = check_row(&row, at_us, err);
+    if (st == APP_OK && patch->v[FIELD_ATTRIBUTES].set)
+        st = attributes_check_member(conn, row.v[FIELD_ATTRIBUTES].text, err);
     db_stmt *stmt = NULL;
     if (st == APP_OK) {
         stmt = db_prepare(conn, "UPDATE members SET external_id = ?, email = ?, phone = ?,"
@@ -543,7 +546,7 @@ get_one(db *conn, const char *sql, int64_t id, const char *text, json_t **out, a
         db_bind_int64(stmt, 1, id);
     int rc = db_step(stmt);
     if (rc == DB_ROW)
-        *out = member_json(stmt);
+        *out = members_row_json(stmt);
     db_finalize(stmt);
     if (rc == DB_DONE) {
         if (text)
@@ -631,7 +634,7 @@ members_list(db *conn, const member_query *query, json_t **out, app_error *err)
     db_bind_text_or_null(stmt, 8, query->q);
     db_bind_text_or_null(stmt, 9, query->q ? pattern : NULL);
     db_bind_int64(stmt, 10, query->limit + 1); /* one more tells whether a next page exists */
-    return app_page(conn, stmt, query->limit, member_json, "next_after", out, err);
+    return app_page(conn, stmt, query->limit, members_row_json, "next_after", out, err);
 }
 
 app_status

@@ -15,6 +15,15 @@
 
 #include "app.h"
 
+/* The columns of a member row, in the order members_row_json reads them. */
+#define MEMBER_COLUMNS                                                                             \
+    "id, created_at, updated_at, erased_at, external_id, email, phone, first_name, last_name,"    \
+    " birthday, address_line1, address_line2, city, region, postal_code, country, consent_email," \
+    " consent_sms, consent_post, consent_phone, status, attributes, joined_at, tier"
+
+/* Renders the member at the current row of a statement selecting MEMBER_COLUMNS. */
+json_t *members_row_json(db_stmt *stmt);
+
 /* A parsed, validated member body; owns its strings. */
 typedef struct member_input member_input;
 

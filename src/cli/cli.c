@@ -26,6 +26,7 @@ static const command COMMANDS[] = {
     {"staff", cmd_staff, "staff add --email E --role R [--name N] [--db URL]   (password on stdin)"},
     {"apikey", cmd_apikey, "apikey create --role R --name N | list | revoke ID  [--db URL]"},
     {"jobs", cmd_jobs, "jobs list | run NAME [--at TIME] [--db URL]"},
+    {"segment", cmd_segment, "segment count|show 'EXPRESSION' [--at TIME] [--db URL]"},
     {"routes", cmd_routes, "routes"},
     {NULL, NULL, NULL},
 };

@@ -42,5 +42,6 @@ int cmd_apikey(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
+int cmd_segment(int argc, char **argv);
 
 #endif

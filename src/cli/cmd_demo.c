@@ -11,8 +11,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include "app/attributes.h"
 #include "app/identity.h"
 #include "app/members.h"
+#include "app/segments.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -170,6 +172,41 @@ demo_staff_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+/* The shop's declared attributes and saved segments (before the members, whose
+ * attributes are then checked against the declarations). */
+static app_status
+demo_segments_tx(db *conn, void *arg, app_error *err)
+{
+    const demo_staff *s = arg;
+    static const char *const ATTRIBUTES[][3] = {
+        {"favourite_category", "string", "what the member browses most"},
+        {"store", "string", "home store, or online"},
+    };
+    static const segment_input SEGMENTS[] = {
+        {"Paris gardeners", "city = \"Paris\" and attributes.favourite_category in (\"garden\", \"plants\")",
+         "for the spring planting workshop", true},
+        {"Reachable by email", "consent_email and status = \"active\"", "the newsletter audience", true},
+        {"Joined in the last 90 days", "joined_at >= now() - 90d", "welcome series", true},
+        {"Lapsed buyers", "purchases_count > 0 and days_since_last_purchase > 90", "win-back offers", true},
+        {"Online regulars outside Paris", "attributes.store = \"online\" and city != \"Paris\"", NULL, true},
+    };
+    app_status st = APP_OK;
+    for (size_t i = 0; st == APP_OK && i < sizeof ATTRIBUTES / sizeof ATTRIBUTES[0]; i++) {
+        json_t *body = json_pack("{s:s, s:s, s:s}", "name", ATTRIBUTES[i][0], "type", ATTRIBUTES[i][1],
+                                 "description", ATTRIBUTES[i][2]);
+        json_t *out = NULL;
+        st = attributes_define_tx(conn, &s->who, s->now_us, body, &out, err);
+        json_decref(body);
+        json_decref(out);
+    }
+    for (size_t i = 0; st == APP_OK && i < sizeof SEGMENTS / sizeof SEGMENTS[0]; i++) {
+        json_t *out = NULL;
+        st = segments_create_tx(conn, &s->who, s->now_us, &SEGMENTS[i], &out, err);
+        json_decref(out);
+    }
+    return st;
+}
+
 int
 cmd_demo(int argc, char **argv)
 {
@@ -208,6 +245,8 @@ cmd_demo(int argc, char **argv)
     app_status st = identity_hash_password(DEMO_ADMIN_PASSWORD, staff.hash, &err);
     if (st == APP_OK)
         st = app_write(&a, demo_staff_tx, &staff, &err);
+    if (st == APP_OK)
+        st = app_write(&a, demo_segments_tx, &staff, &err);
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     for (long done = 0; st == APP_OK && done < members; done += DEMO_BATCH_MEMBERS) {
         demo_batch batch = {app_cli_actor(), app_now_us(&a), json_array()};
@@ -219,7 +258,7 @@ cmd_demo(int argc, char **argv)
     cli_close_app(&a);
     if (st != APP_OK)
         return cli_fail_app(&err);
-    printf("demo shop 'Maison Verte' ready: %ld members, 4 staff\n", members);
+    printf("demo shop 'Maison Verte' ready: %ld members, 4 staff, 5 segments\n", members);
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);

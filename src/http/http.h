@@ -53,6 +53,13 @@ typedef struct http_reply {
     char set_cookie[256];
     bool replayed;     /* an idempotent retry answered from storage */
     int64_t member_id; /* the member this answer is about (erasure clears stored answers) */
+    /* A streamed answer instead of body (CSV exports): MHD pulls it through
+     * stream_read and frees stream_ctx with stream_free when done. */
+    MHD_ContentReaderCallback stream_read;
+    MHD_ContentReaderFreeCallback stream_free;
+    void *stream_ctx;
+    const char *content_type;
+    char content_disposition[128];
 } http_reply;
 
 /* Sets reply to a JSON error {"error":{"code","message"}}. */

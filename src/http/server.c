@@ -103,9 +103,32 @@ request_new(http_server *server, struct MHD_Connection *connection, const char *
     return req;
 }
 
+/* Sends a streamed reply: MHD calls stream_read for each block until the end. */
+static enum MHD_Result
+send_stream(http_request *req, http_reply *reply)
+{
+    struct MHD_Response *response = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK_BYTES, reply->stream_read, reply->stream_ctx, reply->stream_free);
+    if (response == NULL) {
+        reply->stream_free(reply->stream_ctx);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(response, "X-Request-Id", req->request_id);
+    if (reply->content_disposition[0] != '\0')
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_DISPOSITION, reply->content_disposition);
+    req->status = reply->status;
+    enum MHD_Result result = MHD_queue_response(req->connection, (unsigned)reply->status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
 static enum MHD_Result
 send_reply(http_request *req, http_reply *reply)
 {
+    if (reply->stream_read != NULL)
+        return send_stream(req, reply);
     char *text = json_dumps(reply->body, JSON_COMPACT);
     json_decref(reply->body);
     reply->body = NULL;

@@ -32,7 +32,7 @@ STORE_TESTS := $(patsubst tests/store/%.c,$(BUILD)/tests/%,$(wildcard tests/stor
 TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/common/*.c))
 .SECONDARY: $(TEST_COMMON_OBJ)
 
-.PHONY: all deps run test test-build bench lint format clean
+.PHONY: all deps run test test-build bench fuzz lint format clean
 all: deps patron
 
 deps:
@@ -76,9 +76,27 @@ run: all
 	@test -f demo.db || ./patron demo --db demo.db
 	./patron serve --db demo.db --port $(PORT)
 
-bench: all
+bench: all $(BUILD)/bench/expr_bench
 	@scripts/deps.sh bench
+	$(BUILD)/bench/expr_bench $(BENCH_MEMBERS)
 	@bench/run.sh
+
+$(BUILD)/bench/expr_bench: bench/expr_bench.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LDLIBS_ALL)
+
+# The expression parser under libFuzzer with ASan + UBSan, for FUZZ_RUNS inputs.
+FUZZ_RUNS ?= 200000
+FUZZ_SRC := $(wildcard src/core/*.c) tests/common/expr_fixture.c tests/fuzz/fuzz_expr.c
+build/fuzz/fuzz_expr: $(FUZZ_SRC) $(wildcard src/core/*.h tests/common/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -D_DEFAULT_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -Isrc -o $@ $(FUZZ_SRC) $(shell pkg-config --cflags --libs jansson) -lm
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_expr
+	tests/fuzz/run.sh build/fuzz/fuzz_expr $(FUZZ_RUNS)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

@@ -8,7 +8,8 @@ case "${1:-build}" in
 build) ;;
 test) PKGS="$PKGS postgresql python3-pytest python3-requests python3-yaml" ;;
 bench) PKGS="$PKGS wrk" ;;
-*) echo "usage: deps.sh [build|test|bench]" >&2; exit 2 ;;
+fuzz) PKGS="$PKGS clang" ;;
+*) echo "usage: deps.sh [build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $PKGS; do

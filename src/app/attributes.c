@@ -192,8 +192,8 @@ attributes_check_member(db *conn, const char *attributes_json, app_error *err)
     if (attributes_json == NULL)
         return APP_OK;
     arena mem = {0};
-    expr_attribute *declared;
-    size_t count;
+    expr_attribute *declared = NULL;
+    size_t count = 0;
     app_status st = attributes_load(conn, &mem, &declared, &count, err);
     json_t *root = st == APP_OK && count > 0 ? json_loads(attributes_json, 0, NULL) : NULL;
     for (size_t k = 0; root != NULL && st == APP_OK && k < count; k++) {

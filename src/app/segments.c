@@ -104,7 +104,7 @@ static app_status
 check_expression(db *conn, int64_t now_us, const char *expression, app_error *err)
 {
     arena mem = {0};
-    compiled c;
+    compiled c = {0};
     app_status st = compile(conn, &mem, now_us, expression, &c, err);
     arena_release(&mem);
     return st;
@@ -300,7 +300,7 @@ app_status
 segments_count_expression(db *conn, int64_t now_us, const char *expression, int64_t *count, app_error *err)
 {
     arena mem = {0};
-    compiled c;
+    compiled c = {0};
     app_status st = compile(conn, &mem, now_us, expression, &c, err);
     if (st == APP_OK)
         st = run_count(conn, &mem, &c, count, err);
@@ -312,7 +312,7 @@ app_status
 segments_count(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
 {
     arena mem = {0};
-    const char *expression;
+    const char *expression = NULL;
     int64_t count = 0;
     app_status st = load_expression(conn, &mem, id, &expression, err);
     if (st == APP_OK)
@@ -328,8 +328,8 @@ app_status
 segments_members(db *conn, int64_t now_us, int64_t id, int64_t after, int limit, json_t **out, app_error *err)
 {
     arena mem = {0};
-    const char *expression;
-    compiled c;
+    const char *expression = NULL;
+    compiled c = {0};
     app_status st = load_expression(conn, &mem, id, &expression, err);
     if (st == APP_OK)
         st = compile(conn, &mem, now_us, expression, &c, err);
@@ -343,7 +343,7 @@ app_status
 segments_preview(db *conn, int64_t now_us, const char *expression, int limit, json_t **out, app_error *err)
 {
     arena mem = {0};
-    compiled c;
+    compiled c = {0};
     int64_t count = 0;
     app_status st = compile(conn, &mem, now_us, expression, &c, err);
     if (st == APP_OK)
@@ -386,10 +386,13 @@ csv_field(char **buf, size_t *len, size_t *cap, const char *text, bool guard, bo
     }
     size_t src = strlen(value);
     size_t need = 2 * src + 4;
-    if (*len + need > *cap) {
-        *cap = (*len + need) * 2;
-        *buf = realloc(*buf, *cap);
-        assert(*buf != NULL);
+    if (*buf == NULL || *len + need > *cap) {
+        size_t cap_bytes = (*len + need) * 2;
+        char *grown = realloc(*buf, cap_bytes);
+        if (grown == NULL)
+            abort(); /* out of memory: STYLE.md */
+        *buf = grown;
+        *cap = cap_bytes;
     }
     *len += csv_write(*buf + *len, *cap - *len, value, src);
     (*buf)[(*len)++] = last ? '\r' : ',';
@@ -404,8 +407,8 @@ segments_export_chunk(db *conn, int64_t now_us, int64_t id, int64_t *after, int 
     static_assert(sizeof SEGMENT_EXPORT_COLUMNS / sizeof SEGMENT_EXPORT_COLUMNS[0] == EXPORT_COLUMN_COUNT + 1,
                   "export columns");
     arena mem = {0};
-    const char *expression;
-    compiled c;
+    const char *expression = NULL;
+    compiled c = {0};
     *rows = 0;
     *csv = NULL;
     *csv_bytes = 0;

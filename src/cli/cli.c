@@ -76,6 +76,13 @@ cli_open_app(app *a, const char *url, int readers_max)
 {
     char err[512];
     memset(a, 0, sizeof *a);
+    /* Business dates (a date in an expression, a daily cap) follow the program's
+     * zone in every command, not only in serve (whose --time-zone wins). */
+    const char *zone = getenv("PATRON_TIME_ZONE");
+    if (zone && zone[0] != '\0' && clock_set_time_zone(zone) != 0) {
+        cli_fail("unknown time zone '%s' in PATRON_TIME_ZONE (an IANA name such as Europe/Paris)", zone);
+        return -1;
+    }
     a->store = store_open(url, readers_max, true, err, sizeof err);
     if (a->store == NULL) {
         cli_fail("%s", err);

@@ -97,7 +97,7 @@
 #define EXPR_PARAMS_MAX 256
 /* Streamed answers (CSV exports): bytes MHD asks for at a time, and members
  * read per query (each chunk is its own short query on a pooled connection). */
-#define HTTP_STREAM_BLOCK_BYTES (32 * 1024)
+#define HTTP_STREAM_BLOCK_BYTES ((size_t)32 * 1024)
 #define EXPORT_CHUNK_MEMBERS 500
 /* Segments and declared member attributes. */
 #define SEGMENT_NAME_BYTES_MAX 100

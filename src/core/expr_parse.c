@@ -441,7 +441,7 @@ parse_in(parser *p, expr_node *lhs, const token *at)
 {
     if (!expect(p, TK_LPAREN, "'(' after in"))
         return NULL;
-    expr_node **items = arena_alloc(p->lx.mem, EXPR_LIST_ITEMS_MAX * sizeof *items);
+    expr_node **items = arena_alloc(p->lx.mem, EXPR_LIST_ITEMS_MAX * sizeof(expr_node *));
     size_t count = 0;
     for (;;) {
         token item_tok = p->tok;

@@ -323,7 +323,7 @@ emit_node(compiler *c, const expr_node *n)
     case EXPR_CONTAINS:
     case EXPR_STARTS_WITH: emit_text_match(c, n); return;
     case EXPR_DIV:
-        emit(c, postgres(c) ? "(CAST(" : "(CAST(");
+        emit(c, "(CAST(");
         emit_node(c, n->a);
         emit(c, postgres(c) ? " AS DOUBLE PRECISION) / NULLIF(" : " AS REAL) / NULLIF(");
         emit_node(c, n->b);

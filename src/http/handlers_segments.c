@@ -305,11 +305,13 @@ handle_segments_export(http_request *req, http_reply *reply)
     /* The header goes first: prepend it to the first chunk. */
     const char *header = segments_export_header();
     size_t header_bytes = strlen(header);
-    char *first = malloc(header_bytes + s->len + 1);
+    size_t total = header_bytes + s->len;
+    char *first = malloc(total + 1);
     assert(first != NULL);
-    memcpy(first, header, header_bytes);
+    snprintf(first, total + 1, "%s", header);
     if (s->len > 0)
         memcpy(first + header_bytes, s->buf, s->len);
+    first[total] = '\0';
     free(s->buf);
     s->buf = first;
     s->len += header_bytes;

@@ -234,6 +234,15 @@ load_expression(db *conn, arena *mem, int64_t id, const char **expression, app_e
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+/* Loads segment id and compiles its expression. */
+static app_status
+compile_segment(db *conn, arena *mem, int64_t now_us, int64_t id, compiled *out, app_error *err)
+{
+    const char *expression = NULL;
+    app_status st = load_expression(conn, mem, id, &expression, err);
+    return st == APP_OK ? compile(conn, mem, now_us, expression, out, err) : st;
+}
+
 app_status
 segments_get(db *conn, int64_t id, json_t **out, app_error *err)
 {
@@ -312,11 +321,11 @@ app_status
 segments_count(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
 {
     arena mem = {0};
-    const char *expression = NULL;
+    compiled c = {0};
     int64_t count = 0;
-    app_status st = load_expression(conn, &mem, id, &expression, err);
+    app_status st = compile_segment(conn, &mem, now_us, id, &c, err);
     if (st == APP_OK)
-        st = segments_count_expression(conn, now_us, expression, &count, err);
+        st = run_count(conn, &mem, &c, &count, err);
     if (st == APP_OK)
         *out = json_pack("{s:I, s:I, s:o}", "segment_id", (json_int_t)id, "count", (json_int_t)count,
                          "evaluated_at", app_json_time(now_us));
@@ -328,11 +337,8 @@ app_status
 segments_members(db *conn, int64_t now_us, int64_t id, int64_t after, int limit, json_t **out, app_error *err)
 {
     arena mem = {0};
-    const char *expression = NULL;
     compiled c = {0};
-    app_status st = load_expression(conn, &mem, id, &expression, err);
-    if (st == APP_OK)
-        st = compile(conn, &mem, now_us, expression, &c, err);
+    app_status st = compile_segment(conn, &mem, now_us, id, &c, err);
     if (st == APP_OK)
         st = run_page(conn, &mem, &c, after, limit, out, err);
     arena_release(&mem);
@@ -407,14 +413,11 @@ segments_export_chunk(db *conn, int64_t now_us, int64_t id, int64_t *after, int 
     static_assert(sizeof SEGMENT_EXPORT_COLUMNS / sizeof SEGMENT_EXPORT_COLUMNS[0] == EXPORT_COLUMN_COUNT + 1,
                   "export columns");
     arena mem = {0};
-    const char *expression = NULL;
     compiled c = {0};
     *rows = 0;
     *csv = NULL;
     *csv_bytes = 0;
-    app_status st = load_expression(conn, &mem, id, &expression, err);
-    if (st == APP_OK)
-        st = compile(conn, &mem, now_us, expression, &c, err);
+    app_status st = compile_segment(conn, &mem, now_us, id, &c, err);
     if (st != APP_OK) {
         arena_release(&mem);
         return st;

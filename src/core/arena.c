@@ -88,6 +88,24 @@ arena_printf(arena *a, const char *fmt, ...)
 }
 
 void
+arena_text_append(arena_text *t, const char *text)
+{
+    size_t n = strlen(text);
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *grown = arena_alloc(t->mem, cap);
+        if (t->len > 0)
+            memcpy(grown, t->text, t->len);
+        t->text = grown;
+        t->cap = cap;
+    }
+    memcpy(t->text + t->len, text, n + 1);
+    t->len += n;
+}
+
+void
 arena_release(arena *a)
 {
     arena_block *b = a->head;

@@ -25,6 +25,17 @@ void *arena_alloc(arena *a, size_t bytes);
 char *arena_strndup(arena *a, const char *text, size_t len);
 /* Formats into a new arena string. */
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A string grown by appending, its memory in an arena (SQL being compiled, a tree being printed). */
+typedef struct arena_text {
+    arena *mem;
+    char *text; /* NULL until the first append; always terminated after */
+    size_t len;
+    size_t cap;
+} arena_text;
+
+/* Appends text (the old buffer stays in the arena until it is released). */
+void arena_text_append(arena_text *t, const char *text);
+
 /* Frees every block; the arena is empty and reusable afterwards. */
 void arena_release(arena *a);
 

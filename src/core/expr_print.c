@@ -15,27 +15,13 @@
 typedef struct printer {
     arena *mem;
     const expr_env *env;
-    char *out;
-    size_t len;
-    size_t cap;
+    arena_text out;
 } printer;
 
 static void
 put(printer *p, const char *text)
 {
-    size_t n = strlen(text);
-    if (p->len + n + 1 > p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 128;
-        while (cap < p->len + n + 1)
-            cap *= 2;
-        char *grown = arena_alloc(p->mem, cap);
-        if (p->len > 0)
-            memcpy(grown, p->out, p->len);
-        p->out = grown;
-        p->cap = cap;
-    }
-    memcpy(p->out + p->len, text, n + 1);
-    p->len += n;
+    arena_text_append(&p->out, text);
 }
 
 static void
@@ -110,7 +96,7 @@ put_node(printer *p, const expr_node *n)
 char *
 expr_to_sexp(arena *mem, const expr_node *root, const expr_env *env)
 {
-    printer p = {.mem = mem, .env = env};
+    printer p = {.mem = mem, .env = env, .out = {.mem = mem}};
     put_node(&p, root);
-    return p.out;
+    return p.out.text;
 }

@@ -25,9 +25,7 @@ typedef struct compiler {
     arena *mem;
     const expr_env *env;
     expr_dialect dialect;
-    char *sql;
-    size_t len;
-    size_t cap;
+    arena_text sql;
     expr_param *params;
     size_t param_count;
     unsigned sources;
@@ -37,19 +35,7 @@ typedef struct compiler {
 static void
 emit(compiler *c, const char *text)
 {
-    size_t n = strlen(text);
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        char *grown = arena_alloc(c->mem, cap);
-        if (c->len > 0)
-            memcpy(grown, c->sql, c->len);
-        c->sql = grown;
-        c->cap = cap;
-    }
-    memcpy(c->sql + c->len, text, n + 1);
-    c->len += n;
+    arena_text_append(&c->sql, text);
 }
 
 static bool
@@ -378,7 +364,7 @@ expr_compile_sql(arena *mem, const expr_node *root, const expr_env *env, expr_di
                  expr_sql *out, expr_error *err)
 {
     assert(root != NULL && root->type == EXPR_T_BOOL);
-    compiler c = {.mem = mem, .env = env, .dialect = dialect,
+    compiler c = {.mem = mem, .env = env, .dialect = dialect, .sql = {.mem = mem},
                   .params = arena_alloc(mem, EXPR_PARAMS_MAX * sizeof(expr_param))};
     emit_node(&c, root);
     if (c.too_many) {
@@ -386,7 +372,7 @@ expr_compile_sql(arena *mem, const expr_node *root, const expr_env *env, expr_di
                   EXPR_PARAMS_MAX);
         return -1;
     }
-    assert(c.sql != NULL && c.len == strlen(c.sql));
-    *out = (expr_sql){.where = c.sql, .params = c.params, .param_count = c.param_count, .sources = c.sources};
+    assert(c.sql.text != NULL && c.sql.len == strlen(c.sql.text));
+    *out = (expr_sql){.where = c.sql.text, .params = c.params, .param_count = c.param_count, .sources = c.sources};
     return 0;
 }

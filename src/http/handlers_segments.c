@@ -151,8 +151,11 @@ handle_segments_list(http_request *req, http_reply *reply)
     reply_read(reply, segments_list(conn, after, limit, &out, &err), out, &err);
 }
 
-void
-handle_segments_get(http_request *req, http_reply *reply)
+/* A read of one segment by its path id. */
+typedef app_status (*segment_read_fn)(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err);
+
+static void
+read_segment(http_request *req, http_reply *reply, segment_read_fn fn)
 {
     int64_t id;
     if (!http_param_id(req, 0, &id, reply))
@@ -162,21 +165,26 @@ handle_segments_get(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_get(conn, id, &out, &err), out, &err);
+    reply_read(reply, fn(conn, app_now_us(req->app), id, &out, &err), out, &err);
+}
+
+static app_status
+get_segment(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return segments_get(conn, id, out, err);
+}
+
+void
+handle_segments_get(http_request *req, http_reply *reply)
+{
+    read_segment(req, reply, get_segment);
 }
 
 void
 handle_segments_count(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (!http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, segments_count(conn, app_now_us(req->app), id, &out, &err), out, &err);
+    read_segment(req, reply, segments_count);
 }
 
 void

@@ -191,6 +191,24 @@ fixture_purchase_record(arena *mem, int i)
     return rec;
 }
 
+void
+fixture_matching_keys(const expr_node *root, const expr_env *env, arena *mem, char *out, size_t size)
+{
+    out[0] = '\0';
+    bool purchase = env->context == EXPR_CTX_PURCHASE;
+    int count = purchase ? FIXTURE_PURCHASE_COUNT : FIXTURE_MEMBER_COUNT;
+    for (int i = 0; i < count; i++) {
+        expr_record rec = purchase ? fixture_purchase_record(mem, i) : fixture_member_record(mem, i);
+        if (!expr_matches(root, env, &rec))
+            continue;
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", len ? " " : "",
+                 purchase ? FIXTURE_PURCHASES[i].key : FIXTURE_MEMBERS[i].key);
+    }
+    if (out[0] == '\0')
+        snprintf(out, size, "none");
+}
+
 /* Reads one line without its newline into buf; false at the end of the file. */
 static bool
 read_line(FILE *f, char *buf, size_t size, int *line_no)

@@ -52,6 +52,9 @@ expr_env fixture_env(expr_context context);
 /* The in-memory record of member i / purchase i (its buyer's fields included), in mem. */
 expr_record fixture_member_record(arena *mem, int i);
 expr_record fixture_purchase_record(arena *mem, int i);
+/* The keys of the fixture members (member context) or purchases (purchase
+ * context) the expression matches in memory, space-separated, or "none". */
+void fixture_matching_keys(const expr_node *root, const expr_env *env, arena *mem, char *out, size_t size);
 /* Microseconds of an RFC 3339 text (asserts it parses). */
 int64_t fixture_time(const char *text);
 

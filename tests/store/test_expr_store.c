@@ -158,24 +158,6 @@ sql_keys(db *conn, const expr_node *root, const expr_env *env, arena *mem, char 
 }
 
 static void
-eval_keys(const expr_node *root, const expr_env *env, arena *mem, char *out, size_t size)
-{
-    out[0] = '\0';
-    bool purchase = env->context == EXPR_CTX_PURCHASE;
-    int count = purchase ? FIXTURE_PURCHASE_COUNT : FIXTURE_MEMBER_COUNT;
-    for (int i = 0; i < count; i++) {
-        expr_record rec = purchase ? fixture_purchase_record(mem, i) : fixture_member_record(mem, i);
-        if (!expr_matches(root, env, &rec))
-            continue;
-        size_t len = strlen(out);
-        snprintf(out + len, size - len, "%s%s", len ? " " : "",
-                 purchase ? FIXTURE_PURCHASES[i].key : FIXTURE_MEMBERS[i].key);
-    }
-    if (out[0] == '\0')
-        snprintf(out, size, "none");
-}
-
-static void
 test_sql_equals_eval(void **state)
 {
     db *conn = *state;
@@ -192,7 +174,7 @@ test_sql_equals_eval(void **state)
             fail_msg("line %d: %s", cases[k].line_no, err.message);
         char by_sql[512], by_eval[512];
         sql_keys(conn, root, &env, &mem, by_sql, sizeof by_sql);
-        eval_keys(root, &env, &mem, by_eval, sizeof by_eval);
+        fixture_matching_keys(root, &env, &mem, by_eval, sizeof by_eval);
         if (strcmp(by_sql, by_eval) != 0 || strcmp(by_sql, cases[k].expected) != 0) {
             fprintf(stderr, "expr_cases.txt:%d: %s\n  sql:  %s\n  eval: %s\n  want: %s\n", cases[k].line_no,
                     cases[k].expression, by_sql, by_eval, cases[k].expected);

@@ -21,25 +21,6 @@
 
 #define CASES_PATH "tests/unit/expr_cases.txt"
 
-/* The keys of the fixture rows the expression matches, space-separated, or "none". */
-static void
-matching_keys(const expr_node *root, const expr_env *env, arena *mem, char *out, size_t size)
-{
-    out[0] = '\0';
-    bool purchase = env->context == EXPR_CTX_PURCHASE;
-    int count = purchase ? FIXTURE_PURCHASE_COUNT : FIXTURE_MEMBER_COUNT;
-    for (int i = 0; i < count; i++) {
-        expr_record rec = purchase ? fixture_purchase_record(mem, i) : fixture_member_record(mem, i);
-        if (expr_matches(root, env, &rec)) {
-            const char *key = purchase ? FIXTURE_PURCHASES[i].key : FIXTURE_MEMBERS[i].key;
-            size_t len = strlen(out);
-            snprintf(out + len, size - len, "%s%s", len ? " " : "", key);
-        }
-    }
-    if (out[0] == '\0')
-        snprintf(out, size, "none");
-}
-
 static void
 test_cases(void **state)
 {
@@ -59,7 +40,7 @@ test_cases(void **state)
         else if (strcmp(c->mode, "parse") == 0)
             snprintf(got, sizeof got, "%s", expr_to_sexp(&mem, root, &env));
         else if (strcmp(c->mode, "match") == 0)
-            matching_keys(root, &env, &mem, got, sizeof got);
+            fixture_matching_keys(root, &env, &mem, got, sizeof got);
         else
             snprintf(got, sizeof got, "(parsed)");
         char want[600];

@@ -630,6 +630,24 @@ parse_expr(parser *p, int min_prec)
     return lhs;
 }
 
+/* Something follows a complete expression: say so, and suggest the keyword a
+ * misspelt word may be ("adn" -> "and"). */
+static void *
+fail_unexpected(parser *p)
+{
+    static const char *const KEYWORDS[] = {"and", "or", "not", "in", "between", "is", "contains", "starts_with",
+                                           NULL};
+    const char *close = NULL;
+    if (p->tok.kind == TK_IDENT) {
+        char *word = arena_strndup(p->lx.mem, p->tok.start, p->tok.len);
+        close = suggest_closest(word, KEYWORDS);
+    }
+    if (close != NULL)
+        return fail_at(p, &p->tok, "expected an operator or the end, found %s, did you mean '%s'?",
+                       token_text(p, &p->tok), close);
+    return fail_at(p, &p->tok, "expected an operator or the end, found %s", token_text(p, &p->tok));
+}
+
 expr_node *
 expr_parse(arena *mem, const char *text, const expr_env *env, expr_error *err)
 {
@@ -650,7 +668,7 @@ expr_parse(arena *mem, const char *text, const expr_env *env, expr_error *err)
     if (root == NULL)
         return NULL;
     if (p.tok.kind != TK_END)
-        return fail_at(&p, &p.tok, "expected an operator or the end, found %s", token_text(&p, &p.tok));
+        return fail_unexpected(&p);
     if (root->type != EXPR_T_BOOL)
         return fail_at(&p, &first, "the expression must be a condition (true or false), not of type %s",
                        expr_type_name(root->type));

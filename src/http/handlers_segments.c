@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Replies with a read's result: 200 and out, or the error. */
+/* Replies with a read's result: 200 and *out, or the error. out is a pointer
+ * because callers write reply_read(reply, fn(..., &out, ...), &out, ...): the
+ * order arguments are evaluated in is unspecified, *out is read only here. */
 static void
-reply_read(http_reply *reply, app_status st, json_t *out, const app_error *err)
+reply_read(http_reply *reply, app_status st, json_t **out, const app_error *err)
 {
     if (st == APP_OK)
-        http_reply_json(reply, 200, out);
+        http_reply_json(reply, 200, *out);
     else
         http_reply_app_error(reply, err);
 }
@@ -44,7 +46,7 @@ handle_attributes_list(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, attributes_list(conn, &out, &err), out, &err);
+    reply_read(reply, attributes_list(conn, &out, &err), &out, &err);
 }
 
 static app_status
@@ -148,7 +150,7 @@ handle_segments_list(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_list(conn, after, limit, &out, &err), out, &err);
+    reply_read(reply, segments_list(conn, after, limit, &out, &err), &out, &err);
 }
 
 /* A read of one segment by its path id. */
@@ -165,7 +167,7 @@ read_segment(http_request *req, http_reply *reply, segment_read_fn fn)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, fn(conn, app_now_us(req->app), id, &out, &err), out, &err);
+    reply_read(reply, fn(conn, app_now_us(req->app), id, &out, &err), &out, &err);
 }
 
 static app_status
@@ -199,7 +201,7 @@ handle_segments_members(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_members(conn, app_now_us(req->app), id, after, limit, &out, &err), out, &err);
+    reply_read(reply, segments_members(conn, app_now_us(req->app), id, after, limit, &out, &err), &out, &err);
 }
 
 void
@@ -226,7 +228,7 @@ handle_segments_preview(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_preview(conn, app_now_us(req->app), expression, limit, &out, &err), out, &err);
+    reply_read(reply, segments_preview(conn, app_now_us(req->app), expression, limit, &out, &err), &out, &err);
 }
 
 /* An export in progress: the CSV not yet handed to MHD, and where the next chunk starts. */

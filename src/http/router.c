@@ -214,5 +214,5 @@ router_dispatch(http_request *req, http_reply *reply)
         return;
     }
     r->handler(req, reply);
-    assert(reply->body != NULL && reply->status >= 200);
+    assert((reply->body != NULL) != (reply->stream_read != NULL) && reply->status >= 200);
 }

@@ -42,7 +42,7 @@ typedef enum expr_type {
 typedef enum expr_context {
     EXPR_CTX_MEMBER = 1,   /* segments, tier qualification: member fields */
     EXPR_CTX_PURCHASE = 2, /* earning rules: purchase fields and the buyer's member fields */
-    EXPR_CTX_LINE = 4,     /* inside any(lines, ...): a line's fields */
+    EXPR_CTX_LINE = 4,     /* inside any(lines, ...), and a rule's line scope: a line's fields */
 } expr_context;
 
 /* The table a field's column lives in; the SQL caller joins what is used. */

@@ -652,7 +652,7 @@ expr_node *
 expr_parse(arena *mem, const char *text, const expr_env *env, expr_error *err)
 {
     assert(mem != NULL && text != NULL && env != NULL && err != NULL);
-    assert(env->context == EXPR_CTX_MEMBER || env->context == EXPR_CTX_PURCHASE);
+    assert(env->context == EXPR_CTX_MEMBER || env->context == EXPR_CTX_PURCHASE || env->context == EXPR_CTX_LINE);
     memset(err, 0, sizeof *err);
     size_t len = strlen(text);
     if (len > EXPR_TEXT_BYTES_MAX)

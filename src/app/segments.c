@@ -467,26 +467,30 @@ app_status
 segments_find_using_attribute(db *conn, const char *name, char *out, size_t out_bytes, app_error *err)
 {
     out[0] = '\0';
-    char needle[ATTRIBUTE_KEY_BYTES_MAX + 16];
-    snprintf(needle, sizeof needle, "attributes.%s", name);
-    db_stmt *stmt = db_prepare(conn, "SELECT name, expression FROM segments ORDER BY id");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    int rc;
-    while ((rc = db_step(stmt)) == DB_ROW) {
-        /* A textual match followed by a non-name character: attributes.pet, not attributes.pets. */
-        const char *expression = db_column_text(stmt, 1);
-        for (const char *p = strstr(expression, needle); p != NULL; p = strstr(p + 1, needle)) {
-            char next = p[strlen(needle)];
-            bool name_char = (next >= 'a' && next <= 'z') || (next >= '0' && next <= '9') || next == '_';
-            if (!name_char) {
-                snprintf(out, out_bytes, "%s", db_column_text(stmt, 0));
-                break;
-            }
-        }
-        if (out[0] != '\0')
-            break;
+    arena mem = {0};
+    expr_attribute *attributes = NULL;
+    size_t count = 0, target = 0;
+    app_status st = attributes_load(conn, &mem, &attributes, &count, err);
+    while (st == APP_OK && target < count && strcmp(attributes[target].name, name) != 0)
+        target++;
+    db_stmt *stmt = st == APP_OK && target < count ? db_prepare(conn, "SELECT name, expression FROM segments ORDER BY id")
+                                                    : NULL;
+    if (st == APP_OK && target < count && stmt == NULL)
+        st = app_db_fail(err, conn, DB_ERROR);
+    int rc = DB_DONE;
+    /* Each saved expression is parsed, so every spelling (ATTRIBUTES.pet, attributes . pet) is found
+     * and a string that merely contains the text is not. */
+    expr_env env = {.context = EXPR_CTX_MEMBER, .attributes = attributes, .attribute_count = count};
+    while (stmt != NULL && out[0] == '\0' && (rc = db_step(stmt)) == DB_ROW) {
+        expr_error e;
+        expr_node *root = expr_parse(&mem, db_column_text(stmt, 1), &env, &e);
+        if (root != NULL && expr_names_attribute(root, target))
+            snprintf(out, out_bytes, "%s", db_column_text(stmt, 0));
     }
-    db_finalize(stmt);
-    return rc == DB_ROW || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    if (stmt != NULL)
+        db_finalize(stmt);
+    arena_release(&mem);
+    if (st == APP_OK && rc != DB_ROW && rc != DB_DONE)
+        st = app_db_fail(err, conn, rc);
+    return st;
 }

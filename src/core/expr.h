@@ -162,6 +162,9 @@ typedef struct expr_error {
  * a limit (EXPR_TEXT_BYTES_MAX, EXPR_DEPTH_MAX, EXPR_NODES_MAX, EXPR_LIST_ITEMS_MAX). */
 expr_node *expr_parse(arena *mem, const char *text, const expr_env *env, expr_error *err);
 
+/* Whether the tree names env attribute number attribute (attributes.x). */
+bool expr_names_attribute(const expr_node *root, size_t attribute);
+
 /* Writes the tree as an S-expression, "(and (= tier \"gold\") (> purchases_count 3))",
  * for tests and for showing how an expression was understood. */
 char *expr_to_sexp(arena *mem, const expr_node *root, const expr_env *env);

@@ -32,11 +32,19 @@ put_value(printer *p, const expr_value *v)
     case EXPR_T_BOOL: put(p, v->b ? "true" : "false"); return;
     case EXPR_T_INT: snprintf(buf, sizeof buf, "%" PRId64, v->i); break;
     case EXPR_T_DECIMAL: snprintf(buf, sizeof buf, "%.9g", v->d); break;
-    case EXPR_T_STRING:
-        put(p, "\"");
-        put(p, arena_strndup(p->mem, v->s, v->s_len));
-        put(p, "\"");
+    case EXPR_T_STRING: { /* quoted as the language writes it: \" and \\ escaped */
+        char *text = arena_alloc(p->mem, 2 * v->s_len + 3), *w = text;
+        *w++ = '"';
+        for (size_t k = 0; k < v->s_len; k++) {
+            if (v->s[k] == '"' || v->s[k] == '\\')
+                *w++ = '\\';
+            *w++ = v->s[k];
+        }
+        *w++ = '"';
+        *w = '\0';
+        put(p, text);
         return;
+    }
     case EXPR_T_DATE: {
         civil_date d = civil_from_days(v->i);
         snprintf(buf, sizeof buf, "%04d-%02d-%02d", d.year, d.month, d.day);
@@ -91,6 +99,20 @@ put_node(printer *p, const expr_node *n)
         put_node(p, n->items[k]);
     }
     put(p, ")");
+}
+
+bool
+expr_names_attribute(const expr_node *n, size_t attribute)
+{
+    if (n == NULL)
+        return false;
+    if (n->op == EXPR_ATTRIBUTE && n->field == (int)attribute)
+        return true;
+    for (size_t k = 0; k < n->item_count; k++)
+        if (expr_names_attribute(n->items[k], attribute))
+            return true;
+    return expr_names_attribute(n->a, attribute) || expr_names_attribute(n->b, attribute) ||
+           expr_names_attribute(n->c, attribute);
 }
 
 char *

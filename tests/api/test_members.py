@@ -20,7 +20,7 @@ FULL = {
     "joined_at": "2020-01-02T03:04:05Z",
 }
 
-MEMBER_KEYS = {"id", "external_id", "email", "phone", "first_name", "last_name", "birthday",
+MEMBER_KEYS = {"id", "tier", "external_id", "email", "phone", "first_name", "last_name", "birthday",
                "address", "consent", "status", "attributes", "joined_at", "created_at",
                "updated_at", "erased_at"}
 

@@ -50,7 +50,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/gen/migrations.c: $(MIGRATIONS) scripts/embed.sh
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) src/store/migrations scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh $@ $(MIGRATIONS)
 

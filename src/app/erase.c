@@ -35,5 +35,11 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "purchase_lines",    /* products bought: the same */
     "attribute_definitions", /* the program's declared attribute names */
     "segments",          /* expressions, not people */
+    "program_versions",  /* the program's settings */
+    "earning_rules",     /* the program's rules */
+    "rule_awards_daily", /* points per rule and day under the bare id */
+    "transfers",         /* the ledger: points, kinds and reasons, kept under the bare id */
+    "points_lots",       /* the same */
+    "member_events",     /* payloads hold ids, amounts and kinds, never contact data */
     NULL,
 };

@@ -103,6 +103,11 @@
 #define SEGMENT_NAME_BYTES_MAX 100
 #define SEGMENTS_MAX 1000
 #define ATTRIBUTE_DEFINITIONS_MAX ATTRIBUTES_KEYS_MAX
+/* Program settings: excluded skus and categories (gift cards, tobacco ...). */
+#define PROGRAM_EXCLUSIONS_MAX 100
+#define PROGRAM_CODE_BYTES_MAX 64
+/* Earning rules: names, and how many a program may have (all are evaluated on every purchase). */
+#define RULE_NAME_BYTES_MAX 100
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

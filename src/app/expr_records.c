@@ -1,0 +1,93 @@
+/*
+ * expr_records.c -- see expr_records.h. The SELECT list is made from the
+ * registry, so a field added there is read here without a change.
+ */
+#include "expr_records.h"
+
+#include <assert.h>
+#include <string.h>
+
+const expr_value *
+expr_records_attributes(arena *mem, const char *json_text, const expr_env *env)
+{
+    expr_value *out = arena_alloc(mem, (env->attribute_count + 1) * sizeof *out);
+    json_t *root = json_text ? json_loads(json_text, 0, NULL) : NULL;
+    for (size_t j = 0; j < env->attribute_count; j++) {
+        json_t *v = json_object_get(root, env->attributes[j].name);
+        expr_type t = env->attributes[j].type;
+        out[j] = (expr_value){.type = t, .is_null = true};
+        if (t == EXPR_T_STRING && json_is_string(v))
+            out[j] = (expr_value){.type = t, .s = arena_strndup(mem, json_string_value(v), json_string_length(v)),
+                                  .s_len = json_string_length(v)};
+        else if (t == EXPR_T_INT && json_is_integer(v))
+            out[j] = (expr_value){.type = t, .i = json_integer_value(v)};
+        else if (t == EXPR_T_DECIMAL && json_is_number(v))
+            out[j] = (expr_value){.type = t, .d = json_number_value(v)};
+        else if (t == EXPR_T_BOOL && json_is_boolean(v))
+            out[j] = (expr_value){.type = t, .b = json_is_true(v)};
+    }
+    json_decref(root);
+    return out;
+}
+
+/* A member field read from its column: stored (not derived) and not purchase-side. */
+static bool
+member_column(const expr_field *f)
+{
+    return (f->contexts & EXPR_CTX_MEMBER) && f->days_since == NULL;
+}
+
+app_status
+expr_records_member(db *conn, arena *mem, int64_t member_id, const expr_env *env, expr_value *values,
+                    const expr_value **attributes, app_error *err)
+{
+    arena_text sql = {.mem = mem};
+    arena_text_append(&sql, "SELECT m.attributes");
+    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++) {
+        values[i] = (expr_value){.type = EXPR_FIELDS[i].type, .is_null = true};
+        if (member_column(&EXPR_FIELDS[i])) {
+            arena_text_append(&sql, ", ");
+            arena_text_append(&sql, EXPR_FIELDS[i].column);
+        }
+    }
+    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
+    db_stmt *stmt = db_prepare(conn, sql.text);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW) {
+        *attributes = expr_records_attributes(mem, db_column_text(stmt, 0), env);
+        int col = 1;
+        for (size_t i = 0; i < EXPR_FIELD_COUNT; i++) {
+            const expr_field *f = &EXPR_FIELDS[i];
+            if (!member_column(f))
+                continue;
+            expr_value *v = &values[i];
+            v->is_null = db_column_is_null(stmt, col);
+            if (v->is_null) {
+                col++;
+                continue;
+            }
+            civil_date date;
+            const char *text = db_column_text(stmt, col);
+            switch (f->type) {
+            case EXPR_T_STRING:
+                v->s = arena_strndup(mem, text, strlen(text));
+                v->s_len = strlen(text);
+                break;
+            case EXPR_T_BOOL: v->b = db_column_int64(stmt, col) != 0; break;
+            case EXPR_T_DATE:
+                v->is_null = civil_parse(text, &date) != 0;
+                v->i = v->is_null ? 0 : civil_to_days(date);
+                break;
+            default: v->i = db_column_int64(stmt, col); break;
+            }
+            col++;
+        }
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}

@@ -1,0 +1,22 @@
+/*
+ * expr_records.h -- the in-memory records rules are evaluated against, read
+ * from the database: a member's fields (members + member_stats) and their
+ * declared attributes, in the registry's order (core/expr_fields.c).
+ */
+#ifndef PATRON_EXPR_RECORDS_H
+#define PATRON_EXPR_RECORDS_H
+
+#include "app.h"
+#include "core/expr.h"
+
+/* Fills values (EXPR_FIELD_COUNT long; purchase and line fields left null) with
+ * member id's fields, and *attributes with their declared attributes (in mem).
+ * APP_NOT_FOUND when there is no such member. */
+app_status expr_records_member(db *conn, arena *mem, int64_t member_id, const expr_env *env, expr_value *values,
+                               const expr_value **attributes, app_error *err);
+
+/* The declared attributes' values from a member's attributes JSON text (in
+ * mem): a value of another type than declared is null. */
+const expr_value *expr_records_attributes(arena *mem, const char *json_text, const expr_env *env);
+
+#endif

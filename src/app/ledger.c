@@ -1,0 +1,408 @@
+/*
+ * ledger.c -- see ledger.h. The SQL follows the plans of core/ledger.c:
+ * lots are read in the order core/ledger.c takes them, the plan is computed in
+ * memory and written back lot by lot, and every balance update is conditional
+ * (`WHERE points_available >= ?`), so even a bug upstream cannot drive a
+ * balance below zero: the CHECK constraints of member_stats stand behind it.
+ */
+#include "ledger.h"
+
+#include "core/ledger.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LEDGER_LOTS_PER_PLAN 512 /* lots one spend may read: members hold far fewer open lots */
+
+app_status
+ledger_event(db *conn, int64_t member_id, const char *kind, int64_t occurred_at_us, int64_t at_us, json_t *payload,
+             app_error *err)
+{
+    char *text = json_dumps(payload, JSON_COMPACT);
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO member_events (member_id, kind, occurred_at, created_at, payload)"
+                                     " VALUES (?, ?, ?, ?, ?)");
+    int rc = DB_ERROR;
+    if (stmt != NULL && text != NULL) {
+        db_bind_int64(stmt, 1, member_id);
+        db_bind_text(stmt, 2, kind, -1);
+        db_bind_int64(stmt, 3, occurred_at_us);
+        db_bind_int64(stmt, 4, at_us);
+        db_bind_text(stmt, 5, text, -1);
+        rc = db_step(stmt);
+    }
+    if (stmt != NULL)
+        db_finalize(stmt);
+    free(text);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Reads a member's balances, locking the row on PostgreSQL when lock is set. */
+static app_status
+read_balances(db *conn, int64_t member_id, bool lock, ledger_balances *out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, lock && db_engine(conn) == DB_POSTGRES
+                                         ? "SELECT points_available, points_pending, points_held, points_debt,"
+                                           " points_earned FROM member_stats WHERE member_id = ? FOR UPDATE"
+                                         : "SELECT points_available, points_pending, points_held, points_debt,"
+                                           " points_earned FROM member_stats WHERE member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *out = (ledger_balances){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
+                                 db_column_int64(stmt, 3), db_column_int64(stmt, 4)};
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+app_status
+ledger_lock_member(db *conn, int64_t member_id, ledger_balances *out, app_error *err)
+{
+    return read_balances(conn, member_id, true, out, err);
+}
+
+typedef struct transfer {
+    int64_t member_id;
+    const char *idem_key;
+    const char *kind;
+    const char *debit;
+    const char *credit;
+    int64_t points;
+    int64_t occurred_at_us;
+    const char *reference_kind; /* NULL: none */
+    int64_t reference_id;
+    const char *reason;
+    int64_t available_after;
+} transfer;
+
+/* Writes one transfer; DB_CONSTRAINT on its idempotency key means it exists: a bug upstream, refused. */
+static app_status
+write_transfer(db *conn, const actor *who, int64_t at_us, const transfer *t, int64_t *id, app_error *err)
+{
+    assert(t->points > 0 && strcmp(t->debit, t->credit) != 0);
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO transfers (idem_key, member_id, kind, debit, credit, points,"
+                                     " occurred_at, created_at, reference_kind, reference_id, actor, reason,"
+                                     " available_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text(stmt, 1, t->idem_key, -1);
+    db_bind_int64(stmt, 2, t->member_id);
+    db_bind_text(stmt, 3, t->kind, -1);
+    db_bind_text(stmt, 4, t->debit, -1);
+    db_bind_text(stmt, 5, t->credit, -1);
+    db_bind_int64(stmt, 6, t->points);
+    db_bind_int64(stmt, 7, t->occurred_at_us);
+    db_bind_int64(stmt, 8, at_us);
+    db_bind_text_or_null(stmt, 9, t->reference_kind);
+    if (t->reference_kind)
+        db_bind_int64(stmt, 10, t->reference_id);
+    else
+        db_bind_null(stmt, 10);
+    db_bind_text(stmt, 11, who->label, -1);
+    db_bind_text(stmt, 12, t->reason, -1);
+    db_bind_int64(stmt, 13, t->available_after);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW && id != NULL)
+        *id = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    if (rc == DB_CONSTRAINT)
+        return app_fail(err, APP_CONFLICT, "duplicate_transfer", "transfer '%s' was already written", t->idem_key);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Applies deltas to a member's balances; refused (never applied) if any would go
+ * negative. activity_at_us > 0 moves the member's last activity (expiry is not activity). */
+static app_status
+move_balances(db *conn, int64_t member_id, int64_t d_available, int64_t d_pending, int64_t d_debt, int64_t d_earned,
+              int64_t activity_at_us, app_error *err)
+{
+    db_stmt *stmt = db_prepare(
+        conn, "UPDATE member_stats SET points_available = points_available + ?, points_pending = points_pending + ?,"
+              " points_debt = points_debt + ?, points_earned = points_earned + ?,"
+              " last_activity_at = CASE WHEN ? > 0 AND (last_activity_at IS NULL OR last_activity_at < ?) THEN ?"
+              " ELSE last_activity_at END"
+              " WHERE member_id = ? AND points_available + ? >= 0 AND points_pending + ? >= 0 AND points_debt + ? >= 0");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int64_t values[] = {d_available, d_pending, d_debt, d_earned, activity_at_us, activity_at_us, activity_at_us,
+                        member_id, d_available, d_pending, d_debt};
+    for (int k = 0; k < 11; k++)
+        db_bind_int64(stmt, k + 1, values[k]);
+    int rc = db_step(stmt);
+    int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    if (changed != 1)
+        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has too few points for this",
+                        (long long)member_id);
+    return APP_OK;
+}
+
+/* The instant months after at_us, at the start of that business day (the 31st becomes the month's last day). */
+static int64_t
+add_months_us(int64_t at_us, int64_t months)
+{
+    civil_date d = clock_local_date(at_us);
+    int64_t index = (int64_t)d.year * 12 + (d.month - 1) + months;
+    civil_date target = {(int)(index / 12), (int)(index % 12) + 1, d.day};
+    while (!civil_valid(target))
+        target.day--;
+    return clock_local_midnight_us(target);
+}
+
+app_status
+ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
+            const program_settings *program, const char *reference_kind, int64_t reference_id,
+            const char *idem_prefix, const char *reason, int64_t *credited, app_error *err)
+{
+    assert(points > 0);
+    ledger_balances b;
+    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    if (st != APP_OK)
+        return st;
+    int64_t matures_at = occurred_at_us + program->pending_days * US_PER_DAY;
+    bool matured = matures_at <= at_us;
+    /* Only available points repay debt: pending ones repay when they mature. */
+    ledger_earn_split split = matured ? ledger_split_earn(b.debt, points) : (ledger_earn_split){0, points};
+    char key[160];
+    if (split.repay > 0) {
+        snprintf(key, sizeof key, "%s:repay", idem_prefix);
+        transfer t = {member_id, key, "repay", "program:issued", "member:debt", split.repay, occurred_at_us,
+                      reference_kind, reference_id, "repays points owed", b.available};
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    }
+    int64_t transfer_id = 0;
+    if (st == APP_OK && split.credit > 0) {
+        snprintf(key, sizeof key, "%s:earn", idem_prefix);
+        transfer t = {member_id, key, "earn", "program:issued", matured ? "member:available" : "member:pending",
+                      split.credit, occurred_at_us, reference_kind, reference_id, reason,
+                      b.available + (matured ? split.credit : 0)};
+        st = write_transfer(conn, who, at_us, &t, &transfer_id, err);
+    }
+    if (st == APP_OK && split.credit > 0) {
+        db_stmt *stmt = db_prepare(conn, "INSERT INTO points_lots (member_id, transfer_id, points, remaining,"
+                                         " matures_at, expires_at, matured) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, member_id);
+        db_bind_int64(stmt, 2, transfer_id);
+        db_bind_int64(stmt, 3, split.credit);
+        db_bind_int64(stmt, 4, split.credit);
+        db_bind_int64(stmt, 5, matures_at);
+        if (program->expiry == EXPIRY_LOT)
+            db_bind_int64(stmt, 6, add_months_us(matures_at, program->expiry_months));
+        else
+            db_bind_null(stmt, 6);
+        db_bind_int64(stmt, 7, matured);
+        int rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+    }
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, matured ? split.credit : 0, matured ? 0 : split.credit, -split.repay,
+                           points, occurred_at_us, err);
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I, s:I, s:I, s:s, s:s?, s:I}", "points", (json_int_t)points, "credited",
+                                    (json_int_t)split.credit, "repaid_debt", (json_int_t)split.repay, "status",
+                                    matured ? "available" : "pending", "reference_kind", reference_kind,
+                                    "reference_id", (json_int_t)reference_id);
+        st = ledger_event(conn, member_id, "points_earned", occurred_at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    *credited = split.credit;
+    return st;
+}
+
+/* Reads a member's open lots (remaining > 0) in id order into lots/ids. */
+static app_status
+load_lots(db *conn, int64_t member_id, ledger_lot *lots, size_t *n, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT id, remaining, matures_at, expires_at, matured FROM points_lots"
+                                     " WHERE member_id = ? AND remaining > 0 ORDER BY id LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, LEDGER_LOTS_PER_PLAN);
+    *n = 0;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW)
+        lots[(*n)++] = (ledger_lot){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
+                                    db_column_is_null(stmt, 3) ? 0 : db_column_int64(stmt, 3),
+                                    db_column_int64(stmt, 4) != 0};
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+static app_status
+take_from_lot(db *conn, int64_t lot_id, int64_t points, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "UPDATE points_lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, points);
+    db_bind_int64(stmt, 2, lot_id);
+    db_bind_int64(stmt, 3, points);
+    int rc = db_step(stmt);
+    int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    assert(changed == 1); /* the member row is locked: nobody else moved this lot */
+    return APP_OK;
+}
+
+app_status
+ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *expired, app_error *err)
+{
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    *expired = 0;
+    ledger_balances b;
+    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, lots, &n, err);
+    int64_t from_available = 0, from_pending = 0, last_lot = 0;
+    for (size_t i = 0; st == APP_OK && i < n; i++) {
+        if (lots[i].expires_at_us == 0 || lots[i].expires_at_us > now_us)
+            continue;
+        st = take_from_lot(conn, lots[i].id, lots[i].remaining, err);
+        *(lots[i].matured ? &from_available : &from_pending) += lots[i].remaining;
+        last_lot = lots[i].id;
+    }
+    int64_t total = from_available + from_pending;
+    if (st != APP_OK || total == 0)
+        return st;
+    /* One transfer an account: pending and available points leave different accounts. */
+    const struct {
+        int64_t points;
+        const char *account;
+    } PARTS[] = {{from_available, "member:available"}, {from_pending, "member:pending"}};
+    for (int k = 0; st == APP_OK && k < 2; k++) {
+        if (PARTS[k].points == 0)
+            continue;
+        char key[112];
+        snprintf(key, sizeof key, "expire:%lld:%lld:%s", (long long)member_id, (long long)last_lot, PARTS[k].account);
+        transfer t = {member_id, key, "expire", PARTS[k].account, "program:expired", PARTS[k].points, now_us, NULL, 0,
+                      "points expired", b.available - from_available};
+        st = write_transfer(conn, who, now_us, &t, NULL, err);
+    }
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, -from_available, -from_pending, 0, 0, 0, err);
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I}", "points", (json_int_t)total);
+        st = ledger_event(conn, member_id, "points_expired", now_us, now_us, payload, err);
+        json_decref(payload);
+    }
+    *expired = total;
+    return st;
+}
+
+app_status
+ledger_spend_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, const char *reason,
+                const char *idem_key, json_t **out, app_error *err)
+{
+    if (points <= 0 || points > 1000000000000LL)
+        return app_fail(err, APP_INVALID, "invalid_field", "points must be a whole number from 1 to 10^12");
+    int64_t expired = 0;
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, &expired, err);
+    ledger_balances b;
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, member_id, &b, err);
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, lots, &n, err);
+    if (st != APP_OK)
+        return st;
+    ledger_take takes[LEDGER_LOTS_PER_PLAN];
+    size_t take_count = 0;
+    ledger_status plan = ledger_plan_take(lots, n, points, at_us, takes, &take_count);
+    if (plan == LEDGER_INSUFFICIENT || b.available < points)
+        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
+                        (long long)member_id, (long long)b.available, (long long)points);
+    assert(plan == LEDGER_OK);
+    for (size_t k = 0; st == APP_OK && k < take_count; k++)
+        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+    int64_t transfer_id = 0;
+    if (st == APP_OK) {
+        transfer t = {member_id, idem_key, "spend", "member:available", "program:redeemed", points, at_us, NULL, 0,
+                      reason, b.available - points};
+        st = write_transfer(conn, who, at_us, &t, &transfer_id, err);
+    }
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, -points, 0, 0, 0, at_us, err);
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I, s:I}", "points", (json_int_t)points, "transfer_id", (json_int_t)transfer_id);
+        st = ledger_event(conn, member_id, "points_spent", at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "points.spend", "member", member_id, NULL, err);
+    if (st == APP_OK)
+        *out = json_pack("{s:I, s:I, s:I, s:I, s:s}", "transfer_id", (json_int_t)transfer_id, "member_id",
+                         (json_int_t)member_id, "points", (json_int_t)points, "available",
+                         (json_int_t)(b.available - points), "reason", reason);
+    return st;
+}
+
+app_status
+ledger_points(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err)
+{
+    ledger_balances b;
+    app_status st = read_balances(conn, member_id, false, &b, err);
+    if (st != APP_OK)
+        return st;
+    /* Points in lots due to expire in the next 30 days (or already due: the expiry job takes them next). */
+    db_stmt *stmt = db_prepare(conn, "SELECT COALESCE(SUM(remaining), 0), MIN(expires_at) FROM points_lots"
+                                     " WHERE member_id = ? AND remaining > 0 AND expires_at IS NOT NULL"
+                                     " AND expires_at <= ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, now_us + 30 * US_PER_DAY);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:i, s:I, s:o}}", "member_id", (json_int_t)member_id,
+                         "available", (json_int_t)b.available, "pending", (json_int_t)b.pending, "held",
+                         (json_int_t)b.held, "debt", (json_int_t)b.debt, "earned_total", (json_int_t)b.earned,
+                         "expiring", "within_days", 30, "points", (json_int_t)db_column_int64(stmt, 0), "next_at",
+                         app_json_time_or_null(stmt, 1));
+    db_finalize(stmt);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+static json_t *
+history_json(db_stmt *stmt)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:s, s:s}", "id", (json_int_t)db_column_int64(stmt, 0),
+                     "kind", db_column_text(stmt, 1), "debit", db_column_text(stmt, 2), "credit",
+                     db_column_text(stmt, 3), "points", (json_int_t)db_column_int64(stmt, 4), "available_after",
+                     (json_int_t)db_column_int64(stmt, 5), "occurred_at", app_json_time(db_column_int64(stmt, 6)),
+                     "reference_kind", app_json_text_or_null(db_column_text(stmt, 7)), "reference_id",
+                     app_json_id_or_null(stmt, 8), "reason", db_column_text(stmt, 9), "actor",
+                     db_column_text(stmt, 10));
+}
+
+app_status
+ledger_history(db *conn, int64_t member_id, int64_t before, int limit, json_t **out, app_error *err)
+{
+    ledger_balances b;
+    app_status st = read_balances(conn, member_id, false, &b, err);
+    if (st != APP_OK)
+        return st;
+    db_stmt *stmt = db_prepare(conn, "SELECT id, kind, debit, credit, points, available_after, occurred_at,"
+                                     " reference_kind, reference_id, reason, actor FROM transfers"
+                                     " WHERE member_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, member_id);
+        db_bind_int64(stmt, 2, before > 0 ? before : INT64_MAX);
+        db_bind_int64(stmt, 3, limit + 1);
+    }
+    return app_page(conn, stmt, limit, history_json, "next_before", out, err);
+}

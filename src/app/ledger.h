@@ -1,0 +1,55 @@
+/*
+ * ledger.h -- the points ledger in the database (DESIGN.md §2), on top of the
+ * pure arithmetic of core/ledger.c.
+ *
+ * Every movement is a transfer between two named accounts ("member:available",
+ * "program:issued" ...), written with the balances it changes (member_stats),
+ * the lots it creates or consumes, and a member event, all in the caller's
+ * transaction. A transfer's idempotency key is unique, so the same movement
+ * can never be written twice. On PostgreSQL the member's balance row is
+ * locked first (SELECT ... FOR UPDATE), so concurrent changes to one member
+ * queue instead of overdrawing; SQLite has one writer.
+ */
+#ifndef PATRON_LEDGER_APP_H
+#define PATRON_LEDGER_APP_H
+
+#include "app.h"
+#include "program.h"
+
+/* A member's balances. */
+typedef struct ledger_balances {
+    int64_t available, pending, held, debt, earned;
+} ledger_balances;
+
+/* Locks (PostgreSQL) and reads a member's balances. APP_NOT_FOUND when absent. */
+app_status ledger_lock_member(db *conn, int64_t member_id, ledger_balances *out, app_error *err);
+
+/* Credits points earned on a reference (a purchase): repays debt first, the
+ * rest becomes a lot, pending until matures_at_us. idem_prefix makes the
+ * transfers' keys ("purchase:17"). Sets *credited (what reached the member). */
+app_status ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                       int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
+                       int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
+                       app_error *err);
+
+/* Spends points now (idem_key from the client's Idempotency-Key scope).
+ * insufficient_points (409) changes nothing. *out = {transfer_id, points, available}. */
+app_status ledger_spend_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                           const char *reason, const char *idem_key, json_t **out, app_error *err);
+
+/* Expires a member's lots that are due at now_us (one transfer). Sets *expired. */
+app_status ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *expired,
+                                app_error *err);
+
+/* {member_id, available, pending, held, debt, earned_total, expiring: {within_days, points, next_at}}. */
+app_status ledger_points(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err);
+
+/* The member's statement, newest first: transfers with running balance and reason.
+ * {data: [...], next_before}. */
+app_status ledger_history(db *conn, int64_t member_id, int64_t before, int limit, json_t **out, app_error *err);
+
+/* Records a member event (kind, payload borrowed: ids and amounts only). */
+app_status ledger_event(db *conn, int64_t member_id, const char *kind, int64_t occurred_at_us, int64_t at_us,
+                        json_t *payload, app_error *err);
+
+#endif

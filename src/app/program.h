@@ -1,0 +1,49 @@
+/*
+ * program.h -- the loyalty program's settings, versioned.
+ *
+ * JSON: {version, currency, point_value_millicents, rounding, pending_days,
+ * expiry: {policy, months}, time_zone, excluded_skus, excluded_categories,
+ * updated_at, updated_by}. Every change is validated whole, stored as a new
+ * version (the highest is current) and audited; before any change the
+ * defaults apply (version 0). The time zone takes effect when the server
+ * starts (it is process-wide; changing it under running threads is unsafe).
+ */
+#ifndef PATRON_PROGRAM_H
+#define PATRON_PROGRAM_H
+
+#include "app.h"
+#include "core/ledger.h"
+
+typedef enum expiry_policy { EXPIRY_NONE, EXPIRY_LOT, EXPIRY_INACTIVITY } expiry_policy;
+
+/* The current settings, parsed for the ledger. Strings point into json (owned). */
+typedef struct program_settings {
+    json_t *json; /* the whole settings object */
+    int64_t version;
+    const char *currency;
+    int64_t point_value_millicents; /* what one point is worth: 1000 = one cent */
+    ledger_rounding rounding;
+    int64_t pending_days;
+    expiry_policy expiry;
+    int64_t expiry_months;
+    const char *time_zone;
+    const char *excluded_skus[PROGRAM_EXCLUSIONS_MAX + 1];       /* NULL-terminated */
+    const char *excluded_categories[PROGRAM_EXCLUSIONS_MAX + 1]; /* NULL-terminated */
+} program_settings;
+
+/* Loads the current settings into out (release with program_release). */
+app_status program_load(db *conn, program_settings *out, app_error *err);
+void program_release(program_settings *s);
+
+/* The current settings as JSON. */
+app_status program_get(db *conn, json_t **out, app_error *err);
+
+/* Changes the given settings (a partial object). Errors: unknown_field (with a
+ * suggestion), invalid_field, empty_patch. *out is the new current settings. */
+app_status program_update_tx(db *conn, const actor *who, int64_t at_us, const json_t *patch, json_t **out,
+                             app_error *err);
+
+/* Earlier versions, newest first: {data: [...], next_before}. */
+app_status program_versions(db *conn, int64_t before, int limit, json_t **out, app_error *err);
+
+#endif

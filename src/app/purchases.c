@@ -1,0 +1,518 @@
+/*
+ * purchases.c -- see purchases.h.
+ *
+ * One transaction: the purchase and its lines, the rules' evaluation, the
+ * ledger's earn (transfers, lot, balances), the member's stats, the daily
+ * cap counters, a member event and the audit row. The answer is read back
+ * from what was stored, by the same renderer as GET.
+ */
+#include "purchases.h"
+
+#include "attributes.h"
+#include "core/rules.h"
+#include "core/validate.h"
+#include "earning_rules.h"
+#include "expr_records.h"
+#include "ledger.h"
+#include "program.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AMOUNT_CENTS_MAX 1000000000000LL /* ten billion in any currency: beyond is a typo */
+#define QUANTITY_MAX 1000000
+#define FUTURE_SKEW_US (24LL * 3600 * 1000000) /* tills' clocks drift; a purchase a day ahead is an error */
+
+typedef struct purchase_input {
+    int64_t member_id;
+    const char *member_external_id;
+    const char *order_id, *currency, *channel, *store;
+    int64_t occurred_at_us;
+    int64_t amount_cents, points_paid_cents;
+    rules_line lines[RULES_LINES_MAX];
+    size_t line_count;
+} purchase_input;
+
+static app_status
+only_keys(const json_t *object, const char *const *keys, const char *where, app_error *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)object, key, value) {
+        bool known = false;
+        for (int k = 0; keys[k] != NULL; k++)
+            known = known || strcmp(keys[k], key) == 0;
+        if (!known)
+            return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%s%.64s'", where, key);
+    }
+    return APP_OK;
+}
+
+/* An optional text field of at most max bytes; *out NULL when absent or null. */
+static app_status
+text_field(const json_t *object, const char *name, size_t max, bool required, const char **out, app_error *err)
+{
+    json_t *v = json_object_get(object, name);
+    *out = json_string_value(v);
+    if ((v == NULL || json_is_null(v)) && !required)
+        return APP_OK;
+    if (*out == NULL || (*out)[0] == '\0' || !validate_text(*out, max)) {
+        char what[80];
+        snprintf(what, sizeof what, "%s must be text of 1 to %zu bytes", name, max);
+        return app_fail(err, APP_INVALID, "invalid_field", "%s", what);
+    }
+    return APP_OK;
+}
+
+static app_status
+int_field(const json_t *object, const char *name, int64_t min, int64_t max, bool required, int64_t *out,
+          app_error *err)
+{
+    json_t *v = json_object_get(object, name);
+    if (v == NULL && !required)
+        return APP_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return app_fail(err, APP_INVALID, "invalid_field", "%s must be a whole number from %lld to %lld", name,
+                        (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    return APP_OK;
+}
+
+static app_status
+parse_lines(const json_t *lines, purchase_input *in, app_error *err)
+{
+    static const char *const LINE_KEYS[] = {"sku", "category", "quantity", "amount_cents", NULL};
+    if (lines == NULL)
+        return APP_OK;
+    if (!json_is_array(lines) || json_array_size(lines) > RULES_LINES_MAX)
+        return app_fail(err, APP_INVALID, "invalid_field", "lines must be a list of at most %d lines", RULES_LINES_MAX);
+    size_t i;
+    json_t *line;
+    json_array_foreach(lines, i, line) {
+        char where[32];
+        snprintf(where, sizeof where, "lines[%zu].", i);
+        if (!json_is_object(line))
+            return app_fail(err, APP_INVALID, "invalid_field", "lines[%zu] must be an object", i);
+        rules_line *l = &in->lines[i];
+        l->quantity = 1;
+        app_status st = only_keys(line, LINE_KEYS, where, err);
+        if (st == APP_OK)
+            st = text_field(line, "sku", PROGRAM_CODE_BYTES_MAX, true, &l->sku, err);
+        if (st == APP_OK)
+            st = text_field(line, "category", PROGRAM_CODE_BYTES_MAX, false, &l->category, err);
+        if (st == APP_OK)
+            st = int_field(line, "quantity", 1, QUANTITY_MAX, false, &l->quantity, err);
+        if (st == APP_OK)
+            st = int_field(line, "amount_cents", 0, AMOUNT_CENTS_MAX, true, &l->amount_cents, err);
+        if (st != APP_OK) {
+            size_t n = strlen(err->message);
+            snprintf(err->message + n, sizeof err->message - n, " (lines[%zu])", i);
+            return st;
+        }
+    }
+    in->line_count = json_array_size(lines);
+    return APP_OK;
+}
+
+static app_status
+parse_input(const json_t *body, int64_t now_us, purchase_input *in, app_error *err)
+{
+    static const char *const KEYS[] = {"member_id", "member_external_id", "order_id", "occurred_at", "amount_cents",
+                                       "points_paid_cents", "currency", "channel", "store", "lines", NULL};
+    memset(in, 0, sizeof *in);
+    if (!json_is_object(body))
+        return app_fail(err, APP_INVALID, "invalid_body", "a purchase is a JSON object");
+    app_status st = only_keys(body, KEYS, "", err);
+    if (st == APP_OK)
+        st = int_field(body, "member_id", 1, INT64_MAX, false, &in->member_id, err);
+    if (st == APP_OK)
+        st = text_field(body, "member_external_id", EXTERNAL_ID_BYTES_MAX, false, &in->member_external_id, err);
+    if (st == APP_OK && (in->member_id != 0) == (in->member_external_id != NULL))
+        st = app_fail(err, APP_INVALID, "invalid_field", "give exactly one of member_id, member_external_id");
+    if (st == APP_OK)
+        st = text_field(body, "order_id", EXTERNAL_ID_BYTES_MAX, true, &in->order_id, err);
+    if (st == APP_OK)
+        st = int_field(body, "amount_cents", 0, AMOUNT_CENTS_MAX, true, &in->amount_cents, err);
+    if (st == APP_OK)
+        st = int_field(body, "points_paid_cents", 0, in->amount_cents, false, &in->points_paid_cents, err);
+    if (st == APP_OK)
+        st = text_field(body, "currency", 3, false, &in->currency, err);
+    if (st == APP_OK)
+        st = text_field(body, "channel", PROGRAM_CODE_BYTES_MAX, false, &in->channel, err);
+    if (st == APP_OK)
+        st = text_field(body, "store", PROGRAM_CODE_BYTES_MAX, false, &in->store, err);
+    if (st != APP_OK)
+        return st;
+    in->occurred_at_us = now_us;
+    json_t *at = json_object_get(body, "occurred_at");
+    if (at != NULL && (!json_is_string(at) || clock_parse_rfc3339(json_string_value(at), &in->occurred_at_us) != 0))
+        return app_fail(err, APP_INVALID, "invalid_field", "occurred_at must be a time such as 2026-11-24T10:00:00Z");
+    if (in->occurred_at_us > now_us + FUTURE_SKEW_US)
+        return app_fail(err, APP_INVALID, "invalid_field", "occurred_at is more than a day in the future");
+    return parse_lines(json_object_get(body, "lines"), in, err);
+}
+
+/* The member a purchase names, checked to exist and not be erased; its status in status. */
+static app_status
+resolve_member(db *conn, purchase_input *in, char *status, size_t status_bytes, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, in->member_external_id
+                                         ? "SELECT id, status, erased_at FROM members WHERE external_id = ?"
+                                         : "SELECT id, status, erased_at FROM members WHERE id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    if (in->member_external_id)
+        db_bind_text(stmt, 1, in->member_external_id, -1);
+    else
+        db_bind_int64(stmt, 1, in->member_id);
+    int rc = db_step(stmt);
+    bool erased = false;
+    if (rc == DB_ROW) {
+        in->member_id = db_column_int64(stmt, 0);
+        snprintf(status, status_bytes, "%s", db_column_text(stmt, 1));
+        erased = !db_column_is_null(stmt, 2);
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return in->member_external_id
+                   ? app_fail(err, APP_NOT_FOUND, "member_not_found", "no member has external_id '%s'",
+                              in->member_external_id)
+                   : app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist",
+                              (long long)in->member_id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    if (erased)
+        return app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)in->member_id);
+    return APP_OK;
+}
+
+static app_status
+insert_purchase(db *conn, int64_t at_us, const purchase_input *in, const char *currency, int64_t *id, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO purchases (member_id, order_id, occurred_at, amount_cents,"
+                                     " points_paid_cents, currency, channel, store, created_at)"
+                                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING RETURNING id");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, in->member_id);
+    db_bind_text(stmt, 2, in->order_id, -1);
+    db_bind_int64(stmt, 3, in->occurred_at_us);
+    db_bind_int64(stmt, 4, in->amount_cents);
+    db_bind_int64(stmt, 5, in->points_paid_cents);
+    db_bind_text(stmt, 6, currency, -1);
+    db_bind_text_or_null(stmt, 7, in->channel);
+    db_bind_text_or_null(stmt, 8, in->store);
+    db_bind_int64(stmt, 9, at_us);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *id = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_CONFLICT, "duplicate_order", "order '%s' was already recorded", in->order_id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    for (size_t i = 0; i < in->line_count; i++) {
+        stmt = db_prepare(conn, "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, quantity, amount_cents)"
+                                " VALUES (?, ?, ?, ?, ?, ?)");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, *id);
+        db_bind_int64(stmt, 2, (int64_t)i + 1);
+        db_bind_text(stmt, 3, in->lines[i].sku, -1);
+        db_bind_text_or_null(stmt, 4, in->lines[i].category);
+        db_bind_int64(stmt, 5, in->lines[i].quantity);
+        db_bind_int64(stmt, 6, in->lines[i].amount_cents);
+        rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+    }
+    return APP_OK;
+}
+
+static void
+set_text(expr_value *values, const char *field, const char *text, int context)
+{
+    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
+        if (strcmp(EXPR_FIELDS[i].name, field) == 0 && (EXPR_FIELDS[i].contexts & (unsigned)context))
+            values[i] = text ? (expr_value){.type = EXPR_T_STRING, .s = text, .s_len = strlen(text)}
+                             : (expr_value){.type = EXPR_T_STRING, .is_null = true};
+}
+
+static void
+set_int(expr_value *values, const char *field, int64_t v, int context)
+{
+    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
+        if (strcmp(EXPR_FIELDS[i].name, field) == 0 && (EXPR_FIELDS[i].contexts & (unsigned)context))
+            values[i] = (expr_value){.type = EXPR_FIELDS[i].type, .i = v};
+}
+
+/* The purchase's expression record: the buyer's fields, the purchase's, and its lines. */
+static app_status
+purchase_record(db *conn, arena *mem, const purchase_input *in, const expr_env *env, expr_record *rec, app_error *err)
+{
+    expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
+    app_status st = expr_records_member(conn, mem, in->member_id, env, values, &rec->attributes, err);
+    if (st != APP_OK)
+        return st;
+    set_int(values, "amount_cents", in->amount_cents, EXPR_CTX_PURCHASE);
+    set_int(values, "points_paid_cents", in->points_paid_cents, EXPR_CTX_PURCHASE);
+    set_text(values, "channel", in->channel, EXPR_CTX_PURCHASE);
+    set_text(values, "store", in->store, EXPR_CTX_PURCHASE);
+    set_int(values, "occurred_at", in->occurred_at_us, EXPR_CTX_PURCHASE);
+    expr_record *lines = arena_alloc(mem, (in->line_count + 1) * sizeof *lines);
+    for (size_t k = 0; k < in->line_count; k++) {
+        expr_value *lv = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *lv);
+        for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
+            lv[i] = (expr_value){.type = EXPR_FIELDS[i].type, .is_null = true};
+        set_text(lv, "sku", in->lines[k].sku, EXPR_CTX_LINE);
+        set_text(lv, "category", in->lines[k].category, EXPR_CTX_LINE);
+        set_int(lv, "quantity", in->lines[k].quantity, EXPR_CTX_LINE);
+        set_int(lv, "amount_cents", in->lines[k].amount_cents, EXPR_CTX_LINE);
+        lines[k] = (expr_record){.values = lv};
+    }
+    rec->values = values;
+    rec->lines = lines;
+    rec->line_count = in->line_count;
+    return APP_OK;
+}
+
+/* What each rule already gave this member on the purchase's business day (daily caps). */
+static app_status
+load_earned_today(db *conn, int64_t member_id, const char *day, earn_rule *rules, size_t n, app_error *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (rules[k].cap_per_day == 0)
+            continue;
+        db_stmt *stmt = db_prepare(conn, "SELECT points FROM rule_awards_daily WHERE member_id = ? AND rule_id = ? AND day = ?");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, member_id);
+        db_bind_int64(stmt, 2, rules[k].id);
+        db_bind_text(stmt, 3, day, -1);
+        int rc = db_step(stmt);
+        rules[k].earned_today = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
+        db_finalize(stmt);
+        if (rc != DB_ROW && rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+    }
+    return APP_OK;
+}
+
+/* Records the awards: daily counters, and the earning explanation on the purchase. */
+static app_status
+record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day, const rules_result *r,
+              const earn_rule *rules, size_t rule_count, size_t line_count, const char *note, app_error *err)
+{
+    json_t *awards = json_array();
+    for (size_t k = 0; k < r->award_count; k++) {
+        const rules_award *a = &r->awards[k];
+        const char *name = "";
+        for (size_t j = 0; j < rule_count; j++)
+            if (rules[j].id == a->rule_id)
+                name = rules[j].name;
+        json_t *lines = json_array();
+        for (size_t i = 0; i < line_count; i++)
+            if (a->line_matched[i])
+                json_array_append_new(lines, json_integer((json_int_t)i));
+        json_array_append_new(awards, json_pack("{s:I, s:s, s:I, s:b, s:o}", "rule_id", (json_int_t)a->rule_id,
+                                                "rule", name, "points", (json_int_t)a->points, "capped", a->capped,
+                                                "lines", lines));
+        db_stmt *stmt = db_prepare(conn, "INSERT INTO rule_awards_daily (member_id, rule_id, day, points) VALUES (?, ?, ?, ?)"
+                                         " ON CONFLICT (member_id, rule_id, day) DO UPDATE"
+                                         " SET points = rule_awards_daily.points + excluded.points");
+        int rc = DB_ERROR;
+        if (stmt != NULL) {
+            db_bind_int64(stmt, 1, member_id);
+            db_bind_int64(stmt, 2, a->rule_id);
+            db_bind_text(stmt, 3, day, -1);
+            db_bind_int64(stmt, 4, a->points);
+            rc = db_step(stmt);
+            db_finalize(stmt);
+        }
+        if (rc != DB_DONE) {
+            json_decref(awards);
+            return app_db_fail(err, conn, rc);
+        }
+    }
+    json_t *excluded = json_array();
+    for (size_t i = 0; i < line_count; i++)
+        if (r->line_excluded[i])
+            json_array_append_new(excluded, json_integer((json_int_t)i));
+    json_t *earning = json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
+    char *text = json_dumps(earning, JSON_COMPACT);
+    json_decref(earning);
+    db_stmt *stmt = db_prepare(conn, "UPDATE purchases SET eligible_cents = ?, points_earned = ?, earning = ? WHERE id = ?");
+    int rc = DB_ERROR;
+    if (stmt != NULL && text != NULL) {
+        db_bind_int64(stmt, 1, r->eligible_cents);
+        db_bind_int64(stmt, 2, note ? 0 : r->points);
+        db_bind_text(stmt, 3, text, -1);
+        db_bind_int64(stmt, 4, purchase_id);
+        rc = db_step(stmt);
+    }
+    if (stmt != NULL)
+        db_finalize(stmt);
+    free(text);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+static app_status
+update_stats(db *conn, const purchase_input *in, app_error *err)
+{
+    db_stmt *stmt = db_prepare(
+        conn, "UPDATE member_stats SET purchases_count = purchases_count + 1,"
+              " total_spend_cents = total_spend_cents + ?,"
+              " first_purchase_at = CASE WHEN first_purchase_at IS NULL OR first_purchase_at > ? THEN ? ELSE first_purchase_at END,"
+              " last_purchase_at = CASE WHEN last_purchase_at IS NULL OR last_purchase_at < ? THEN ? ELSE last_purchase_at END"
+              " WHERE member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int64_t values[] = {in->amount_cents, in->occurred_at_us, in->occurred_at_us, in->occurred_at_us,
+                        in->occurred_at_us, in->member_id};
+    for (int k = 0; k < 6; k++)
+        db_bind_int64(stmt, k + 1, values[k]);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Evaluates the rules and credits the points; the explanation is stored on the purchase. */
+static app_status
+earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purchase_input *in, const char *status,
+     const program_settings *program, app_error *err)
+{
+    arena mem = {0};
+    expr_attribute *attributes = NULL;
+    size_t attribute_count = 0, rule_count = 0;
+    app_status st = attributes_load(conn, &mem, &attributes, &attribute_count, err);
+    expr_env env = {.context = EXPR_CTX_PURCHASE, .now_us = in->occurred_at_us, .attributes = attributes,
+                    .attribute_count = attribute_count};
+    earn_rule *rules = arena_alloc(&mem, RULES_MAX * sizeof *rules);
+    civil_date day_date = clock_local_date(in->occurred_at_us);
+    char day[16];
+    snprintf(day, sizeof day, "%04d-%02d-%02d", day_date.year, day_date.month, day_date.day);
+    if (st == APP_OK)
+        st = earning_rules_load(conn, &mem, &env, rules, &rule_count, err);
+    if (st == APP_OK)
+        st = load_earned_today(conn, in->member_id, day, rules, rule_count, err);
+    expr_record rec = {0};
+    if (st == APP_OK)
+        st = purchase_record(conn, &mem, in, &env, &rec, err);
+    rules_result *result = arena_alloc(&mem, sizeof *result);
+    if (st == APP_OK) {
+        rules_program rp = {program->excluded_skus, program->excluded_categories, program->rounding};
+        rules_evaluate(rules, rule_count, &rp, in->lines, in->line_count, in->amount_cents, in->points_paid_cents,
+                       &env, &rec, result);
+    }
+    const char *note = strcmp(status, "active") == 0 ? NULL : "the member is not active: no points";
+    int64_t credited = 0;
+    if (st == APP_OK && note == NULL && result->points > 0) {
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "purchase:%lld", (long long)purchase_id);
+        char reason[EXTERNAL_ID_BYTES_MAX + 32];
+        snprintf(reason, sizeof reason, "purchase %s", in->order_id);
+        st = ledger_earn(conn, who, at_us, in->member_id, result->points, in->occurred_at_us, program, "purchase",
+                         purchase_id, prefix, reason, &credited, err);
+    }
+    if (st == APP_OK)
+        st = record_awards(conn, purchase_id, in->member_id, day, result, rules, rule_count, in->line_count, note, err);
+    arena_release(&mem);
+    return st;
+}
+
+app_status
+purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+{
+    purchase_input in;
+    app_status st = parse_input(body, at_us, &in, err);
+    if (st != APP_OK)
+        return st;
+    program_settings program;
+    st = program_load(conn, &program, err);
+    if (st != APP_OK)
+        return st;
+    char status[16] = "";
+    int64_t id = 0;
+    if (in.currency != NULL && strcmp(in.currency, program.currency) != 0)
+        st = app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program.currency,
+                      in.currency);
+    if (st == APP_OK)
+        st = resolve_member(conn, &in, status, sizeof status, err);
+    if (st == APP_OK)
+        st = insert_purchase(conn, at_us, &in, program.currency, &id, err);
+    if (st == APP_OK)
+        st = earn(conn, who, at_us, id, &in, status, &program, err);
+    if (st == APP_OK) /* after the rules: they see the member as before this purchase */
+        st = update_stats(conn, &in, err);
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I, s:s, s:I}", "purchase_id", (json_int_t)id, "order_id", in.order_id,
+                                    "amount_cents", (json_int_t)in.amount_cents);
+        st = ledger_event(conn, in.member_id, "purchase", in.occurred_at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "purchase.create", "purchase", id, NULL, err);
+    if (st == APP_OK)
+        st = purchases_get(conn, id, out, err);
+    program_release(&program);
+    return st;
+}
+
+static json_t *
+line_json(db_stmt *stmt)
+{
+    return json_pack("{s:s, s:o, s:I, s:I}", "sku", db_column_text(stmt, 0), "category",
+                     app_json_text_or_null(db_column_text(stmt, 1)), "quantity", (json_int_t)db_column_int64(stmt, 2),
+                     "amount_cents", (json_int_t)db_column_int64(stmt, 3));
+}
+
+app_status
+purchases_get(db *conn, int64_t id, json_t **out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT id, member_id, order_id, occurred_at, amount_cents, points_paid_cents,"
+                                     " currency, channel, store, eligible_cents, points_earned, refunded_cents, earning,"
+                                     " created_at FROM purchases WHERE id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, id);
+    int rc = db_step(stmt);
+    json_t *p = NULL;
+    if (rc == DB_ROW) {
+        const char *earning = db_column_text(stmt, 12);
+        json_t *why = earning ? json_loads(earning, 0, NULL) : NULL;
+        p = json_pack("{s:I, s:I, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "id",
+                      (json_int_t)db_column_int64(stmt, 0), "member_id", (json_int_t)db_column_int64(stmt, 1),
+                      "order_id", db_column_text(stmt, 2), "occurred_at", app_json_time(db_column_int64(stmt, 3)),
+                      "amount_cents", (json_int_t)db_column_int64(stmt, 4), "points_paid_cents",
+                      (json_int_t)db_column_int64(stmt, 5), "currency", app_json_text_or_null(db_column_text(stmt, 6)),
+                      "channel", app_json_text_or_null(db_column_text(stmt, 7)), "store",
+                      app_json_text_or_null(db_column_text(stmt, 8)), "eligible_cents",
+                      (json_int_t)db_column_int64(stmt, 9), "points_earned", (json_int_t)db_column_int64(stmt, 10),
+                      "refunded_cents", (json_int_t)db_column_int64(stmt, 11), "earning", why ? why : json_null(),
+                      "created_at", app_json_time(db_column_int64(stmt, 13)));
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "purchase %lld does not exist", (long long)id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    stmt = db_prepare(conn, "SELECT sku, category, quantity, amount_cents FROM purchase_lines WHERE purchase_id = ?"
+                            " ORDER BY line_no");
+    json_t *lines = NULL;
+    app_status st = stmt ? APP_OK : app_db_fail(err, conn, DB_ERROR);
+    if (st == APP_OK) {
+        db_bind_int64(stmt, 1, id);
+        st = app_page(conn, stmt, RULES_LINES_MAX, line_json, NULL, &lines, err);
+    }
+    if (st != APP_OK) {
+        json_decref(p);
+        return st;
+    }
+    json_object_set(p, "lines", json_object_get(lines, "data"));
+    json_decref(lines);
+    *out = p;
+    return APP_OK;
+}

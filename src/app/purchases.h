@@ -1,0 +1,25 @@
+/*
+ * purchases.h -- purchases: what the shop tells us was bought, and the points
+ * it earns (earning rules, core/rules.c) credited to the ledger (ledger.h).
+ *
+ * Body: {member_id | member_external_id, order_id, occurred_at, amount_cents,
+ * points_paid_cents, currency, channel, store, lines: [{sku, category,
+ * quantity, amount_cents}]}. The answer tells the points and why: every rule
+ * that earned, with its points and the lines it counted, and which lines were
+ * excluded. Rules see the buyer as they were before this purchase (so "first
+ * purchase" is purchases_count = 0). A member who is not active earns nothing.
+ */
+#ifndef PATRON_PURCHASES_H
+#define PATRON_PURCHASES_H
+
+#include "app.h"
+
+/* Creates a purchase from a body (validated here). Errors: invalid_field,
+ * unknown_field, member_not_found (404), duplicate_order (409), currency_mismatch. */
+app_status purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
+                               app_error *err);
+
+/* Reads one purchase with its lines and earning. */
+app_status purchases_get(db *conn, int64_t id, json_t **out, app_error *err);
+
+#endif

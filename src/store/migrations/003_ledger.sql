@@ -1,0 +1,99 @@
+-- 003: the points ledger (DESIGN.md §2): program settings (versioned), earning
+-- rules, member balances, lots, transfers, holds, member events.
+
+-- Every change of the program's settings is a new version; the highest is current.
+CREATE TABLE program_versions (
+    version BIGINT PRIMARY KEY,
+    settings {{JSON}} NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL
+);
+
+CREATE TABLE earning_rules (
+    id {{ID}},
+    name TEXT NOT NULL UNIQUE,
+    condition TEXT,
+    line_condition TEXT,
+    formula TEXT NOT NULL CHECK (formula IN ('per_amount','fixed','multiplier')),
+    points_per_unit BIGINT NOT NULL DEFAULT 0,
+    unit_cents BIGINT NOT NULL DEFAULT 100,
+    fixed_points BIGINT NOT NULL DEFAULT 0,
+    multiplier_permille BIGINT NOT NULL DEFAULT 1000,
+    valid_from BIGINT,
+    valid_until BIGINT,
+    priority INTEGER NOT NULL DEFAULT 100,
+    stackable INTEGER NOT NULL DEFAULT 1,
+    cap_per_order BIGINT,
+    cap_per_day BIGINT,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+-- Points a rule gave a member on a business day, for daily caps.
+CREATE TABLE rule_awards_daily (
+    member_id BIGINT NOT NULL,
+    rule_id BIGINT NOT NULL,
+    day TEXT NOT NULL,
+    points BIGINT NOT NULL,
+    PRIMARY KEY (member_id, rule_id, day)
+);
+
+-- Member balances live beside the stats: one row a member, updated in the
+-- same transaction as the transfer, never a program-wide hot row.
+ALTER TABLE member_stats ADD COLUMN points_pending BIGINT NOT NULL DEFAULT 0 CHECK (points_pending >= 0);
+ALTER TABLE member_stats ADD COLUMN points_held BIGINT NOT NULL DEFAULT 0 CHECK (points_held >= 0);
+ALTER TABLE member_stats ADD COLUMN points_debt BIGINT NOT NULL DEFAULT 0 CHECK (points_debt >= 0);
+ALTER TABLE member_stats ADD COLUMN points_earned BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE member_stats ADD COLUMN last_activity_at BIGINT;
+
+-- Every movement of points: debit and credit accounts ('member:available',
+-- 'program:issued' ...), so every transfer balances by construction.
+CREATE TABLE transfers (
+    id {{ID}},
+    idem_key TEXT NOT NULL UNIQUE,
+    member_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    debit TEXT NOT NULL,
+    credit TEXT NOT NULL,
+    points BIGINT NOT NULL CHECK (points > 0),
+    occurred_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    reference_kind TEXT,
+    reference_id BIGINT,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    available_after BIGINT NOT NULL -- the member's available balance after it: the statement's running balance
+);
+CREATE INDEX transfers_member ON transfers(member_id, id);
+CREATE INDEX transfers_reference ON transfers(reference_kind, reference_id);
+
+-- Points earned together, spent earliest-expiry first.
+CREATE TABLE points_lots (
+    id {{ID}},
+    member_id BIGINT NOT NULL,
+    transfer_id BIGINT NOT NULL,
+    points BIGINT NOT NULL,
+    remaining BIGINT NOT NULL CHECK (remaining >= 0),
+    matures_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    matured INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX points_lots_member ON points_lots(member_id, expires_at);
+
+-- The single source of what happened to a member, written in the same transaction.
+CREATE TABLE member_events (
+    id {{ID}},
+    member_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    payload {{JSON}} NOT NULL
+);
+CREATE INDEX member_events_member ON member_events(member_id, id);
+CREATE INDEX member_events_kind ON member_events(kind, id);
+
+ALTER TABLE purchases ADD COLUMN eligible_cents BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE purchases ADD COLUMN points_earned BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE purchases ADD COLUMN refunded_cents BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE purchases ADD COLUMN earning {{JSON}};

@@ -123,7 +123,8 @@ move_balances(db *conn, int64_t member_id, int64_t d_available, int64_t d_pendin
     db_stmt *stmt = db_prepare(
         conn, "UPDATE member_stats SET points_available = points_available + ?, points_pending = points_pending + ?,"
               " points_debt = points_debt + ?, points_earned = points_earned + ?,"
-              " last_activity_at = CASE WHEN ? > 0 AND (last_activity_at IS NULL OR last_activity_at < ?) THEN ?"
+              " last_activity_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (last_activity_at IS NULL OR last_activity_at < ?)"
+              " THEN CAST(? AS BIGINT)"
               " ELSE last_activity_at END"
               " WHERE member_id = ? AND points_available + ? >= 0 AND points_pending + ? >= 0 AND points_debt + ? >= 0");
     if (stmt == NULL)
@@ -258,7 +259,8 @@ take_from_lot(db *conn, int64_t lot_id, int64_t points, app_error *err)
 }
 
 app_status
-ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *expired, app_error *err)
+ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, bool all_lots, int64_t *expired,
+                     app_error *err)
 {
     ledger_lot lots[LEDGER_LOTS_PER_PLAN];
     size_t n = 0;
@@ -269,7 +271,7 @@ ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_
         st = load_lots(conn, member_id, lots, &n, err);
     int64_t from_available = 0, from_pending = 0, last_lot = 0;
     for (size_t i = 0; st == APP_OK && i < n; i++) {
-        if (lots[i].expires_at_us == 0 || lots[i].expires_at_us > now_us)
+        if (!all_lots && (lots[i].expires_at_us == 0 || lots[i].expires_at_us > now_us))
             continue;
         st = take_from_lot(conn, lots[i].id, lots[i].remaining, err);
         *(lots[i].matured ? &from_available : &from_pending) += lots[i].remaining;
@@ -310,7 +312,7 @@ ledger_spend_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, in
     if (points <= 0 || points > 1000000000000LL)
         return app_fail(err, APP_INVALID, "invalid_field", "points must be a whole number from 1 to 10^12");
     int64_t expired = 0;
-    app_status st = ledger_expire_member(conn, who, at_us, member_id, &expired, err);
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
     ledger_balances b;
     if (st == APP_OK)
         st = ledger_lock_member(conn, member_id, &b, err);
@@ -405,4 +407,156 @@ ledger_history(db *conn, int64_t member_id, int64_t before, int limit, json_t **
         db_bind_int64(stmt, 3, limit + 1);
     }
     return app_page(conn, stmt, limit, history_json, "next_before", out, err);
+}
+
+app_status
+ledger_mature_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *matured, app_error *err)
+{
+    ledger_balances b;
+    *matured = 0;
+    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, lots, &n, err);
+    int64_t total = 0, last_lot = 0;
+    for (size_t i = 0; st == APP_OK && i < n; i++) {
+        if (lots[i].matured || lots[i].matures_at_us > now_us)
+            continue;
+        db_stmt *stmt = db_prepare(conn, "UPDATE points_lots SET matured = 1 WHERE id = ? AND matured = 0");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, lots[i].id);
+        int rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+        lots[i].matured = true;
+        total += lots[i].remaining;
+        last_lot = lots[i].id;
+    }
+    if (st != APP_OK || total == 0)
+        return st;
+    char key[96];
+    snprintf(key, sizeof key, "mature:%lld:%lld", (long long)member_id, (long long)last_lot);
+    transfer t = {member_id, key, "mature", "member:pending", "member:available", total, now_us, NULL, 0,
+                  "points confirmed after the return window", b.available + total};
+    st = write_transfer(conn, who, now_us, &t, NULL, err);
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, total, -total, 0, 0, 0, err);
+    /* Debt is repaid from what just became available, earliest-expiring lots first. */
+    int64_t repay = b.debt < b.available + total ? b.debt : b.available + total;
+    if (st == APP_OK && repay > 0) {
+        ledger_take takes[LEDGER_LOTS_PER_PLAN];
+        size_t take_count = 0;
+        ledger_status plan = ledger_plan_take(lots, n, repay, now_us, takes, &take_count);
+        assert(plan == LEDGER_OK);
+        (void)plan;
+        for (size_t k = 0; st == APP_OK && k < take_count; k++)
+            st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+        snprintf(key, sizeof key, "repay:%lld:%lld", (long long)member_id, (long long)last_lot);
+        transfer r = {member_id, key, "repay", "member:available", "member:debt", repay, now_us, NULL, 0,
+                      "repays points owed", b.available + total - repay};
+        if (st == APP_OK)
+            st = write_transfer(conn, who, now_us, &r, NULL, err);
+        if (st == APP_OK)
+            st = move_balances(conn, member_id, -repay, 0, -repay, 0, 0, err);
+    }
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I}", "points", (json_int_t)total);
+        st = ledger_event(conn, member_id, "points_matured", now_us, now_us, payload, err);
+        json_decref(payload);
+    }
+    *matured = total;
+    return st;
+}
+
+app_status
+ledger_members_due(db *conn, const char *kind, int64_t now_us, int64_t cutoff_us, int64_t after, int limit,
+                   int64_t *ids, int *count, app_error *err)
+{
+    const char *sql =
+        strcmp(kind, "mature") == 0
+            ? "SELECT DISTINCT member_id FROM points_lots WHERE matured = 0 AND matures_at <= ? AND remaining > 0"
+              " AND member_id > ? ORDER BY member_id LIMIT ?"
+        : strcmp(kind, "expire") == 0
+            ? "SELECT DISTINCT member_id FROM points_lots WHERE expires_at <= ? AND remaining > 0"
+              " AND member_id > ? ORDER BY member_id LIMIT ?"
+            : "SELECT member_id FROM member_stats WHERE last_activity_at <= ?"
+              " AND points_available + points_pending > 0 AND member_id > ? ORDER BY member_id LIMIT ?";
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, strcmp(kind, "inactive") == 0 ? cutoff_us : now_us);
+    db_bind_int64(stmt, 2, after);
+    db_bind_int64(stmt, 3, limit);
+    *count = 0;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW && *count < limit)
+        ids[(*count)++] = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    return rc == DB_DONE || rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Runs a check query whose rows are problems: (member_id, what). */
+static app_status
+collect(db *conn, const char *sql, int64_t member_id, json_t *problems, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, member_id);
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW && json_array_size(problems) < 100)
+        json_array_append_new(problems, json_pack("{s:I, s:s}", "member_id", (json_int_t)db_column_int64(stmt, 0),
+                                                  "problem", db_column_text(stmt, 1)));
+    db_finalize(stmt);
+    return rc == DB_DONE || rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+app_status
+ledger_verify(db *conn, int64_t member_id, json_t **problems, app_error *err)
+{
+    /* Each query takes the member filter twice: (? = 0 OR member_id = ?). */
+    static const char *const CHECKS[] = {
+        /* balances equal their lots */
+        "SELECT s.member_id, 'available is not the sum of matured lots' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_available <> (SELECT COALESCE(SUM(remaining), 0)"
+        " FROM points_lots l WHERE l.member_id = s.member_id AND l.matured = 1)",
+        "SELECT s.member_id, 'pending is not the sum of pending lots' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_pending <> (SELECT COALESCE(SUM(remaining), 0)"
+        " FROM points_lots l WHERE l.member_id = s.member_id AND l.matured = 0)",
+        /* balances equal their transfers (credits minus debits of the member's accounts) */
+        "SELECT s.member_id, 'available does not match its transfers' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_available <> (SELECT"
+        " COALESCE(SUM(CASE WHEN credit = 'member:available' THEN points ELSE 0 END), 0)"
+        " - COALESCE(SUM(CASE WHEN debit = 'member:available' THEN points ELSE 0 END), 0)"
+        " FROM transfers t WHERE t.member_id = s.member_id)",
+        "SELECT s.member_id, 'pending does not match its transfers' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_pending <> (SELECT"
+        " COALESCE(SUM(CASE WHEN credit = 'member:pending' THEN points ELSE 0 END), 0)"
+        " - COALESCE(SUM(CASE WHEN debit = 'member:pending' THEN points ELSE 0 END), 0)"
+        " FROM transfers t WHERE t.member_id = s.member_id)",
+        "SELECT s.member_id, 'debt does not match its transfers' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_debt <> (SELECT"
+        " COALESCE(SUM(CASE WHEN debit = 'member:debt' THEN points ELSE 0 END), 0)"
+        " - COALESCE(SUM(CASE WHEN credit = 'member:debt' THEN points ELSE 0 END), 0)"
+        " FROM transfers t WHERE t.member_id = s.member_id)",
+        "SELECT s.member_id, 'debt is owed while points are available' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_debt > 0 AND s.points_available > 0",
+        "SELECT member_id, 'a transfer moves no points or stays in one account' FROM transfers"
+        " WHERE (? = 0 OR member_id = ?) AND (points <= 0 OR debit = credit)",
+        "SELECT member_id, 'a lot holds more than it earned or less than nothing' FROM points_lots"
+        " WHERE (? = 0 OR member_id = ?) AND (remaining < 0 OR remaining > points)",
+    };
+    *problems = json_array();
+    app_status st = APP_OK;
+    for (size_t k = 0; st == APP_OK && k < sizeof CHECKS / sizeof CHECKS[0]; k++)
+        st = collect(conn, CHECKS[k], member_id, *problems, err);
+    if (st != APP_OK) {
+        json_decref(*problems);
+        *problems = NULL;
+    }
+    return st;
 }

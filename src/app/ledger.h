@@ -37,9 +37,27 @@ app_status ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member
 app_status ledger_spend_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                            const char *reason, const char *idem_key, json_t **out, app_error *err);
 
-/* Expires a member's lots that are due at now_us (one transfer). Sets *expired. */
-app_status ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *expired,
+/* Expires a member's lots that are due at now_us (every open lot when all_lots:
+ * the inactivity policy). One transfer an account. Sets *expired. */
+app_status ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, bool all_lots,
+                                int64_t *expired, app_error *err);
+
+/* Makes a member's pending lots whose return window ended available (repaying
+ * debt first). Sets *matured. */
+app_status ledger_mature_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *matured,
                                 app_error *err);
+
+/* Members with something due at now_us, after member id `after`, at most limit:
+ * pending lots to mature (kind "mature"), lots to expire ("expire"), or, under
+ * the inactivity policy, members inactive since before cutoff_us ("inactive"). */
+app_status ledger_members_due(db *conn, const char *kind, int64_t now_us, int64_t cutoff_us, int64_t after, int limit,
+                              int64_t *ids, int *count, app_error *err);
+
+/* Checks the ledger's invariants over every member (or one, member_id > 0):
+ * balances equal their lots and their transfers, nothing is negative, every
+ * transfer is positive between two different accounts. *problems is a JSON
+ * array of what broke (empty when all holds). */
+app_status ledger_verify(db *conn, int64_t member_id, json_t **problems, app_error *err);
 
 /* {member_id, available, pending, held, debt, earned_total, expiring: {within_days, points, next_at}}. */
 app_status ledger_points(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err);

@@ -27,6 +27,7 @@ static const command COMMANDS[] = {
     {"apikey", cmd_apikey, "apikey create --role R --name N | list | revoke ID  [--db URL]"},
     {"jobs", cmd_jobs, "jobs list | run NAME [--at TIME] [--db URL]"},
     {"segment", cmd_segment, "segment count|show 'EXPRESSION' [--at TIME] [--db URL]"},
+    {"ledger", cmd_ledger, "ledger verify [--member ID] [--db URL]"},
     {"routes", cmd_routes, "routes"},
     {NULL, NULL, NULL},
 };

@@ -43,5 +43,6 @@ int cmd_jobs(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
 
 #endif

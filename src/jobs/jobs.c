@@ -9,6 +9,8 @@
 #include "jobs.h"
 
 #include "app/identity.h"
+#include "app/ledger.h"
+#include "app/program.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -82,7 +84,95 @@ job_sessions_purge(app *a, int64_t at_us, job_report *report, app_error *err)
     return st;
 }
 
+/* Members handled per write by the points jobs: each member is a few statements. */
+#define JOB_CHUNK_MEMBERS 100
+
+typedef struct points_call {
+    const char *kind; /* "mature", "expire" or "inactive" */
+    int64_t now_us;
+    int64_t cutoff_us;
+    int64_t after; /* the last member handled */
+    int members;   /* handled in this chunk */
+    int64_t points;
+} points_call;
+
+/* One chunk: finds up to JOB_CHUNK_MEMBERS members with something due and handles each. */
+static app_status
+points_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    points_call *call = arg;
+    int64_t ids[JOB_CHUNK_MEMBERS];
+    app_status st = ledger_members_due(conn, call->kind, call->now_us, call->cutoff_us, call->after,
+                                       JOB_CHUNK_MEMBERS, ids, &call->members, err);
+    actor who = app_system_actor(strcmp(call->kind, "mature") == 0 ? "points_mature" : "points_expire");
+    for (int k = 0; st == APP_OK && k < call->members; k++) {
+        int64_t points = 0;
+        st = strcmp(call->kind, "mature") == 0
+                 ? ledger_mature_member(conn, &who, call->now_us, ids[k], &points, err)
+                 : ledger_expire_member(conn, &who, call->now_us, ids[k], strcmp(call->kind, "inactive") == 0,
+                                        &points, err);
+        call->points += points;
+        call->after = ids[k];
+    }
+    return st;
+}
+
+static app_status
+run_points_job(app *a, points_call *call, job_report *report, app_error *err)
+{
+    do {
+        app_status st = app_write(a, points_chunk_tx, call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call->members;
+    } while (call->members == JOB_CHUNK_MEMBERS);
+    return APP_OK;
+}
+
+/* Pending points whose return window ended become available. */
+static app_status
+job_points_mature(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    points_call call = {"mature", at_us, 0, 0, 0, 0};
+    return run_points_job(a, &call, report, err);
+}
+
+/* Points expire: lots past their date, or, under the inactivity policy, all
+ * the points of members inactive for the program's months. Exactly once: an
+ * expired lot has nothing left to expire. */
+static app_status
+job_points_expire(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    points_call call = {"expire", at_us, 0, 0, 0, 0};
+    app_status st = run_points_job(a, &call, report, err);
+    db *conn = st == APP_OK ? store_read_acquire(a->store) : NULL;
+    program_settings program;
+    if (st == APP_OK)
+        st = conn ? program_load(conn, &program, err)
+                  : app_fail(err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");
+    store_read_release(a->store, conn);
+    if (st != APP_OK || program.expiry != EXPIRY_INACTIVITY) {
+        if (st == APP_OK)
+            program_release(&program);
+        return st;
+    }
+    points_call inactive = {"inactive", at_us, 0, 0, 0, 0};
+    /* The start of the day program.expiry_months before today. */
+    civil_date today = clock_local_date(at_us);
+    int64_t index = (int64_t)today.year * 12 + (today.month - 1) - program.expiry_months;
+    civil_date cutoff = {(int)(index / 12), (int)(index % 12) + 1, today.day};
+    while (!civil_valid(cutoff))
+        cutoff.day--;
+    inactive.cutoff_us = clock_local_midnight_us(cutoff);
+    program_release(&program);
+    return run_points_job(a, &inactive, report, err);
+}
+
 const job_def JOBS[] = {
+    {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
+     job_points_mature},
+    {"points_expire", "expire points past their date or of inactive members (program expiry policy)",
+     3600 * US_PER_SECOND, job_points_expire},
     {"idempotency_purge", "forget stored idempotent answers older than 24 hours",
      3600 * US_PER_SECOND, job_idempotency_purge},
     {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},

@@ -41,5 +41,8 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "transfers",         /* the ledger: points, kinds and reasons, kept under the bare id */
     "points_lots",       /* the same */
     "member_events",     /* payloads hold ids, amounts and kinds, never contact data */
+    "purchase_refunds",  /* amounts and points under the bare id */
+    "points_holds",      /* points reserved by tills, under the bare id */
+    "points_hold_takes", /* lots they came from */
     NULL,
 };

@@ -114,24 +114,36 @@ write_transfer(db *conn, const actor *who, int64_t at_us, const transfer *t, int
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+static app_status move_balances_held(db *conn, int64_t member_id, int64_t d_available, int64_t d_pending,
+                                     int64_t d_debt, int64_t d_earned, int64_t d_held, int64_t activity_at_us,
+                                     app_error *err);
+
 /* Applies deltas to a member's balances; refused (never applied) if any would go
  * negative. activity_at_us > 0 moves the member's last activity (expiry is not activity). */
 static app_status
 move_balances(db *conn, int64_t member_id, int64_t d_available, int64_t d_pending, int64_t d_debt, int64_t d_earned,
               int64_t activity_at_us, app_error *err)
 {
+    return move_balances_held(conn, member_id, d_available, d_pending, d_debt, d_earned, 0, activity_at_us, err);
+}
+
+static app_status
+move_balances_held(db *conn, int64_t member_id, int64_t d_available, int64_t d_pending, int64_t d_debt,
+                   int64_t d_earned, int64_t d_held, int64_t activity_at_us, app_error *err)
+{
     db_stmt *stmt = db_prepare(
         conn, "UPDATE member_stats SET points_available = points_available + ?, points_pending = points_pending + ?,"
-              " points_debt = points_debt + ?, points_earned = points_earned + ?,"
+              " points_debt = points_debt + ?, points_earned = points_earned + ?, points_held = points_held + ?,"
               " last_activity_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (last_activity_at IS NULL OR last_activity_at < ?)"
               " THEN CAST(? AS BIGINT)"
               " ELSE last_activity_at END"
-              " WHERE member_id = ? AND points_available + ? >= 0 AND points_pending + ? >= 0 AND points_debt + ? >= 0");
+              " WHERE member_id = ? AND points_available + ? >= 0 AND points_pending + ? >= 0 AND points_debt + ? >= 0"
+              " AND points_held + ? >= 0");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
-    int64_t values[] = {d_available, d_pending, d_debt, d_earned, activity_at_us, activity_at_us, activity_at_us,
-                        member_id, d_available, d_pending, d_debt};
-    for (int k = 0; k < 11; k++)
+    int64_t values[] = {d_available, d_pending, d_debt, d_earned, d_held, activity_at_us, activity_at_us,
+                        activity_at_us, member_id, d_available, d_pending, d_debt, d_held};
+    for (int k = 0; k < 13; k++)
         db_bind_int64(stmt, k + 1, values[k]);
     int rc = db_step(stmt);
     int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
@@ -289,7 +301,9 @@ ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_
         if (PARTS[k].points == 0)
             continue;
         char key[112];
-        snprintf(key, sizeof key, "expire:%lld:%lld:%s", (long long)member_id, (long long)last_lot, PARTS[k].account);
+        /* A lot can expire again after a released hold gives it points back: the time keeps the key unique. */
+        snprintf(key, sizeof key, "expire:%lld:%lld:%lld:%s", (long long)member_id, (long long)last_lot,
+                 (long long)now_us, PARTS[k].account);
         transfer t = {member_id, key, "expire", PARTS[k].account, "program:expired", PARTS[k].points, now_us, NULL, 0,
                       "points expired", b.available - from_available};
         st = write_transfer(conn, who, now_us, &t, NULL, err);
@@ -302,6 +316,71 @@ ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_
         json_decref(payload);
     }
     *expired = total;
+    return st;
+}
+
+app_status
+ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t preferred_lot_id,
+                 const char *idem_prefix, const char *reference_kind, int64_t reference_id, const char *reason,
+                 ledger_take_back_result *out, app_error *err)
+{
+    assert(points > 0);
+    memset(out, 0, sizeof *out);
+    int64_t expired = 0;
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
+    ledger_balances b;
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, member_id, &b, err);
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, lots, &n, err);
+    int64_t left = points;
+    /* The refunded purchase's own lot first: points still in the return window go back where they came from. */
+    for (size_t i = 0; st == APP_OK && i < n && left > 0; i++) {
+        if (lots[i].id != preferred_lot_id || lots[i].remaining == 0)
+            continue;
+        int64_t take = lots[i].remaining < left ? lots[i].remaining : left;
+        st = take_from_lot(conn, lots[i].id, take, err);
+        *(lots[i].matured ? &out->from_available : &out->from_pending) += take;
+        lots[i].remaining -= take;
+        left -= take;
+    }
+    ledger_take_back_split split = ledger_split_take_back(b.available - out->from_available, left);
+    if (st == APP_OK && split.from_available > 0) {
+        ledger_take takes[LEDGER_LOTS_PER_PLAN];
+        size_t take_count = 0;
+        ledger_status plan = ledger_plan_take(lots, n, split.from_available, at_us, takes, &take_count);
+        assert(plan == LEDGER_OK); /* due lots were expired above: available is spendable */
+        (void)plan;
+        for (size_t k = 0; st == APP_OK && k < take_count; k++)
+            st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+        out->from_available += split.from_available;
+    }
+    out->to_debt = split.to_debt;
+    const struct {
+        int64_t points;
+        const char *account;
+    } PARTS[] = {{out->from_pending, "member:pending"}, {out->from_available, "member:available"},
+                 {out->to_debt, "member:debt"}};
+    for (int k = 0; st == APP_OK && k < 3; k++) {
+        if (PARTS[k].points == 0)
+            continue;
+        char key[160];
+        snprintf(key, sizeof key, "%s:%s", idem_prefix, PARTS[k].account);
+        transfer t = {member_id, key, "reversal", PARTS[k].account, "program:reversed", PARTS[k].points, at_us,
+                      reference_kind, reference_id, reason, b.available - out->from_available};
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    }
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, -out->from_available, -out->from_pending, out->to_debt, 0, at_us, err);
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I, s:I, s:s?, s:I}", "points", (json_int_t)points, "to_debt",
+                                    (json_int_t)out->to_debt, "reference_kind", reference_kind, "reference_id",
+                                    (json_int_t)reference_id);
+        st = ledger_event(conn, member_id, "points_reversed", at_us, at_us, payload, err);
+        json_decref(payload);
+    }
     return st;
 }
 
@@ -409,6 +488,36 @@ ledger_history(db *conn, int64_t member_id, int64_t before, int limit, json_t **
     return app_page(conn, stmt, limit, history_json, "next_before", out, err);
 }
 
+/* Repays a member's debt from their available points (earliest-expiring lots
+ * first), as soon as points become available again: maturing, a released
+ * hold. Keeps the invariant that nobody has both debt and available points. */
+static app_status
+repay_debt(db *conn, const actor *who, int64_t at_us, int64_t member_id, const char *idem_key, app_error *err)
+{
+    ledger_balances b;
+    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    int64_t repay = b.debt < b.available ? b.debt : b.available;
+    if (st != APP_OK || repay == 0)
+        return st;
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    st = load_lots(conn, member_id, lots, &n, err);
+    ledger_take takes[LEDGER_LOTS_PER_PLAN];
+    size_t take_count = 0;
+    if (st == APP_OK && ledger_plan_take(lots, n, repay, INT64_MIN, takes, &take_count) != LEDGER_OK)
+        return app_fail(err, APP_INTERNAL, "ledger_mismatch", "member %lld: available points are not in lots",
+                        (long long)member_id);
+    for (size_t k = 0; st == APP_OK && k < take_count; k++)
+        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+    transfer t = {member_id, idem_key, "repay", "member:available", "member:debt", repay, at_us, NULL, 0,
+                  "repays points owed", b.available - repay};
+    if (st == APP_OK)
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, -repay, 0, -repay, 0, 0, err);
+    return st;
+}
+
 app_status
 ledger_mature_member(db *conn, const actor *who, int64_t now_us, int64_t member_id, int64_t *matured, app_error *err)
 {
@@ -444,24 +553,9 @@ ledger_mature_member(db *conn, const actor *who, int64_t now_us, int64_t member_
     st = write_transfer(conn, who, now_us, &t, NULL, err);
     if (st == APP_OK)
         st = move_balances(conn, member_id, total, -total, 0, 0, 0, err);
-    /* Debt is repaid from what just became available, earliest-expiring lots first. */
-    int64_t repay = b.debt < b.available + total ? b.debt : b.available + total;
-    if (st == APP_OK && repay > 0) {
-        ledger_take takes[LEDGER_LOTS_PER_PLAN];
-        size_t take_count = 0;
-        ledger_status plan = ledger_plan_take(lots, n, repay, now_us, takes, &take_count);
-        assert(plan == LEDGER_OK);
-        (void)plan;
-        for (size_t k = 0; st == APP_OK && k < take_count; k++)
-            st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
-        snprintf(key, sizeof key, "repay:%lld:%lld", (long long)member_id, (long long)last_lot);
-        transfer r = {member_id, key, "repay", "member:available", "member:debt", repay, now_us, NULL, 0,
-                      "repays points owed", b.available + total - repay};
-        if (st == APP_OK)
-            st = write_transfer(conn, who, now_us, &r, NULL, err);
-        if (st == APP_OK)
-            st = move_balances(conn, member_id, -repay, 0, -repay, 0, 0, err);
-    }
+    snprintf(key, sizeof key, "repay:mature:%lld", (long long)last_lot);
+    if (st == APP_OK)
+        st = repay_debt(conn, who, now_us, member_id, key, err);
     if (st == APP_OK) {
         json_t *payload = json_pack("{s:I}", "points", (json_int_t)total);
         st = ledger_event(conn, member_id, "points_matured", now_us, now_us, payload, err);
@@ -543,6 +637,17 @@ ledger_verify(db *conn, int64_t member_id, json_t **problems, app_error *err)
         " COALESCE(SUM(CASE WHEN debit = 'member:debt' THEN points ELSE 0 END), 0)"
         " - COALESCE(SUM(CASE WHEN credit = 'member:debt' THEN points ELSE 0 END), 0)"
         " FROM transfers t WHERE t.member_id = s.member_id)",
+        "SELECT s.member_id, 'held is not the sum of open holds' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_held <> (SELECT COALESCE(SUM(points), 0)"
+        " FROM points_holds h WHERE h.member_id = s.member_id AND h.status = 'open')",
+        "SELECT s.member_id, 'held does not match its transfers' FROM member_stats s"
+        " WHERE (? = 0 OR s.member_id = ?) AND s.points_held <> (SELECT"
+        " COALESCE(SUM(CASE WHEN credit = 'member:held' THEN points ELSE 0 END), 0)"
+        " - COALESCE(SUM(CASE WHEN debit = 'member:held' THEN points ELSE 0 END), 0)"
+        " FROM transfers t WHERE t.member_id = s.member_id)",
+        "SELECT h.member_id, 'an open hold does not match the lots it took' FROM points_holds h"
+        " WHERE (? = 0 OR h.member_id = ?) AND h.status = 'open' AND h.points <> (SELECT COALESCE(SUM(points), 0)"
+        " FROM points_hold_takes k WHERE k.hold_id = h.id)",
         "SELECT s.member_id, 'debt is owed while points are available' FROM member_stats s"
         " WHERE (? = 0 OR s.member_id = ?) AND s.points_debt > 0 AND s.points_available > 0",
         "SELECT member_id, 'a transfer moves no points or stays in one account' FROM transfers"
@@ -558,5 +663,257 @@ ledger_verify(db *conn, int64_t member_id, json_t **problems, app_error *err)
         json_decref(*problems);
         *problems = NULL;
     }
+    return st;
+}
+
+#define HOLD_COLUMNS "id, member_id, points, captured, status, reason, expires_at, created_at, closed_at"
+
+static json_t *
+hold_json(db_stmt *stmt)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o, s:o}", "id", (json_int_t)db_column_int64(stmt, 0),
+                     "member_id", (json_int_t)db_column_int64(stmt, 1), "points", (json_int_t)db_column_int64(stmt, 2),
+                     "captured", (json_int_t)db_column_int64(stmt, 3), "status", db_column_text(stmt, 4), "reason",
+                     db_column_text(stmt, 5), "expires_at", app_json_time(db_column_int64(stmt, 6)), "created_at",
+                     app_json_time(db_column_int64(stmt, 7)), "closed_at", app_json_time_or_null(stmt, 8));
+}
+
+/* Reads a hold of a member as JSON (and its status and points). */
+static app_status
+load_hold(db *conn, int64_t member_id, int64_t hold_id, json_t **out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT " HOLD_COLUMNS " FROM points_holds WHERE id = ? AND member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, hold_id);
+    db_bind_int64(stmt, 2, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *out = hold_json(stmt);
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "member %lld has no hold %lld", (long long)member_id,
+                        (long long)hold_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+app_status
+ledger_hold_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, const char *reason,
+               int64_t ttl_s, json_t **out, app_error *err)
+{
+    if (points <= 0 || points > 1000000000000LL)
+        return app_fail(err, APP_INVALID, "invalid_field", "points must be a whole number from 1 to 10^12");
+    if (ttl_s < 1 || ttl_s > HOLD_TTL_S_MAX)
+        return app_fail(err, APP_INVALID, "invalid_field", "expires_in_s must be from 1 to %d seconds", HOLD_TTL_S_MAX);
+    int64_t expired = 0;
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
+    ledger_balances b;
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, member_id, &b, err);
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, lots, &n, err);
+    if (st != APP_OK)
+        return st;
+    ledger_take takes[LEDGER_LOTS_PER_PLAN];
+    size_t take_count = 0;
+    if (ledger_plan_take(lots, n, points, at_us, takes, &take_count) != LEDGER_OK || b.available < points)
+        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
+                        (long long)member_id, (long long)b.available, (long long)points);
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO points_holds (member_id, points, status, reason, expires_at, created_at)"
+                                     " VALUES (?, ?, 'open', ?, ?, ?) RETURNING id");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, points);
+    db_bind_text(stmt, 3, reason, -1);
+    db_bind_int64(stmt, 4, at_us + ttl_s * US_PER_SECOND);
+    db_bind_int64(stmt, 5, at_us);
+    int rc = db_step(stmt);
+    int64_t hold_id = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
+    db_finalize(stmt);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    for (size_t k = 0; st == APP_OK && k < take_count; k++) {
+        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+        stmt = st == APP_OK ? db_prepare(conn, "INSERT INTO points_hold_takes (hold_id, lot_id, points) VALUES (?, ?, ?)")
+                            : NULL;
+        if (st == APP_OK && stmt == NULL)
+            st = app_db_fail(err, conn, DB_ERROR);
+        if (stmt != NULL) {
+            db_bind_int64(stmt, 1, hold_id);
+            db_bind_int64(stmt, 2, lots[takes[k].lot].id);
+            db_bind_int64(stmt, 3, takes[k].points);
+            rc = db_step(stmt);
+            db_finalize(stmt);
+            if (rc != DB_DONE)
+                st = app_db_fail(err, conn, rc);
+        }
+    }
+    char key[64];
+    snprintf(key, sizeof key, "hold:%lld", (long long)hold_id);
+    transfer t = {member_id, key, "hold", "member:available", "member:held", points, at_us, "hold", hold_id, reason,
+                  b.available - points};
+    if (st == APP_OK)
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    if (st == APP_OK)
+        st = move_balances_held(conn, member_id, -points, 0, 0, 0, points, at_us, err);
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "points.hold", "member", member_id, NULL, err);
+    return st == APP_OK ? load_hold(conn, member_id, hold_id, out, err) : st;
+}
+
+/* Closes an open hold: captures `capture` points, gives the rest back to the
+ * lots it took them from (latest lot first), and sets the status. */
+static app_status
+close_hold(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t hold_id, int64_t capture,
+           const char *status, app_error *err)
+{
+    ledger_balances b;
+    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    json_t *hold = NULL;
+    if (st == APP_OK)
+        st = load_hold(conn, member_id, hold_id, &hold, err);
+    if (st != APP_OK)
+        return st;
+    const char *current = json_string_value(json_object_get(hold, "status"));
+    int64_t points = json_integer_value(json_object_get(hold, "points"));
+    bool open = strcmp(current, "open") == 0;
+    json_decref(hold);
+    if (!open)
+        return app_fail(err, APP_CONFLICT, "hold_closed", "hold %lld is already closed", (long long)hold_id);
+    if (capture < 0 || capture > points)
+        return app_fail(err, APP_INVALID, "invalid_field", "capture at most the %lld points held", (long long)points);
+    int64_t release = points - capture;
+    db_stmt *stmt = db_prepare(conn, "SELECT lot_id, points FROM points_hold_takes WHERE hold_id = ? ORDER BY lot_id DESC");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, hold_id);
+    int64_t lot_ids[LEDGER_LOTS_PER_PLAN], lot_points[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW && n < LEDGER_LOTS_PER_PLAN) {
+        lot_ids[n] = db_column_int64(stmt, 0);
+        lot_points[n++] = db_column_int64(stmt, 1);
+    }
+    db_finalize(stmt);
+    if (rc != DB_DONE && rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    int64_t left = release;
+    for (size_t k = 0; st == APP_OK && k < n && left > 0; k++) {
+        int64_t back = lot_points[k] < left ? lot_points[k] : left;
+        stmt = db_prepare(conn, "UPDATE points_lots SET remaining = remaining + ? WHERE id = ?");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, back);
+        db_bind_int64(stmt, 2, lot_ids[k]);
+        rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+        left -= back;
+    }
+    assert(left == 0);
+    const char *sql[] = {"DELETE FROM points_hold_takes WHERE hold_id = ?",
+                         "UPDATE points_holds SET status = ?, captured = ?, closed_at = ? WHERE id = ?"};
+    for (int k = 0; st == APP_OK && k < 2; k++) {
+        stmt = db_prepare(conn, sql[k]);
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        if (k == 0) {
+            db_bind_int64(stmt, 1, hold_id);
+        } else {
+            db_bind_text(stmt, 1, status, -1);
+            db_bind_int64(stmt, 2, capture);
+            db_bind_int64(stmt, 3, at_us);
+            db_bind_int64(stmt, 4, hold_id);
+        }
+        rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            st = app_db_fail(err, conn, rc);
+    }
+    char key[64];
+    if (st == APP_OK && capture > 0) {
+        snprintf(key, sizeof key, "hold:%lld:capture", (long long)hold_id);
+        transfer t = {member_id, key, "capture", "member:held", "program:redeemed", capture, at_us, "hold", hold_id,
+                      "points used", b.available};
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    }
+    if (st == APP_OK && release > 0) {
+        snprintf(key, sizeof key, "hold:%lld:release", (long long)hold_id);
+        transfer t = {member_id, key, "release", "member:held", "member:available", release, at_us, "hold", hold_id,
+                      "held points given back", b.available + release};
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    }
+    if (st == APP_OK)
+        st = move_balances_held(conn, member_id, release, 0, 0, 0, -points, capture > 0 ? at_us : 0, err);
+    if (st == APP_OK && release > 0) {
+        snprintf(key, sizeof key, "hold:%lld:repay", (long long)hold_id);
+        st = repay_debt(conn, who, at_us, member_id, key, err);
+    }
+    if (st == APP_OK && capture > 0) {
+        json_t *payload = json_pack("{s:I, s:I}", "points", (json_int_t)capture, "hold_id", (json_int_t)hold_id);
+        st = ledger_event(conn, member_id, "points_spent", at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    return st;
+}
+
+app_status
+ledger_capture_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t hold_id, int64_t points,
+                  json_t **out, app_error *err)
+{
+    json_t *hold = NULL;
+    app_status st = load_hold(conn, member_id, hold_id, &hold, err);
+    if (st != APP_OK)
+        return st;
+    int64_t held = json_integer_value(json_object_get(hold, "points"));
+    int64_t expires_at = 0;
+    clock_parse_rfc3339(json_string_value(json_object_get(hold, "expires_at")), &expires_at);
+    bool open = strcmp(json_string_value(json_object_get(hold, "status")), "open") == 0;
+    json_decref(hold);
+    if (open && expires_at <= at_us) /* past its time: released, and the till is told */
+        return app_fail(err, APP_CONFLICT, "hold_expired", "hold %lld expired; hold the points again",
+                        (long long)hold_id);
+    st = close_hold(conn, who, at_us, member_id, hold_id, points == 0 ? held : points, "captured", err);
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "points.capture", "member", member_id, NULL, err);
+    return st == APP_OK ? load_hold(conn, member_id, hold_id, out, err) : st;
+}
+
+app_status
+ledger_void_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t hold_id, json_t **out,
+               app_error *err)
+{
+    app_status st = close_hold(conn, who, at_us, member_id, hold_id, 0, "voided", err);
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "points.void", "member", member_id, NULL, err);
+    return st == APP_OK ? load_hold(conn, member_id, hold_id, out, err) : st;
+}
+
+app_status
+ledger_holds_expire(db *conn, const actor *who, int64_t now_us, int limit, int *count, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT id, member_id FROM points_holds WHERE status = 'open' AND expires_at <= ?"
+                                     " ORDER BY id LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, now_us);
+    db_bind_int64(stmt, 2, limit);
+    int64_t ids[256][2];
+    int n = 0, rc;
+    while ((rc = db_step(stmt)) == DB_ROW && n < limit && n < 256) {
+        ids[n][0] = db_column_int64(stmt, 0);
+        ids[n++][1] = db_column_int64(stmt, 1);
+    }
+    db_finalize(stmt);
+    if (rc != DB_DONE && rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    app_status st = APP_OK;
+    for (int k = 0; st == APP_OK && k < n; k++)
+        st = close_hold(conn, who, now_us, ids[k][1], ids[k][0], 0, "expired", err);
+    *count = n;
     return st;
 }

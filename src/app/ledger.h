@@ -32,10 +32,40 @@ app_status ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member
                        int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
                        app_error *err);
 
+/* What a take-back took, and from where. */
+typedef struct ledger_take_back_result {
+    int64_t from_pending, from_available, to_debt;
+} ledger_take_back_result;
+
+/* Takes points back (a refund, a reversal): first from lot preferred_lot_id
+ * (the points the refunded purchase earned, pending or not), then from the
+ * available lots, and the rest becomes debt that later earnings repay. Never
+ * drives a balance negative. Transfers are keyed idem_prefix + ":..." and
+ * credit program:reversed. */
+app_status ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                            int64_t preferred_lot_id, const char *idem_prefix, const char *reference_kind,
+                            int64_t reference_id, const char *reason, ledger_take_back_result *out, app_error *err);
+
 /* Spends points now (idem_key from the client's Idempotency-Key scope).
  * insufficient_points (409) changes nothing. *out = {transfer_id, points, available}. */
 app_status ledger_spend_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                            const char *reason, const char *idem_key, json_t **out, app_error *err);
+
+/* Holds: a till reserves points, then captures (part of) them or voids the
+ * hold; an open hold past expires_at is released by the holds_expire job.
+ * A hold's JSON: {id, member_id, points, captured, status, reason,
+ * expires_at, created_at, closed_at}. */
+app_status ledger_hold_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                          const char *reason, int64_t ttl_s, json_t **out, app_error *err);
+/* Captures points (0: all) of an open hold; the rest goes back. Errors:
+ * not_found, hold_closed (409), hold_expired (409), invalid_field. */
+app_status ledger_capture_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t hold_id,
+                             int64_t points, json_t **out, app_error *err);
+/* Voids an open hold: its points go back to the lots they came from. */
+app_status ledger_void_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t hold_id,
+                          json_t **out, app_error *err);
+/* Releases up to limit open holds past their expiry; *count how many. */
+app_status ledger_holds_expire(db *conn, const actor *who, int64_t now_us, int limit, int *count, app_error *err);
 
 /* Expires a member's lots that are due at now_us (every open lot when all_lots:
  * the inactivity policy). One transfer an account. Sets *expired. */

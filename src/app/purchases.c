@@ -461,12 +461,196 @@ purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *bod
     return st;
 }
 
+/* The purchase a refund is about. */
+typedef struct refund_target {
+    int64_t member_id, amount_cents, refunded_cents, points_earned, lot_id;
+} refund_target;
+
+static app_status
+load_refund_target(db *conn, int64_t purchase_id, refund_target *t, app_error *err)
+{
+    db_stmt *stmt = db_prepare(
+        conn, "SELECT p.member_id, p.amount_cents, p.refunded_cents, p.points_earned,"
+              " (SELECT l.id FROM points_lots l JOIN transfers t ON t.id = l.transfer_id"
+              "  WHERE t.reference_kind = 'purchase' AND t.reference_id = p.id AND t.kind = 'earn')"
+              " FROM purchases p WHERE p.id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, purchase_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *t = (refund_target){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
+                             db_column_int64(stmt, 3), db_column_is_null(stmt, 4) ? 0 : db_column_int64(stmt, 4)};
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "purchase %lld does not exist", (long long)purchase_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* The money of returned lines: each line's share of its amount for the
+ * quantity returned, on cumulative quantities; records the returned quantity. */
+static app_status
+refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount, app_error *err)
+{
+    static const char *const KEYS[] = {"line", "quantity", NULL};
+    if (!json_is_array(lines) || json_array_size(lines) == 0 || json_array_size(lines) > RULES_LINES_MAX)
+        return app_fail(err, APP_INVALID, "invalid_field", "lines must be a non-empty list of {line, quantity}");
+    size_t i;
+    json_t *item;
+    json_array_foreach(lines, i, item) {
+        int64_t index = -1, quantity = 0;
+        app_status st = json_is_object(item) ? only_keys(item, KEYS, "lines[].", err)
+                                             : app_fail(err, APP_INVALID, "invalid_field", "lines[%zu] must be an object", i);
+        if (st == APP_OK)
+            st = int_field(item, "line", 0, RULES_LINES_MAX - 1, true, &index, err);
+        if (st == APP_OK)
+            st = int_field(item, "quantity", 1, QUANTITY_MAX, false, &quantity, err);
+        if (st != APP_OK)
+            return st;
+        db_stmt *stmt = db_prepare(conn, "SELECT quantity, refunded_quantity, amount_cents FROM purchase_lines"
+                                         " WHERE purchase_id = ? AND line_no = ?");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, purchase_id);
+        db_bind_int64(stmt, 2, index + 1);
+        int rc = db_step(stmt);
+        int64_t bought = 0, returned = 0, line_cents = 0;
+        if (rc == DB_ROW) {
+            bought = db_column_int64(stmt, 0);
+            returned = db_column_int64(stmt, 1);
+            line_cents = db_column_int64(stmt, 2);
+        }
+        db_finalize(stmt);
+        if (rc == DB_DONE)
+            return app_fail(err, APP_INVALID, "invalid_field", "the purchase has no line %lld", (long long)index);
+        if (rc != DB_ROW)
+            return app_db_fail(err, conn, rc);
+        if (quantity == 0)
+            quantity = bought - returned;
+        if (quantity <= 0 || returned + quantity > bought)
+            return app_fail(err, APP_INVALID, "refund_exceeds_purchase",
+                            "line %lld: %lld bought, %lld returned already", (long long)index, (long long)bought,
+                            (long long)returned);
+        *amount += line_cents * (returned + quantity) / bought - line_cents * returned / bought;
+        stmt = db_prepare(conn, "UPDATE purchase_lines SET refunded_quantity = refunded_quantity + ?"
+                                " WHERE purchase_id = ? AND line_no = ?");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, quantity);
+        db_bind_int64(stmt, 2, purchase_id);
+        db_bind_int64(stmt, 3, index + 1);
+        rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+    }
+    return APP_OK;
+}
+
+/* Records the refund's money: the refund row, the purchase's refunded amount, the member's spend. */
+static app_status
+record_refund(db *conn, int64_t at_us, int64_t purchase_id, const refund_target *t, int64_t amount, int64_t points,
+              const char *reason, int64_t *refund_id, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO purchase_refunds (purchase_id, member_id, amount_cents, points,"
+                                     " reason, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, purchase_id);
+    db_bind_int64(stmt, 2, t->member_id);
+    db_bind_int64(stmt, 3, amount);
+    db_bind_int64(stmt, 4, points);
+    db_bind_text_or_null(stmt, 5, reason);
+    db_bind_int64(stmt, 6, at_us);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *refund_id = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    static const char *const UPDATES[] = {
+        "UPDATE purchases SET refunded_cents = refunded_cents + ? WHERE id = ?",
+        "UPDATE member_stats SET total_spend_cents = total_spend_cents - ? WHERE member_id = ?",
+    };
+    int64_t ids[] = {purchase_id, t->member_id};
+    for (int k = 0; k < 2; k++) {
+        stmt = db_prepare(conn, UPDATES[k]);
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_int64(stmt, 1, amount);
+        db_bind_int64(stmt, 2, ids[k]);
+        rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            return app_db_fail(err, conn, rc);
+    }
+    return APP_OK;
+}
+
+app_status
+purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const json_t *body, json_t **out,
+                    app_error *err)
+{
+    static const char *const KEYS[] = {"amount_cents", "lines", "reason", NULL};
+    app_status st = json_is_object(body) ? only_keys(body, KEYS, "", err)
+                                         : app_fail(err, APP_INVALID, "invalid_body", "a refund is a JSON object");
+    const char *reason = NULL;
+    if (st == APP_OK)
+        st = text_field(body, "reason", LABEL_BYTES_MAX, false, &reason, err);
+    bool by_amount = json_object_get(body, "amount_cents") != NULL, by_lines = json_object_get(body, "lines") != NULL;
+    if (st == APP_OK && by_amount == by_lines)
+        st = app_fail(err, APP_INVALID, "invalid_field", "give exactly one of amount_cents, lines");
+    refund_target t = {0};
+    if (st == APP_OK)
+        st = load_refund_target(conn, purchase_id, &t, err);
+    int64_t amount = 0;
+    if (st == APP_OK && by_amount)
+        st = int_field(body, "amount_cents", 1, AMOUNT_CENTS_MAX, true, &amount, err);
+    if (st == APP_OK && by_lines)
+        st = refund_lines(conn, purchase_id, json_object_get(body, "lines"), &amount, err);
+    if (st == APP_OK && (amount <= 0 || t.refunded_cents + amount > t.amount_cents))
+        st = app_fail(err, APP_INVALID, "refund_exceeds_purchase",
+                      "purchase %lld was %lld cents, %lld refunded already: %lld more is too much",
+                      (long long)purchase_id, (long long)t.amount_cents, (long long)t.refunded_cents, (long long)amount);
+    if (st != APP_OK)
+        return st;
+    int64_t points = ledger_refund_points(t.points_earned, t.amount_cents, t.refunded_cents, amount);
+    assert(points >= 0);
+    int64_t refund_id = 0;
+    st = record_refund(conn, at_us, purchase_id, &t, amount, points, reason, &refund_id, err);
+    ledger_take_back_result taken = {0};
+    if (st == APP_OK && points > 0) {
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "refund:%lld", (long long)refund_id);
+        st = ledger_take_back(conn, who, at_us, t.member_id, points, t.lot_id, prefix, "refund", refund_id,
+                              reason ? reason : "purchase refunded", &taken, err);
+    }
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I, s:I, s:I, s:I}", "purchase_id", (json_int_t)purchase_id, "refund_id",
+                                    (json_int_t)refund_id, "amount_cents", (json_int_t)amount, "points",
+                                    (json_int_t)points);
+        st = ledger_event(conn, t.member_id, "purchase_refunded", at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "purchase.refund", "purchase", purchase_id, NULL, err);
+    json_t *purchase = NULL;
+    if (st == APP_OK)
+        st = purchases_get(conn, purchase_id, &purchase, err);
+    if (st == APP_OK)
+        *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "id", (json_int_t)refund_id, "purchase_id",
+                         (json_int_t)purchase_id, "amount_cents", (json_int_t)amount, "points_taken_back",
+                         (json_int_t)points, "to_debt", (json_int_t)taken.to_debt, "purchase", purchase);
+    return st;
+}
+
 static json_t *
 line_json(db_stmt *stmt)
 {
-    return json_pack("{s:s, s:o, s:I, s:I}", "sku", db_column_text(stmt, 0), "category",
+    return json_pack("{s:s, s:o, s:I, s:I, s:I}", "sku", db_column_text(stmt, 0), "category",
                      app_json_text_or_null(db_column_text(stmt, 1)), "quantity", (json_int_t)db_column_int64(stmt, 2),
-                     "amount_cents", (json_int_t)db_column_int64(stmt, 3));
+                     "amount_cents", (json_int_t)db_column_int64(stmt, 3), "refunded_quantity",
+                     (json_int_t)db_column_int64(stmt, 4));
 }
 
 app_status
@@ -499,8 +683,8 @@ purchases_get(db *conn, int64_t id, json_t **out, app_error *err)
         return app_fail(err, APP_NOT_FOUND, "not_found", "purchase %lld does not exist", (long long)id);
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
-    stmt = db_prepare(conn, "SELECT sku, category, quantity, amount_cents FROM purchase_lines WHERE purchase_id = ?"
-                            " ORDER BY line_no");
+    stmt = db_prepare(conn, "SELECT sku, category, quantity, amount_cents, refunded_quantity FROM purchase_lines"
+                            " WHERE purchase_id = ? ORDER BY line_no");
     json_t *lines = NULL;
     app_status st = stmt ? APP_OK : app_db_fail(err, conn, DB_ERROR);
     if (st == APP_OK) {

@@ -19,6 +19,17 @@
 app_status purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
                                app_error *err);
 
+/* Refunds part or all of a purchase: body {amount_cents} or {lines: [{line,
+ * quantity}]} (line: the index in the purchase's lines; quantity defaults to
+ * what is left of it), plus an optional reason. The points it earned are taken
+ * back in proportion to the money (cumulatively, so refunds adding up to the
+ * whole order take back exactly what it earned); what the member already spent
+ * becomes debt. Errors: invalid_field, unknown_field, not_found,
+ * refund_exceeds_purchase. *out = {id, purchase_id, amount_cents,
+ * points_taken_back, to_debt, purchase}. */
+app_status purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const json_t *body,
+                               json_t **out, app_error *err);
+
 /* Reads one purchase with its lines and earning. */
 app_status purchases_get(db *conn, int64_t id, json_t **out, app_error *err);
 

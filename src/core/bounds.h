@@ -108,6 +108,9 @@
 #define PROGRAM_CODE_BYTES_MAX 64
 /* Earning rules: names, and how many a program may have (all are evaluated on every purchase). */
 #define RULE_NAME_BYTES_MAX 100
+/* Holds last at most a week: a till that never captures must not lock points for long. */
+#define HOLD_TTL_S_MAX (7 * 24 * 3600)
+#define HOLD_TTL_S_DEFAULT (15 * 60)
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

@@ -235,3 +235,129 @@ handle_points_spend(http_request *req, http_reply *reply)
     reply->member_id = w.member_id;
     http_write(req, points_spend, &w, 201, reply);
 }
+
+typedef struct member_points_write {
+    int64_t member_id, hold_id, points, ttl_s;
+    const char *reason;
+    char key[IDEMPOTENCY_KEY_BYTES_MAX + 64];
+} member_points_write;
+
+/* Reads {points, reason, ...} keys of a points body: only the allowed ones, points an integer when present. */
+static bool
+points_body(http_request *req, const char *const *allowed, member_points_write *w, http_reply *reply)
+{
+    if (!http_require_object(req, reply))
+        return false;
+    const char *key;
+    json_t *value;
+    json_object_foreach(req->json, key, value) {
+        bool known = false;
+        for (int k = 0; allowed[k] != NULL; k++)
+            known = known || strcmp(allowed[k], key) == 0;
+        if (!known) {
+            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s'", key);
+            return false;
+        }
+    }
+    json_t *points = json_object_get(req->json, "points");
+    if (points != NULL && !json_is_integer(points)) {
+        http_reply_error(reply, 400, "invalid_field", "points must be a whole number");
+        return false;
+    }
+    w->points = json_integer_value(points);
+    json_t *ttl = json_object_get(req->json, "expires_in_s");
+    if (ttl != NULL && !json_is_integer(ttl)) {
+        http_reply_error(reply, 400, "invalid_field", "expires_in_s must be a whole number of seconds");
+        return false;
+    }
+    w->ttl_s = ttl ? json_integer_value(ttl) : HOLD_TTL_S_DEFAULT;
+    w->reason = json_string_value(json_object_get(req->json, "reason"));
+    return true;
+}
+
+static app_status
+hold_create(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    member_points_write *w = ctx;
+    return ledger_hold_tx(conn, &req->who, app_now_us(req->app), w->member_id, w->points, w->reason, w->ttl_s, out,
+                          err);
+}
+
+void
+handle_holds_create(http_request *req, http_reply *reply)
+{
+    static const char *const KEYS[] = {"points", "reason", "expires_in_s", NULL};
+    member_points_write w = {0};
+    if (!http_param_id(req, 0, &w.member_id, reply) || !points_body(req, KEYS, &w, reply))
+        return;
+    if (w.reason == NULL || w.reason[0] == '\0' || strlen(w.reason) > LABEL_BYTES_MAX) {
+        http_reply_error(reply, 400, "invalid_field", "reason must be text of 1 to %d bytes (the member reads it)",
+                         LABEL_BYTES_MAX);
+        return;
+    }
+    reply->member_id = w.member_id;
+    http_write(req, hold_create, &w, 201, reply);
+}
+
+static app_status
+hold_capture(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    member_points_write *w = ctx;
+    return ledger_capture_tx(conn, &req->who, app_now_us(req->app), w->member_id, w->hold_id, w->points, out, err);
+}
+
+static app_status
+hold_void(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    member_points_write *w = ctx;
+    return ledger_void_tx(conn, &req->who, app_now_us(req->app), w->member_id, w->hold_id, out, err);
+}
+
+static void
+close_hold_request(http_request *req, http_reply *reply, bool capture)
+{
+    static const char *const CAPTURE_KEYS[] = {"points", NULL};
+    static const char *const VOID_KEYS[] = {NULL};
+    member_points_write w = {0};
+    if (!http_param_id(req, 0, &w.member_id, reply) || !http_param_id(req, 1, &w.hold_id, reply))
+        return;
+    if (req->json != NULL && !points_body(req, capture ? CAPTURE_KEYS : VOID_KEYS, &w, reply))
+        return;
+    if (capture && w.points < 0) {
+        http_reply_error(reply, 400, "invalid_field", "points must be positive (or absent: the whole hold)");
+        return;
+    }
+    reply->member_id = w.member_id;
+    http_write(req, capture ? hold_capture : hold_void, &w, 200, reply);
+}
+
+void
+handle_holds_capture(http_request *req, http_reply *reply)
+{
+    close_hold_request(req, reply, true);
+}
+
+void
+handle_holds_void(http_request *req, http_reply *reply)
+{
+    close_hold_request(req, reply, false);
+}
+
+typedef struct refund_write {
+    int64_t purchase_id;
+} refund_write;
+
+static app_status
+purchase_refund(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    refund_write *w = ctx;
+    return purchases_refund_tx(conn, &req->who, app_now_us(req->app), w->purchase_id, req->json, out, err);
+}
+
+void
+handle_purchases_refund(http_request *req, http_reply *reply)
+{
+    refund_write w = {0};
+    if (http_param_id(req, 0, &w.purchase_id, reply) && http_require_object(req, reply))
+        http_write(req, purchase_refund, &w, 201, reply);
+}

@@ -168,7 +168,35 @@ job_points_expire(app *a, int64_t at_us, job_report *report, app_error *err)
     return run_points_job(a, &inactive, report, err);
 }
 
+typedef struct holds_call {
+    int64_t now_us;
+    int count;
+} holds_call;
+
+static app_status
+holds_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    holds_call *call = arg;
+    actor who = app_system_actor("holds_expire");
+    return ledger_holds_expire(conn, &who, call->now_us, JOB_CHUNK_MEMBERS, &call->count, err);
+}
+
+/* Open holds past their expiry give their points back. */
+static app_status
+job_holds_expire(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    holds_call call = {at_us, 0};
+    do {
+        app_status st = app_write(a, holds_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call.count;
+    } while (call.count == JOB_CHUNK_MEMBERS);
+    return APP_OK;
+}
+
 const job_def JOBS[] = {
+    {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
      job_points_mature},
     {"points_expire", "expire points past their date or of inactive members (program expiry policy)",

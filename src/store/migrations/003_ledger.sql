@@ -97,3 +97,38 @@ ALTER TABLE purchases ADD COLUMN eligible_cents BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE purchases ADD COLUMN points_earned BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE purchases ADD COLUMN refunded_cents BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE purchases ADD COLUMN earning {{JSON}};
+
+-- Refunds and returns of a purchase: the points they took back.
+ALTER TABLE purchase_lines ADD COLUMN refunded_quantity BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE purchase_refunds (
+    id {{ID}},
+    purchase_id BIGINT NOT NULL REFERENCES purchases(id),
+    member_id BIGINT NOT NULL,
+    amount_cents BIGINT NOT NULL CHECK (amount_cents > 0),
+    points BIGINT NOT NULL CHECK (points >= 0),
+    reason TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX purchase_refunds_purchase ON purchase_refunds(purchase_id);
+
+-- Points reserved by a till until it captures or voids them (or they expire).
+CREATE TABLE points_holds (
+    id {{ID}},
+    member_id BIGINT NOT NULL,
+    points BIGINT NOT NULL CHECK (points > 0),
+    captured BIGINT NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('open','captured','voided','expired')),
+    reason TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    closed_at BIGINT
+);
+CREATE INDEX points_holds_open ON points_holds(status, expires_at);
+CREATE INDEX points_holds_member ON points_holds(member_id, id);
+-- Where a hold's points came from, to give them back to the same lots.
+CREATE TABLE points_hold_takes (
+    hold_id BIGINT NOT NULL,
+    lot_id BIGINT NOT NULL,
+    points BIGINT NOT NULL CHECK (points > 0),
+    PRIMARY KEY (hold_id, lot_id)
+);

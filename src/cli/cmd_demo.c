@@ -13,8 +13,13 @@
 
 #include "app/attributes.h"
 #include "app/identity.h"
+#include "app/earning_rules.h"
+#include "app/ledger.h"
 #include "app/members.h"
+#include "app/program.h"
+#include "app/purchases.h"
 #include "app/segments.h"
+#include "jobs/jobs.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -77,7 +82,7 @@ email_part(const char *name, char *out, size_t out_bytes)
 }
 
 static json_t *
-demo_member(uint64_t *rng, int n, int64_t now_us)
+demo_member(uint64_t *rng, int n, int64_t now_us, int64_t *joined_out)
 {
     const char *first = PICK(FIRST_NAMES, rng), *last = PICK(LAST_NAMES, rng);
     char email[160], a[40], b[40], external[32], phone[24], birthday[16], line1[80], postal[12];
@@ -98,6 +103,7 @@ demo_member(uint64_t *rng, int n, int64_t now_us)
     else
         snprintf(postal, sizeof postal, "%.4s%u", CITIES[city].postal_prefix, district % 10);
     int64_t joined_us = now_us - (int64_t)(next_random(rng) % (3ULL * 365)) * US_PER_DAY;
+    *joined_out = joined_us;
     char joined[32];
     unsigned roll = (unsigned)(next_random(rng) % 100);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s},"
@@ -207,6 +213,101 @@ demo_segments_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+/* The shop's loyalty program: settings and earning rules. */
+static app_status
+demo_program_tx(db *conn, void *arg, app_error *err)
+{
+    const demo_staff *s = arg;
+    json_t *settings = json_pack("{s:I, s:{s:s, s:I}, s:[s], s:s}", "pending_days", (json_int_t)14, "expiry",
+                                 "policy", "lot", "months", (json_int_t)24, "excluded_categories", "gift_cards",
+                                 "rounding", "down");
+    json_t *out = NULL;
+    app_status st = program_update_tx(conn, &s->who, s->now_us, settings, &out, err);
+    json_decref(settings);
+    json_decref(out);
+    json_t *rules[] = {
+        json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", "1 point per euro", "formula", "per_amount", "points_per_unit",
+                  (json_int_t)1, "unit_cents", (json_int_t)100, "priority", (json_int_t)10),
+        json_pack("{s:s, s:s, s:I, s:s, s:I}", "name", "Double points on garden", "formula", "multiplier",
+                  "multiplier_permille", (json_int_t)2000, "line_condition", "category in (\"garden\", \"plants\")",
+                  "priority", (json_int_t)20),
+        json_pack("{s:s, s:s, s:I, s:s, s:I}", "name", "Welcome bonus", "formula", "fixed", "fixed_points",
+                  (json_int_t)100, "condition", "purchases_count = 0", "priority", (json_int_t)30),
+        json_pack("{s:s, s:s, s:I, s:s, s:I, s:I}", "name", "Big basket", "formula", "fixed", "fixed_points",
+                  (json_int_t)200, "condition", "amount_cents >= 15000", "priority", (json_int_t)40, "cap_per_day",
+                  (json_int_t)200),
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        if (st == APP_OK)
+            st = earning_rules_create_tx(conn, &s->who, s->now_us, rules[i], &out, err);
+        json_decref(out);
+        out = NULL;
+        json_decref(rules[i]);
+    }
+    return st;
+}
+
+static const struct {
+    const char *sku, *category;
+    int64_t price_cents;
+} CATALOG[] = {
+    {"GRD-SEC", "garden", 2490},  {"GRD-HOSE", "garden", 3990},  {"PLT-OLIVE", "plants", 5900},
+    {"PLT-BASIL", "plants", 390}, {"KIT-PAN", "kitchen", 4590},  {"KIT-KNIFE", "kitchen", 7900},
+    {"DEC-LAMP", "decor", 6490},  {"DEC-VASE", "decor", 2990},   {"TLS-DRILL", "tools", 12900},
+    {"OUT-CHAIR", "outdoor", 8900}, {"GIFT-50", "gift_cards", 5000},
+};
+
+typedef struct demo_purchases {
+    actor who;
+    int64_t now_us;
+    json_t *bodies;
+} demo_purchases;
+
+static app_status
+demo_purchases_tx(db *conn, void *arg, app_error *err)
+{
+    demo_purchases *batch = arg;
+    size_t i;
+    json_t *body;
+    json_array_foreach(batch->bodies, i, body) {
+        json_t *out = NULL;
+        app_status st = purchases_create_tx(conn, &batch->who, batch->now_us, body, &out, err);
+        json_decref(out);
+        if (st != APP_OK)
+            return st;
+    }
+    return APP_OK;
+}
+
+/* A member's purchase history: up to 9 baskets since they joined, in time order. */
+static void
+demo_history(uint64_t *rng, int64_t member_id, int64_t joined_us, int64_t now_us, json_t *bodies, int *orders)
+{
+    int count = (int)(next_random(rng) % 10);
+    int64_t at = joined_us;
+    for (int k = 0; k < count; k++) {
+        at += (int64_t)(next_random(rng) % (uint64_t)((now_us - at) / 3 + US_PER_DAY));
+        if (at >= now_us)
+            break;
+        json_t *lines = json_array();
+        int64_t total = 0;
+        for (int l = 0; l < 1 + (int)(next_random(rng) % 3); l++) {
+            size_t item = next_random(rng) % (sizeof CATALOG / sizeof CATALOG[0]);
+            int64_t quantity = 1 + (int64_t)(next_random(rng) % 2);
+            json_array_append_new(lines, json_pack("{s:s, s:s, s:I, s:I}", "sku", CATALOG[item].sku, "category",
+                                                   CATALOG[item].category, "quantity", (json_int_t)quantity,
+                                                   "amount_cents", (json_int_t)(CATALOG[item].price_cents * quantity)));
+            total += CATALOG[item].price_cents * quantity;
+        }
+        char order[32], when[32];
+        snprintf(order, sizeof order, "MV-ORD-%06d", ++*orders);
+        json_array_append_new(bodies, json_pack("{s:I, s:s, s:s, s:I, s:s, s:o}", "member_id", (json_int_t)member_id,
+                                                "order_id", order, "occurred_at", clock_format_rfc3339(at, when),
+                                                "amount_cents", (json_int_t)total, "channel",
+                                                next_random(rng) % 3 == 0 ? "web" : "store", "lines", lines));
+    }
+}
+
 int
 cmd_demo(int argc, char **argv)
 {
@@ -247,18 +348,35 @@ cmd_demo(int argc, char **argv)
         st = app_write(&a, demo_staff_tx, &staff, &err);
     if (st == APP_OK)
         st = app_write(&a, demo_segments_tx, &staff, &err);
+    if (st == APP_OK)
+        st = app_write(&a, demo_program_tx, &staff, &err);
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
+    int64_t *joined = calloc((size_t)members + 1, sizeof *joined);
     for (long done = 0; st == APP_OK && done < members; done += DEMO_BATCH_MEMBERS) {
         demo_batch batch = {app_cli_actor(), app_now_us(&a), json_array()};
         for (long n = done; n < members && n < done + DEMO_BATCH_MEMBERS; n++)
-            json_array_append_new(batch.members, demo_member(&rng, (int)n + 1, batch.now_us));
+            json_array_append_new(batch.members, demo_member(&rng, (int)n + 1, batch.now_us, &joined[n]));
         st = app_write(&a, demo_members_tx, &batch, &err);
         json_decref(batch.members);
     }
+    /* Purchases, in batches, through the same use case as POST /v1/purchases. */
+    int orders = 0;
+    for (long done = 0; st == APP_OK && done < members; done += DEMO_BATCH_MEMBERS / 10) {
+        demo_purchases batch = {app_cli_actor(), app_now_us(&a), json_array()};
+        for (long n = done; n < members && n < done + DEMO_BATCH_MEMBERS / 10; n++)
+            demo_history(&rng, n + 1, joined[n], batch.now_us, batch.bodies, &orders);
+        st = app_write(&a, demo_purchases_tx, &batch, &err);
+        json_decref(batch.bodies);
+    }
+    free(joined);
+    job_report report;
+    if (st == APP_OK) /* points of old purchases that have run out */
+        st = jobs_run(&a, jobs_find("points_expire"), app_now_us(&a), &report, &err);
     cli_close_app(&a);
     if (st != APP_OK)
         return cli_fail_app(&err);
-    printf("demo shop 'Maison Verte' ready: %ld members, 4 staff, 5 segments\n", members);
+    printf("demo shop 'Maison Verte' ready: %ld members, %d purchases, 4 earning rules, 5 segments, 4 staff\n",
+           members, orders);
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);

@@ -5,6 +5,7 @@
 #include "app/ledger.h"
 #include "app/program.h"
 #include "app/purchases.h"
+#include "app/reports.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -360,4 +361,15 @@ handle_purchases_refund(http_request *req, http_reply *reply)
     refund_write w = {0};
     if (http_param_id(req, 0, &w.purchase_id, reply) && http_require_object(req, reply))
         http_write(req, purchase_refund, &w, 201, reply);
+}
+
+void
+handle_reports_liability(http_request *req, http_reply *reply)
+{
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    reply_read(reply, reports_liability(conn, app_now_us(req->app), &out, &err), &out, &err);
 }

@@ -46,6 +46,7 @@ const route ROUTES[] = {
     {"POST", "/v1/purchases", PERM_PURCHASES_WRITE, 0, handle_purchases_create},
     {"GET", "/v1/purchases/{id}", PERM_MEMBERS_READ, 0, handle_purchases_get},
     {"POST", "/v1/purchases/{id}/refunds", PERM_PURCHASES_WRITE, ROUTE_IDEMPOTENCY_REQUIRED, handle_purchases_refund},
+    {"GET", "/v1/reports/liability", PERM_ANALYTICS_READ, 0, handle_reports_liability},
     {"GET", "/v1/fields", PERM_MEMBERS_READ, 0, handle_fields_list},
     {"GET", "/v1/attributes", PERM_MEMBERS_READ, 0, handle_attributes_list},
     {"POST", "/v1/attributes", PERM_PROGRAM_MANAGE, 0, handle_attributes_define},

@@ -84,6 +84,7 @@ void handle_holds_create(http_request *req, http_reply *reply);
 void handle_holds_capture(http_request *req, http_reply *reply);
 void handle_holds_void(http_request *req, http_reply *reply);
 void handle_purchases_refund(http_request *req, http_reply *reply);
+void handle_reports_liability(http_request *req, http_reply *reply);
 void handle_staff_list(http_request *req, http_reply *reply);
 void handle_staff_create(http_request *req, http_reply *reply);
 void handle_apikeys_list(http_request *req, http_reply *reply);

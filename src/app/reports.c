@@ -1,0 +1,168 @@
+/*
+ * reports.c -- see reports.h. Grouping by month happens here, on rows the
+ * database first groups by day (`at / one day`, the same integer arithmetic
+ * on both engines): a few hundred rows however many lots there are.
+ */
+#include "reports.h"
+
+#include "program.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MONTHS_MAX 240 /* twenty years of months either way */
+
+/* Money value of points: point_value_millicents thousandths of a cent each, rounded down. */
+static int64_t
+value_cents(int64_t points, int64_t point_value_millicents)
+{
+    return (int64_t)((__int128)points * point_value_millicents / 1000);
+}
+
+/* Sums rows of (day, points) into months (in the program's time zone); rows with NULL day go to "never". */
+static app_status
+by_month(db *conn, const char *sql, int64_t point_value, json_t **out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int keys[MONTHS_MAX];
+    int64_t sums[MONTHS_MAX], never = 0;
+    int n = 0, rc;
+    bool has_never = false;
+    while ((rc = db_step(stmt)) == DB_ROW) {
+        int64_t points = db_column_int64(stmt, 1);
+        if (db_column_is_null(stmt, 0)) {
+            never += points;
+            has_never = true;
+            continue;
+        }
+        civil_date d = clock_local_date(db_column_int64(stmt, 0) * US_PER_DAY);
+        int key = d.year * 12 + d.month - 1, k = 0;
+        while (k < n && keys[k] != key)
+            k++;
+        if (k == n && n < MONTHS_MAX) {
+            keys[n] = key;
+            sums[n++] = 0;
+        }
+        if (k < n)
+            sums[k] += points;
+    }
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    for (int i = 1; i < n; i++) /* months in order (insertion sort: few rows) */
+        for (int j = i; j > 0 && keys[j - 1] > keys[j]; j--) {
+            int key = keys[j];
+            int64_t sum = sums[j];
+            keys[j] = keys[j - 1];
+            sums[j] = sums[j - 1];
+            keys[j - 1] = key;
+            sums[j - 1] = sum;
+        }
+    *out = json_array();
+    for (int i = 0; i < n; i++) {
+        char month[16];
+        snprintf(month, sizeof month, "%04d-%02d", keys[i] / 12, keys[i] % 12 + 1);
+        json_array_append_new(*out, json_pack("{s:s, s:I, s:I}", "month", month, "points", (json_int_t)sums[i],
+                                              "value_cents", (json_int_t)value_cents(sums[i], point_value)));
+    }
+    if (has_never)
+        json_array_append_new(*out, json_pack("{s:s, s:I, s:I}", "month", "never", "points", (json_int_t)never,
+                                              "value_cents", (json_int_t)value_cents(never, point_value)));
+    return APP_OK;
+}
+
+static app_status
+by_age(db *conn, int64_t now_us, json_t **out, app_error *err)
+{
+    static const struct {
+        const char *label;
+        int64_t days_max;
+    } BUCKETS[] = {{"0-90 days", 90}, {"91-180 days", 180}, {"181-365 days", 365}, {"over a year", INT64_MAX / US_PER_DAY}};
+    db_stmt *stmt = db_prepare(conn, "SELECT t.occurred_at / 86400000000, SUM(l.remaining) FROM points_lots l"
+                                     " JOIN transfers t ON t.id = l.transfer_id WHERE l.remaining > 0"
+                                     " GROUP BY t.occurred_at / 86400000000");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int64_t sums[4] = {0};
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW) {
+        int64_t age_days = now_us / US_PER_DAY - db_column_int64(stmt, 0);
+        int k = 0;
+        while (k < 3 && age_days > BUCKETS[k].days_max)
+            k++;
+        sums[k] += db_column_int64(stmt, 1);
+    }
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    *out = json_array();
+    for (int k = 0; k < 4; k++)
+        json_array_append_new(*out, json_pack("{s:s, s:I}", "age", BUCKETS[k].label, "points", (json_int_t)sums[k]));
+    return APP_OK;
+}
+
+app_status
+reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
+{
+    program_settings program;
+    app_status st = program_load(conn, &program, err);
+    if (st != APP_OK)
+        return st;
+    int64_t value = program.point_value_millicents;
+    json_t *outstanding = NULL, *expiry = NULL, *age = NULL, *breakage = NULL, *totals = NULL;
+    db_stmt *stmt = db_prepare(conn, "SELECT COALESCE(SUM(points_available), 0), COALESCE(SUM(points_pending), 0),"
+                                     " COALESCE(SUM(points_held), 0), COALESCE(SUM(points_debt), 0) FROM member_stats");
+    int rc = stmt ? db_step(stmt) : DB_ERROR;
+    if (rc == DB_ROW) {
+        int64_t a = db_column_int64(stmt, 0), p = db_column_int64(stmt, 1), h = db_column_int64(stmt, 2),
+                d = db_column_int64(stmt, 3);
+        outstanding = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "available", (json_int_t)a, "pending", (json_int_t)p,
+                                "held", (json_int_t)h, "debt", (json_int_t)d, "points", (json_int_t)(a + p + h),
+                                "value_cents", (json_int_t)value_cents(a + p + h, value));
+    }
+    if (stmt != NULL)
+        db_finalize(stmt);
+    if (rc != DB_ROW)
+        st = app_db_fail(err, conn, rc);
+    if (st == APP_OK)
+        st = by_month(conn, "SELECT expires_at / 86400000000, SUM(remaining) FROM points_lots WHERE remaining > 0"
+                            " GROUP BY expires_at / 86400000000", value, &expiry, err);
+    if (st == APP_OK)
+        st = by_age(conn, now_us, &age, err);
+    if (st == APP_OK)
+        st = by_month(conn, "SELECT occurred_at / 86400000000, SUM(points) FROM transfers WHERE kind = 'expire'"
+                            " GROUP BY occurred_at / 86400000000", value, &breakage, err);
+    if (st == APP_OK) {
+        /* What left or entered the program's accounts, by kind. */
+        stmt = db_prepare(conn, "SELECT"
+                                " COALESCE(SUM(CASE WHEN debit = 'program:issued' THEN points ELSE 0 END), 0),"
+                                " COALESCE(SUM(CASE WHEN credit = 'program:redeemed' THEN points ELSE 0 END), 0),"
+                                " COALESCE(SUM(CASE WHEN credit = 'program:expired' THEN points ELSE 0 END), 0),"
+                                " COALESCE(SUM(CASE WHEN credit = 'program:reversed' THEN points ELSE 0 END), 0)"
+                                " FROM transfers");
+        rc = stmt ? db_step(stmt) : DB_ERROR;
+        if (rc == DB_ROW)
+            totals = json_pack("{s:I, s:I, s:I, s:I}", "issued", (json_int_t)db_column_int64(stmt, 0), "redeemed",
+                               (json_int_t)db_column_int64(stmt, 1), "expired", (json_int_t)db_column_int64(stmt, 2),
+                               "reversed", (json_int_t)db_column_int64(stmt, 3));
+        if (stmt != NULL)
+            db_finalize(stmt);
+        if (rc != DB_ROW)
+            st = app_db_fail(err, conn, rc);
+    }
+    if (st == APP_OK)
+        *out = json_pack("{s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "as_of", app_json_time(now_us), "currency",
+                         program.currency, "point_value_millicents", (json_int_t)value, "outstanding", outstanding,
+                         "by_expiry_month", expiry, "by_age", age, "breakage", breakage, "totals", totals);
+    else {
+        json_decref(outstanding);
+        json_decref(expiry);
+        json_decref(age);
+        json_decref(breakage);
+        json_decref(totals);
+    }
+    program_release(&program);
+    return st;
+}

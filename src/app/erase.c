@@ -44,5 +44,6 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "purchase_refunds",  /* amounts and points under the bare id */
     "points_holds",      /* points reserved by tills, under the bare id */
     "points_hold_takes", /* lots they came from */
+    "approvals",         /* payloads hold ids, points and staff reasons */
     NULL,
 };

@@ -168,31 +168,57 @@ add_months_us(int64_t at_us, int64_t months)
     return clock_local_midnight_us(target);
 }
 
+/* How points enter a member's account: an earning (pending for the return
+ * window) or an adjustment (available at once). */
+typedef struct credit_kind {
+    const char *kind;    /* the transfer kind: "earn", "adjust" */
+    const char *source;  /* the program account debited */
+    const char *event;   /* the member event */
+    bool return_window;  /* pending for the program's pending_days */
+} credit_kind;
+
+static const credit_kind EARN = {"earn", "program:issued", "points_earned", true};
+static const credit_kind ADJUST = {"adjust", "program:adjusted", "points_adjusted", false};
+
+static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                                int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
+                                int64_t reference_id, const char *idem_prefix, const char *reason,
+                                const credit_kind *how, int64_t *credited, app_error *err);
+
 app_status
 ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
             const program_settings *program, const char *reference_kind, int64_t reference_id,
             const char *idem_prefix, const char *reason, int64_t *credited, app_error *err)
+{
+    return credit_points(conn, who, at_us, member_id, points, occurred_at_us, program, reference_kind, reference_id,
+                         idem_prefix, reason, &EARN, credited, err);
+}
+
+static app_status
+credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
+              const program_settings *program, const char *reference_kind, int64_t reference_id,
+              const char *idem_prefix, const char *reason, const credit_kind *how, int64_t *credited, app_error *err)
 {
     assert(points > 0);
     ledger_balances b;
     app_status st = ledger_lock_member(conn, member_id, &b, err);
     if (st != APP_OK)
         return st;
-    int64_t matures_at = occurred_at_us + program->pending_days * US_PER_DAY;
+    int64_t matures_at = how->return_window ? occurred_at_us + program->pending_days * US_PER_DAY : at_us;
     bool matured = matures_at <= at_us;
     /* Only available points repay debt: pending ones repay when they mature. */
     ledger_earn_split split = matured ? ledger_split_earn(b.debt, points) : (ledger_earn_split){0, points};
     char key[160];
     if (split.repay > 0) {
         snprintf(key, sizeof key, "%s:repay", idem_prefix);
-        transfer t = {member_id, key, "repay", "program:issued", "member:debt", split.repay, occurred_at_us,
+        transfer t = {member_id, key, "repay", how->source, "member:debt", split.repay, occurred_at_us,
                       reference_kind, reference_id, "repays points owed", b.available};
         st = write_transfer(conn, who, at_us, &t, NULL, err);
     }
     int64_t transfer_id = 0;
     if (st == APP_OK && split.credit > 0) {
-        snprintf(key, sizeof key, "%s:earn", idem_prefix);
-        transfer t = {member_id, key, "earn", "program:issued", matured ? "member:available" : "member:pending",
+        snprintf(key, sizeof key, "%s:%s", idem_prefix, how->kind);
+        transfer t = {member_id, key, how->kind, how->source, matured ? "member:available" : "member:pending",
                       split.credit, occurred_at_us, reference_kind, reference_id, reason,
                       b.available + (matured ? split.credit : 0)};
         st = write_transfer(conn, who, at_us, &t, &transfer_id, err);
@@ -225,7 +251,7 @@ ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_
                                     (json_int_t)split.credit, "repaid_debt", (json_int_t)split.repay, "status",
                                     matured ? "available" : "pending", "reference_kind", reference_kind,
                                     "reference_id", (json_int_t)reference_id);
-        st = ledger_event(conn, member_id, "points_earned", occurred_at_us, at_us, payload, err);
+        st = ledger_event(conn, member_id, how->event, occurred_at_us, at_us, payload, err);
         json_decref(payload);
     }
     *credited = split.credit;
@@ -917,3 +943,49 @@ ledger_holds_expire(db *conn, const actor *who, int64_t now_us, int limit, int *
     *count = n;
     return st;
 }
+
+app_status
+ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+              const program_settings *program, const char *reference_kind, int64_t reference_id,
+              const char *idem_prefix, const char *reason, app_error *err)
+{
+    assert(points != 0);
+    if (points > 0) {
+        int64_t credited = 0;
+        return credit_points(conn, who, at_us, member_id, points, at_us, program, reference_kind, reference_id,
+                             idem_prefix, reason, &ADJUST, &credited, err);
+    }
+    int64_t expired = 0;
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
+    ledger_balances b;
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, member_id, &b, err);
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t n = 0;
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, lots, &n, err);
+    if (st != APP_OK)
+        return st;
+    ledger_take takes[LEDGER_LOTS_PER_PLAN];
+    size_t take_count = 0;
+    if (ledger_plan_take(lots, n, -points, at_us, takes, &take_count) != LEDGER_OK)
+        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
+                        (long long)member_id, (long long)b.available, (long long)-points);
+    for (size_t k = 0; st == APP_OK && k < take_count; k++)
+        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+    char key[160];
+    snprintf(key, sizeof key, "%s:adjust", idem_prefix);
+    transfer t = {member_id, key, "adjust", "member:available", "program:adjusted", -points, at_us, reference_kind,
+                  reference_id, reason, b.available + points};
+    if (st == APP_OK)
+        st = write_transfer(conn, who, at_us, &t, NULL, err);
+    if (st == APP_OK)
+        st = move_balances(conn, member_id, points, 0, 0, 0, at_us, err);
+    if (st == APP_OK) {
+        json_t *payload = json_pack("{s:I}", "points", (json_int_t)points);
+        st = ledger_event(conn, member_id, "points_adjusted", at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    return st;
+}
+

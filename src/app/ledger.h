@@ -32,6 +32,13 @@ app_status ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member
                        int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
                        app_error *err);
 
+/* Adjusts a member's points by hand (positive: a credit available at once,
+ * with expiry as the program says; negative: taken from available points, or
+ * insufficient_points). Transfers keyed idem_prefix + ":adjust". */
+app_status ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                         const program_settings *program, const char *reference_kind, int64_t reference_id,
+                         const char *idem_prefix, const char *reason, app_error *err);
+
 /* What a take-back took, and from where. */
 typedef struct ledger_take_back_result {
     int64_t from_pending, from_available, to_debt;

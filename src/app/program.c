@@ -17,17 +17,19 @@
 #include <sys/stat.h>
 
 static const char *const KEYS[] = {"currency", "point_value_millicents", "rounding", "pending_days", "expiry",
-                                   "time_zone", "excluded_skus", "excluded_categories", NULL};
+                                   "time_zone", "excluded_skus", "excluded_categories",
+                                   "manager_adjustment_limit", "supervisor_approval_limit", NULL};
 static const char *const ROUNDINGS[] = {"down", "nearest", "up", NULL};
 static const char *const POLICIES[] = {"none", "lot", "inactivity", NULL};
 
 static json_t *
 defaults(void)
 {
-    return json_pack("{s:s, s:I, s:s, s:I, s:{s:s, s:I}, s:s, s:[], s:[]}", "currency", "EUR",
+    return json_pack("{s:s, s:I, s:s, s:I, s:{s:s, s:I}, s:s, s:[], s:[], s:I, s:I}", "currency", "EUR",
                      "point_value_millicents", (json_int_t)1000, "rounding", "down", "pending_days", (json_int_t)0,
                      "expiry", "policy", "none", "months", (json_int_t)0, "time_zone", "UTC", "excluded_skus",
-                     "excluded_categories");
+                     "excluded_categories", "manager_adjustment_limit", (json_int_t)1000,
+                     "supervisor_approval_limit", (json_int_t)5000);
 }
 
 static int
@@ -121,6 +123,20 @@ parse_settings(json_t *json, program_settings *s, app_error *err)
     s->time_zone = json_string_value(json_object_get(json, "time_zone"));
     if (!known_time_zone(s->time_zone))
         return invalid(err, "time_zone", "an IANA time zone such as \"Europe/Paris\"");
+    /* Limits added after version 1 default when a stored version lacks them. */
+    static const struct {
+        const char *key;
+        json_int_t fallback;
+    } LIMITS[] = {{"manager_adjustment_limit", 1000}, {"supervisor_approval_limit", 5000}};
+    int64_t *limits[] = {&s->manager_adjustment_limit, &s->supervisor_approval_limit};
+    for (int k = 0; k < 2; k++) {
+        v = json_object_get(json, LIMITS[k].key);
+        if (v == NULL)
+            json_object_set_new(json, LIMITS[k].key, v = json_integer(LIMITS[k].fallback));
+        *limits[k] = json_integer_value(v);
+        if (!json_is_integer(v) || *limits[k] < 0 || *limits[k] > 1000000000)
+            return invalid(err, LIMITS[k].key, "a whole number of points from 0 to 1000000000");
+    }
     app_status st = parse_codes(json_object_get(json, "excluded_skus"), "excluded_skus", s->excluded_skus, err);
     if (st == APP_OK)
         st = parse_codes(json_object_get(json, "excluded_categories"), "excluded_categories",

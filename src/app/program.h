@@ -3,7 +3,7 @@
  *
  * JSON: {version, currency, point_value_millicents, rounding, pending_days,
  * expiry: {policy, months}, time_zone, excluded_skus, excluded_categories,
- * updated_at, updated_by}. Every change is validated whole, stored as a new
+ * manager_adjustment_limit, supervisor_approval_limit, updated_at, updated_by}. Every change is validated whole, stored as a new
  * version (the highest is current) and audited; before any change the
  * defaults apply (version 0). The time zone takes effect when the server
  * starts (it is process-wide; changing it under running threads is unsafe).
@@ -27,6 +27,8 @@ typedef struct program_settings {
     expiry_policy expiry;
     int64_t expiry_months;
     const char *time_zone;
+    int64_t manager_adjustment_limit;  /* points a manager may adjust without a second approval */
+    int64_t supervisor_approval_limit; /* points of an approval a supervisor may decide */
     const char *excluded_skus[PROGRAM_EXCLUSIONS_MAX + 1];       /* NULL-terminated */
     const char *excluded_categories[PROGRAM_EXCLUSIONS_MAX + 1]; /* NULL-terminated */
 } program_settings;

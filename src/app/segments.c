@@ -494,3 +494,43 @@ segments_find_using_attribute(db *conn, const char *name, char *out, size_t out_
         st = app_db_fail(err, conn, rc);
     return st;
 }
+
+app_status
+segments_member_ids(db *conn, int64_t now_us, const char *expression, size_t max, int64_t **ids, size_t *count,
+                    app_error *err)
+{
+    arena mem = {0};
+    compiled c = {0};
+    *ids = NULL;
+    *count = 0;
+    app_status st = compile(conn, &mem, now_us, expression, &c, err);
+    db_stmt *stmt = NULL;
+    if (st == APP_OK) {
+        stmt = db_prepare(conn, arena_printf(&mem, "SELECT m.id FROM members m%s WHERE m.erased_at IS NULL AND (%s)"
+                                                   " ORDER BY m.id LIMIT ?",
+                                             c.join, c.sql.where));
+        if (stmt == NULL)
+            st = app_db_fail(err, conn, DB_ERROR);
+    }
+    if (st == APP_OK) {
+        db_bind_int64(stmt, db_bind_expr_params(stmt, 1, &c.sql), (int64_t)max + 1);
+        *ids = malloc((max + 1) * sizeof **ids);
+        assert(*ids != NULL);
+        int rc;
+        while ((rc = db_step(stmt)) == DB_ROW && *count <= max)
+            (*ids)[(*count)++] = db_column_int64(stmt, 0);
+        if (rc != DB_DONE && rc != DB_ROW)
+            st = app_db_fail(err, conn, rc);
+        else if (*count > max)
+            st = app_fail(err, APP_INVALID, "too_many_members", "the segment holds more than %zu members", max);
+    }
+    if (stmt != NULL)
+        db_finalize(stmt);
+    if (st != APP_OK) {
+        free(*ids);
+        *ids = NULL;
+        *count = 0;
+    }
+    arena_release(&mem);
+    return st;
+}

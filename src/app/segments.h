@@ -50,6 +50,11 @@ app_status segments_preview(db *conn, int64_t now_us, const char *expression, in
 app_status segments_count_expression(db *conn, int64_t now_us, const char *expression, int64_t *count,
                                      app_error *err);
 
+/* The ids of every member an expression selects (at most max), malloc'd
+ * into *ids (caller frees). too_many_members (400) beyond max. */
+app_status segments_member_ids(db *conn, int64_t now_us, const char *expression, size_t max, int64_t **ids,
+                               size_t *count, app_error *err);
+
 /* The columns of a segment export, in order (consent included: mailings need it). */
 extern const char *const SEGMENT_EXPORT_COLUMNS[];
 /* One chunk of an export: up to limit members with id > *after, written as CSV

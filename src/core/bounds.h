@@ -111,6 +111,8 @@
 /* Holds last at most a week: a till that never captures must not lock points for long. */
 #define HOLD_TTL_S_MAX (7 * 24 * 3600)
 #define HOLD_TTL_S_DEFAULT (15 * 60)
+/* Members one bulk adjustment may reach (one transaction: beyond, split the segment). */
+#define BULK_ADJUSTMENT_MEMBERS_MAX 100000
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

@@ -1,6 +1,7 @@
 /* handlers_ledger.c -- /v1/program, /v1/rules, /v1/purchases and members' points: glue to app/. */
 #include "router.h"
 
+#include "app/approvals.h"
 #include "app/earning_rules.h"
 #include "app/ledger.h"
 #include "app/program.h"
@@ -372,4 +373,106 @@ handle_reports_liability(http_request *req, http_reply *reply)
     app_error err = {0};
     json_t *out = NULL;
     reply_read(reply, reports_liability(conn, app_now_us(req->app), &out, &err), &out, &err);
+}
+
+typedef struct adjust_write {
+    int64_t id;
+    bool approve;
+    char key[IDEMPOTENCY_KEY_BYTES_MAX + 64];
+} adjust_write;
+
+static app_status
+member_adjust(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    adjust_write *w = ctx;
+    return approvals_adjust_member_tx(conn, &req->who, app_now_us(req->app), w->id, req->json, w->key, out, err);
+}
+
+void
+handle_points_adjust(http_request *req, http_reply *reply)
+{
+    adjust_write w = {0};
+    if (!http_param_id(req, 0, &w.id, reply) || !http_require_object(req, reply))
+        return;
+    snprintf(w.key, sizeof w.key, "%s:%lld:%s", req->who.kind, (long long)req->who.id, req->idempotency_key);
+    reply->member_id = w.id;
+    http_write(req, member_adjust, &w, 201, reply);
+}
+
+static app_status
+segment_adjust(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    adjust_write *w = ctx;
+    return approvals_bulk_adjust_tx(conn, &req->who, app_now_us(req->app), w->id, req->json, out, err);
+}
+
+void
+handle_segments_adjust(http_request *req, http_reply *reply)
+{
+    adjust_write w = {0};
+    if (http_param_id(req, 0, &w.id, reply) && http_require_object(req, reply))
+        http_write(req, segment_adjust, &w, 201, reply);
+}
+
+void
+handle_approvals_list(http_request *req, http_reply *reply)
+{
+    int64_t before = 0;
+    int limit;
+    if (!http_query_id(req, "before", &before, reply) || !http_query_limit(req, &limit, reply))
+        return;
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    reply_read(reply, approvals_list(conn, http_query(req, "state"), before, limit, &out, &err), &out, &err);
+}
+
+void
+handle_approvals_get(http_request *req, http_reply *reply)
+{
+    int64_t id;
+    if (!http_param_id(req, 0, &id, reply))
+        return;
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    reply_read(reply, approvals_get(conn, id, &out, &err), &out, &err);
+}
+
+static app_status
+approval_decide(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    adjust_write *w = ctx;
+    json_t *body = req->json ? json_incref(req->json) : json_object(); /* no body: no reason */
+    app_status st = approvals_decide_tx(conn, &req->who, app_now_us(req->app), w->id, w->approve, body, out, err);
+    json_decref(body);
+    return st;
+}
+
+static void
+decide(http_request *req, http_reply *reply, bool approve)
+{
+    adjust_write w = {0};
+    w.approve = approve;
+    if (!http_param_id(req, 0, &w.id, reply))
+        return;
+    if (req->json != NULL && !http_require_object(req, reply))
+        return;
+    http_write(req, approval_decide, &w, 200, reply);
+}
+
+void
+handle_approvals_approve(http_request *req, http_reply *reply)
+{
+    decide(req, reply, true);
+}
+
+void
+handle_approvals_reject(http_request *req, http_reply *reply)
+{
+    decide(req, reply, false);
 }

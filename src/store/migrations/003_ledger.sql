@@ -132,3 +132,22 @@ CREATE TABLE points_hold_takes (
     points BIGINT NOT NULL CHECK (points > 0),
     PRIMARY KEY (hold_id, lot_id)
 );
+
+-- A change that waits for a second person (DESIGN.md §2): large or bulk point
+-- adjustments now, compensation later. Never decided by its proposer.
+CREATE TABLE approvals (
+    id {{ID}},
+    kind TEXT NOT NULL,
+    payload {{JSON}} NOT NULL,
+    points BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending','approved','rejected')),
+    proposer_kind TEXT NOT NULL,
+    proposer_id BIGINT NOT NULL,
+    proposer_label TEXT NOT NULL,
+    decided_by_label TEXT,
+    decision_reason TEXT,
+    result {{JSON}},
+    created_at BIGINT NOT NULL,
+    decided_at BIGINT
+);
+CREATE INDEX approvals_state ON approvals(state, id);

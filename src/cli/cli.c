@@ -28,6 +28,7 @@ static const command COMMANDS[] = {
     {"jobs", cmd_jobs, "jobs list | run NAME [--at TIME] [--db URL]"},
     {"segment", cmd_segment, "segment count|show 'EXPRESSION' [--at TIME] [--db URL]"},
     {"ledger", cmd_ledger, "ledger verify [--member ID] [--db URL]"},
+    {"import", cmd_import, "import purchases FILE --map member=COL,date=COL,amount=COL[,...] [--delimiter C|whitespace] [--header] [--date-format FMT]"},
     {"routes", cmd_routes, "routes"},
     {NULL, NULL, NULL},
 };

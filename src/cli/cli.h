@@ -44,5 +44,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif

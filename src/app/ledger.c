@@ -989,3 +989,128 @@ ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     return st;
 }
 
+
+/* Runs one statement binding the given int64 values; DB_DONE expected. */
+static app_status
+exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    for (int k = 0; k < count; k++)
+        db_bind_int64(stmt, k + 1, values[k]);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Checks a member can take part in a merge: exists, not erased. */
+static app_status
+merge_party(db *conn, int64_t id, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT erased_at FROM members WHERE id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, id);
+    int rc = db_step(stmt);
+    bool erased = rc == DB_ROW && !db_column_is_null(stmt, 0);
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    return erased ? app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)id) : APP_OK;
+}
+
+app_status
+ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t into, json_t **out, app_error *err)
+{
+    if (from == into)
+        return app_fail(err, APP_INVALID, "same_member", "a member cannot be merged into itself");
+    app_status st = merge_party(conn, from, err);
+    if (st == APP_OK)
+        st = merge_party(conn, into, err);
+    ledger_balances bf, bi;
+    /* Locked in id order, so two merges of the same pair cannot deadlock. */
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, from < into ? from : into, from < into ? &bf : &bi, err);
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, from < into ? into : from, from < into ? &bi : &bf, err);
+    if (st != APP_OK)
+        return st;
+    if (bf.held > 0)
+        return app_fail(err, APP_CONFLICT, "open_holds", "member %lld has points on hold: capture or void them first",
+                        (long long)from);
+    const struct {
+        int64_t points;
+        const char *account;
+        bool debt;
+    } PARTS[] = {{bf.available, "member:available", false}, {bf.pending, "member:pending", false},
+                 {bf.debt, "member:debt", true}};
+    for (int k = 0; st == APP_OK && k < 3; k++) {
+        if (PARTS[k].points == 0)
+            continue;
+        char key[128];
+        snprintf(key, sizeof key, "merge:%lld:%lld:%lld:out:%s", (long long)from, (long long)into, (long long)at_us,
+                 PARTS[k].account);
+        transfer out_t = {from, key, "merge", PARTS[k].debt ? "program:merged" : PARTS[k].account,
+                          PARTS[k].debt ? PARTS[k].account : "program:merged", PARTS[k].points, at_us, "member", into,
+                          "merged into another account", 0};
+        st = write_transfer(conn, who, at_us, &out_t, NULL, err);
+        snprintf(key, sizeof key, "merge:%lld:%lld:%lld:in:%s", (long long)from, (long long)into, (long long)at_us,
+                 PARTS[k].account);
+        transfer in_t = {into, key, "merge", PARTS[k].debt ? PARTS[k].account : "program:merged",
+                         PARTS[k].debt ? "program:merged" : PARTS[k].account, PARTS[k].points, at_us, "member", from,
+                         "merged from a duplicate account", bi.available + bf.available};
+        if (st == APP_OK)
+            st = write_transfer(conn, who, at_us, &in_t, NULL, err);
+    }
+    if (st == APP_OK)
+        st = move_balances(conn, from, -bf.available, -bf.pending, -bf.debt, 0, 0, err);
+    if (st == APP_OK)
+        st = move_balances(conn, into, bf.available, bf.pending, bf.debt, bf.earned, at_us, err);
+    int64_t pair[] = {into, from};
+    static const char *const MOVES[] = {
+        "UPDATE points_lots SET member_id = ? WHERE member_id = ?",
+        "UPDATE purchases SET member_id = ? WHERE member_id = ?",
+        "UPDATE member_events SET member_id = ? WHERE member_id = ?",
+    };
+    for (size_t k = 0; st == APP_OK && k < sizeof MOVES / sizeof MOVES[0]; k++)
+        st = exec_ints(conn, MOVES[k], pair, 2, err);
+    if (st == APP_OK) { /* the duplicate's stats join the survivor's */
+        int64_t values[] = {from, from, from, from, into};
+        st = exec_ints(conn,
+                       "UPDATE member_stats SET"
+                       " purchases_count = purchases_count + (SELECT purchases_count FROM member_stats WHERE member_id = ?),"
+                       " total_spend_cents = total_spend_cents + (SELECT total_spend_cents FROM member_stats WHERE member_id = ?),"
+                       " first_purchase_at = (SELECT MIN(occurred_at) FROM purchases WHERE member_id = member_stats.member_id"
+                       "   OR member_id = ?),"
+                       " last_purchase_at = (SELECT MAX(occurred_at) FROM purchases WHERE member_id = member_stats.member_id"
+                       "   OR member_id = ?)"
+                       " WHERE member_id = ?",
+                       values, 5, err);
+    }
+    if (st == APP_OK) {
+        int64_t values[] = {at_us, from};
+        st = exec_ints(conn, "UPDATE member_stats SET purchases_count = 0, total_spend_cents = 0, points_earned = 0,"
+                             " first_purchase_at = NULL, last_purchase_at = NULL WHERE member_id = ?",
+                       values + 1, 1, err);
+        if (st == APP_OK)
+            st = exec_ints(conn, "UPDATE members SET status = 'closed', updated_at = ? WHERE id = ?", values, 2, err);
+    }
+    char key[96];
+    snprintf(key, sizeof key, "merge:%lld:%lld:%lld:repay", (long long)from, (long long)into, (long long)at_us);
+    if (st == APP_OK)
+        st = repay_debt(conn, who, at_us, into, key, err);
+    for (int k = 0; st == APP_OK && k < 2; k++) {
+        json_t *payload = json_pack("{s:I, s:I}", "from", (json_int_t)from, "into", (json_int_t)into);
+        st = ledger_event(conn, k == 0 ? into : from, "member_merged", at_us, at_us, payload, err);
+        json_decref(payload);
+    }
+    if (st == APP_OK) {
+        json_t *detail = json_pack("{s:I}", "into", (json_int_t)into);
+        st = audit_record(conn, who, at_us, "member.merge", "member", from, detail, err);
+        json_decref(detail);
+    }
+    return st == APP_OK ? ledger_points(conn, at_us, into, out, err) : st;
+}

@@ -90,6 +90,13 @@ app_status ledger_mature_member(db *conn, const actor *who, int64_t now_us, int6
 app_status ledger_members_due(db *conn, const char *kind, int64_t now_us, int64_t cutoff_us, int64_t after, int limit,
                               int64_t *ids, int *count, app_error *err);
 
+/* Merges a duplicate member into another: balances (by transfers through
+ * program:merged), lots, purchases, stats and events move to `into`; the
+ * duplicate is closed. Errors: not_found, same_member, member_erased,
+ * open_holds (409: capture or void them first). *out = into's points. */
+app_status ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t into, json_t **out,
+                           app_error *err);
+
 /* Checks the ledger's invariants over every member (or one, member_id > 0):
  * balances equal their lots and their transfers, nothing is negative, every
  * transfer is positive between two different accounts. *problems is a JSON

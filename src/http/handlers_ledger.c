@@ -476,3 +476,38 @@ handle_approvals_reject(http_request *req, http_reply *reply)
 {
     decide(req, reply, false);
 }
+
+typedef struct merge_write {
+    int64_t from, into;
+} merge_write;
+
+static app_status
+member_merge(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    merge_write *w = ctx;
+    return ledger_merge_tx(conn, &req->who, app_now_us(req->app), w->from, w->into, out, err);
+}
+
+void
+handle_members_merge(http_request *req, http_reply *reply)
+{
+    merge_write w = {0};
+    if (!http_param_id(req, 0, &w.from, reply) || !http_require_object(req, reply))
+        return;
+    const char *key;
+    json_t *value;
+    json_object_foreach(req->json, key, value) {
+        if (strcmp(key, "into") != 0) {
+            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s' (into)", key);
+            return;
+        }
+    }
+    json_t *into = json_object_get(req->json, "into");
+    if (!json_is_integer(into) || json_integer_value(into) < 1) {
+        http_reply_error(reply, 400, "invalid_field", "into must be the id of the member to keep");
+        return;
+    }
+    w.into = json_integer_value(into);
+    reply->member_id = w.into;
+    http_write(req, member_merge, &w, 200, reply);
+}

@@ -35,6 +35,7 @@ const route ROUTES[] = {
      handle_holds_capture},
     {"POST", "/v1/members/{id}/points/holds/{hold_id}/void", PERM_PURCHASES_WRITE, ROUTE_IDEMPOTENCY_REQUIRED,
      handle_holds_void},
+    {"POST", "/v1/members/{id}/merge", PERM_MEMBERS_ERASE, ROUTE_IDEMPOTENCY_REQUIRED, handle_members_merge},
     {"POST", "/v1/members/{id}/points/adjustments", PERM_POINTS_ADJUST, ROUTE_IDEMPOTENCY_REQUIRED,
      handle_points_adjust},
     {"GET", "/v1/approvals", PERM_APPROVALS_DECIDE, 0, handle_approvals_list},

@@ -86,6 +86,7 @@ void handle_holds_void(http_request *req, http_reply *reply);
 void handle_purchases_refund(http_request *req, http_reply *reply);
 void handle_reports_liability(http_request *req, http_reply *reply);
 void handle_points_adjust(http_request *req, http_reply *reply);
+void handle_members_merge(http_request *req, http_reply *reply);
 void handle_segments_adjust(http_request *req, http_reply *reply);
 void handle_approvals_list(http_request *req, http_reply *reply);
 void handle_approvals_get(http_request *req, http_reply *reply);

@@ -107,6 +107,21 @@ hold_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+typedef struct merge_call {
+    int64_t at_us, from, into;
+} merge_call;
+
+static app_status
+merge_tx(db *conn, void *arg, app_error *err)
+{
+    merge_call *c = arg;
+    actor who = app_cli_actor();
+    json_t *out = NULL;
+    app_status st = ledger_merge_tx(conn, &who, c->at_us, c->from, c->into, &out, err);
+    json_decref(out);
+    return st;
+}
+
 typedef struct refund_call {
     int64_t at_us, purchase_id;
     json_t *body;
@@ -159,7 +174,7 @@ test_random_ledger_sequences(void **state)
         fail_msg("%s", err_text);
     clock_fix(&a.clock, 1790000000000000LL);
     app_error err = {0};
-    const int members = 5;
+    const int members = 8;
     for (int m = 0; m < members; m++) {
         char email[64];
         snprintf(email, sizeof email, "l%d@example.com", m);
@@ -193,14 +208,22 @@ test_random_ledger_sequences(void **state)
     const char *seed = getenv("PATRON_TEST_SEED");
     uint64_t rng = seed ? strtoull(seed, NULL, 10) : 0xfeed;
     static const char *const CATEGORIES[] = {"shoes", "bags", "gift_cards"};
-    int purchases = 0, spends = 0, refused = 0, refunds = 0, hold_steps = 0, open_holds = 0;
+    int purchases = 0, spends = 0, refused = 0, refunds = 0, hold_steps = 0, open_holds = 0, merges = 0;
     int64_t holds[64][2];
     for (int step = 0; step < 500; step++) {
         clock_fix(&a.clock, app_now_us(&a) + (int64_t)(next_random(&rng) % (2 * US_PER_DAY)));
         int64_t member = 1 + (int64_t)(next_random(&rng) % members);
         int op = (int)(next_random(&rng) % 10);
         const char *what;
-        if (op < 4) {
+        if (step % 100 == 99) {
+            what = "a merge";
+            merge_call c = {app_now_us(&a), member, 1 + (member % members)}; /* never itself */
+            app_status st = app_write(&a, merge_tx, &c, &err);
+            if (st == APP_OK)
+                merges++;
+            else if (strcmp(err.code, "open_holds") != 0)
+                fail_msg("merge: %s", err.message);
+        } else if (op < 4) {
             what = "a purchase";
             json_t *lines = json_array();
             for (int k = 0; k < 1 + (int)(next_random(&rng) % 3); k++)
@@ -267,7 +290,9 @@ test_random_ledger_sequences(void **state)
         assert_verified(&a, what, step);
     }
     /* Every kind of step happened: the sequence tested something. */
-    assert_true(purchases > 50 && spends > 10 && refused > 0 && refunds > 5 && hold_steps > 10);
+    if (!(purchases > 50 && spends > 10 && refused > 0 && refunds > 5 && hold_steps >= 5 && merges > 0))
+        fail_msg("too little happened: %d purchases, %d spends, %d refused, %d refunds, %d hold steps, %d merges",
+                 purchases, spends, refused, refunds, hold_steps, merges);
     db *conn = store_read_acquire(a.store);
     int64_t expired = 0, matured = 0;
     assert_int_equal(db_query_int64(conn, "SELECT count(*) FROM transfers WHERE kind = 'expire' AND points > ?", 0, &expired), DB_OK);

@@ -379,29 +379,58 @@ update_stats(db *conn, const purchase_input *in, app_error *err)
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+app_status
+purchases_setup_load(db *conn, purchase_setup **out, app_error *err)
+{
+    purchase_setup *setup = calloc(1, sizeof *setup);
+    assert(setup != NULL);
+    expr_attribute *attributes = NULL;
+    size_t attribute_count = 0;
+    app_status st = program_load(conn, &setup->program, err);
+    if (st == APP_OK)
+        st = attributes_load(conn, &setup->mem, &attributes, &attribute_count, err);
+    setup->env = (expr_env){.context = EXPR_CTX_PURCHASE, .attributes = attributes, .attribute_count = attribute_count};
+    if (st == APP_OK)
+        st = earning_rules_load(conn, &setup->mem, &setup->env, setup->rules, &setup->rule_count, err);
+    if (st != APP_OK) {
+        purchases_setup_release(setup);
+        return st;
+    }
+    *out = setup;
+    return APP_OK;
+}
+
+void
+purchases_setup_release(purchase_setup *setup)
+{
+    if (setup == NULL)
+        return;
+    if (setup->program.json != NULL)
+        program_release(&setup->program);
+    arena_release(&setup->mem);
+    free(setup);
+}
+
 /* Evaluates the rules and credits the points; the explanation is stored on the purchase. */
 static app_status
 earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purchase_input *in, const char *status,
-     const program_settings *program, app_error *err)
+     const purchase_setup *setup, app_error *err)
 {
     arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t attribute_count = 0, rule_count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &attribute_count, err);
-    expr_env env = {.context = EXPR_CTX_PURCHASE, .now_us = in->occurred_at_us, .attributes = attributes,
-                    .attribute_count = attribute_count};
-    earn_rule *rules = arena_alloc(&mem, RULES_MAX * sizeof *rules);
+    expr_env env = setup->env;
+    env.now_us = in->occurred_at_us;
+    size_t rule_count = setup->rule_count;
+    earn_rule *rules = arena_alloc(&mem, (rule_count + 1) * sizeof *rules);
+    memcpy(rules, setup->rules, rule_count * sizeof *rules); /* earned_today is per member and day */
     civil_date day_date = clock_local_date(in->occurred_at_us);
     char day[16];
     snprintf(day, sizeof day, "%04d-%02d-%02d", day_date.year, day_date.month, day_date.day);
-    if (st == APP_OK)
-        st = earning_rules_load(conn, &mem, &env, rules, &rule_count, err);
-    if (st == APP_OK)
-        st = load_earned_today(conn, in->member_id, day, rules, rule_count, err);
+    app_status st = load_earned_today(conn, in->member_id, day, rules, rule_count, err);
     expr_record rec = {0};
     if (st == APP_OK)
         st = purchase_record(conn, &mem, in, &env, &rec, err);
     rules_result *result = arena_alloc(&mem, sizeof *result);
+    const program_settings *program = &setup->program;
     if (st == APP_OK) {
         rules_program rp = {program->excluded_skus, program->excluded_categories, program->rounding};
         rules_evaluate(rules, rule_count, &rp, in->lines, in->line_count, in->amount_cents, in->points_paid_cents,
@@ -424,27 +453,25 @@ earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purch
 }
 
 app_status
-purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, const purchase_setup *setup,
+                         json_t **out, app_error *err)
 {
     purchase_input in;
     app_status st = parse_input(body, at_us, &in, err);
     if (st != APP_OK)
         return st;
-    program_settings program;
-    st = program_load(conn, &program, err);
-    if (st != APP_OK)
-        return st;
+    const program_settings *program = &setup->program;
     char status[16] = "";
     int64_t id = 0;
-    if (in.currency != NULL && strcmp(in.currency, program.currency) != 0)
-        st = app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program.currency,
+    if (in.currency != NULL && strcmp(in.currency, program->currency) != 0)
+        st = app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program->currency,
                       in.currency);
     if (st == APP_OK)
         st = resolve_member(conn, &in, status, sizeof status, err);
     if (st == APP_OK)
-        st = insert_purchase(conn, at_us, &in, program.currency, &id, err);
+        st = insert_purchase(conn, at_us, &in, program->currency, &id, err);
     if (st == APP_OK)
-        st = earn(conn, who, at_us, id, &in, status, &program, err);
+        st = earn(conn, who, at_us, id, &in, status, setup, err);
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
         st = update_stats(conn, &in, err);
     if (st == APP_OK) {
@@ -455,9 +482,19 @@ purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *bod
     }
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "purchase.create", "purchase", id, NULL, err);
-    if (st == APP_OK)
+    if (st == APP_OK && out != NULL)
         st = purchases_get(conn, id, out, err);
-    program_release(&program);
+    return st;
+}
+
+app_status
+purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+{
+    purchase_setup *setup = NULL;
+    app_status st = purchases_setup_load(conn, &setup, err);
+    if (st == APP_OK)
+        st = purchases_create_with_tx(conn, who, at_us, body, setup, out, err);
+    purchases_setup_release(setup);
     return st;
 }
 

@@ -13,11 +13,30 @@
 #define PATRON_PURCHASES_H
 
 #include "app.h"
+#include "core/rules.h"
+#include "program.h"
 
 /* Creates a purchase from a body (validated here). Errors: invalid_field,
  * unknown_field, member_not_found (404), duplicate_order (409), currency_mismatch. */
 app_status purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
                                app_error *err);
+
+/* What every purchase needs besides its body: the program's settings, the
+ * declared attributes and the parsed earning rules. A bulk import loads it
+ * once per batch instead of once per purchase. */
+typedef struct purchase_setup {
+    program_settings program;
+    arena mem;
+    expr_env env; /* purchase context with the declared attributes */
+    earn_rule rules[RULES_MAX];
+    size_t rule_count;
+} purchase_setup;
+app_status purchases_setup_load(db *conn, purchase_setup **out, app_error *err);
+void purchases_setup_release(purchase_setup *setup);
+
+/* purchases_create_tx with a setup loaded already; out may be NULL (no answer wanted). */
+app_status purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t *body,
+                                    const purchase_setup *setup, json_t **out, app_error *err);
 
 /* Refunds part or all of a purchase: body {amount_cents} or {lines: [{line,
  * quantity}]} (line: the index in the purchase's lines; quantity defaults to

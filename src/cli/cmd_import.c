@@ -254,11 +254,17 @@ batch_tx(db *conn, void *arg, app_error *err)
     import_state *s = ((batch_call *)arg)->s;
     int64_t at_us = app_now_us(s->app);
     actor who = app_cli_actor();
+    purchase_setup *setup = NULL;
+    app_status loaded = purchases_setup_load(conn, &setup, err);
+    if (loaded != APP_OK)
+        return loaded;
     size_t i;
     json_t *body;
     json_array_foreach(s->batch, i, body) {
-        if (db_savepoint(conn, "import_purchase") != DB_OK)
+        if (db_savepoint(conn, "import_purchase") != DB_OK) {
+            purchases_setup_release(setup);
             return app_db_fail(err, conn, DB_ERROR);
+        }
         app_error row_err = {0};
         int64_t member_id = 0;
         app_status st = member_for(conn, s, json_string_value(json_object_get(body, "member_external_id")), at_us,
@@ -269,26 +275,32 @@ batch_tx(db *conn, void *arg, app_error *err)
             bool is_return = json_integer_value(json_object_get(body, "amount_cents")) < 0;
             json_t *out = NULL;
             st = is_return ? import_return(conn, body, at_us, &row_err)
-                           : purchases_create_tx(conn, &who, at_us, body, &out, &row_err);
+                           : purchases_create_with_tx(conn, &who, at_us, body, setup, NULL, &row_err);
             json_decref(out);
             if (st == APP_OK)
                 *(is_return ? &s->returns : &s->purchases) += 1;
         }
         if (st == APP_UNAVAILABLE || st == APP_INTERNAL) {
             *err = row_err;
+            purchases_setup_release(setup);
             return st; /* the database failed: the whole batch retries or stops */
         }
         if (st != APP_OK) {
-            if (db_rollback_to(conn, "import_purchase") != DB_OK)
+            if (db_rollback_to(conn, "import_purchase") != DB_OK) {
+                purchases_setup_release(setup);
                 return app_db_fail(err, conn, DB_ERROR);
+            }
             if (strcmp(row_err.code, "duplicate_order") == 0)
                 s->duplicates++;
             else
                 reject(s, s->batch_lines[i], row_err.message);
         }
-        if (db_release(conn, "import_purchase") != DB_OK)
+        if (db_release(conn, "import_purchase") != DB_OK) {
+            purchases_setup_release(setup);
             return app_db_fail(err, conn, DB_ERROR);
+        }
     }
+    purchases_setup_release(setup);
     return APP_OK;
 }
 

@@ -53,7 +53,7 @@
 /* Retries of a PostgreSQL transaction after a serialization failure or deadlock. */
 #define DB_RETRY_MAX 8
 /* Prepared statements kept per connection. */
-#define DB_STMT_CACHE_MAX 64
+#define DB_STMT_CACHE_MAX 160
 /* Parameters in one SQL statement. */
 #define DB_PARAMS_MAX 320
 /* Read connections per server (one per HTTP thread plus the scheduler and spare). */

@@ -1,6 +1,7 @@
 #!/bin/bash
 # patron's benchmarks: wrk against a running `patron serve` on SQLite and on a
-# throwaway PostgreSQL, for GET /v1/members/{id} and POST /v1/members. Prints
+# throwaway PostgreSQL, for GET /v1/members/{id}, POST /v1/members,
+# GET /v1/members/{id}/points and POST /v1/purchases (the demo's rules). Prints
 # requests/s and latency percentiles. Everything runs on this machine, so wrk
 # and patron share the cores: figures are what one 2-core box does end to end.
 #   bench/run.sh [seconds per run, default 10]
@@ -42,6 +43,10 @@ bench_engine() { # ENGINE URL
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
     run_wrk "$1 GET /v1/members/{id}" get_member.lua
     run_wrk "$1 POST /v1/members" post_member.lua
+    run_wrk "$1 GET /v1/members/{id}/points" get_points.lua
+    local before
+    before=$(grep -c . "$work/server-$1.log" 2>/dev/null || true)
+    run_wrk "$1 POST /v1/purchases" post_purchase.lua
     kill "$server"; wait "$server" 2>/dev/null || true
     server=""
 }

@@ -392,8 +392,10 @@ earning_rules_load(db *conn, arena *mem, const expr_env *env, earn_rule *rules, 
         r->unit_cents = db_column_int64(stmt, 6);
         r->fixed_points = db_column_int64(stmt, 7);
         r->multiplier_permille = db_column_int64(stmt, 8);
-        r->valid_from_us = db_column_is_null(stmt, 9) ? 0 : db_column_int64(stmt, 9);
-        r->valid_until_us = db_column_is_null(stmt, 10) ? 0 : db_column_int64(stmt, 10);
+        r->has_valid_from = !db_column_is_null(stmt, 9);
+        r->valid_from_us = r->has_valid_from ? db_column_int64(stmt, 9) : 0;
+        r->has_valid_until = !db_column_is_null(stmt, 10);
+        r->valid_until_us = r->has_valid_until ? db_column_int64(stmt, 10) : 0;
         r->priority = (int)db_column_int64(stmt, 11);
         r->stackable = db_column_int64(stmt, 12) != 0;
         r->cap_per_order = db_column_is_null(stmt, 13) ? 0 : db_column_int64(stmt, 13);

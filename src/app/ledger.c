@@ -205,7 +205,8 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     if (st != APP_OK)
         return st;
     int64_t matures_at = how->return_window ? occurred_at_us + program->pending_days * US_PER_DAY : at_us;
-    bool matured = matures_at <= at_us;
+    /* Without a return window points are available at once, even for a till whose clock runs ahead. */
+    bool matured = matures_at <= at_us || !how->return_window || program->pending_days == 0;
     /* Only available points repay debt: pending ones repay when they mature. */
     ledger_earn_split split = matured ? ledger_split_earn(b.debt, points) : (ledger_earn_split){0, points};
     char key[160];

@@ -108,7 +108,8 @@ parse_lines(const json_t *lines, purchase_input *in, app_error *err)
             st = int_field(line, "amount_cents", 0, AMOUNT_CENTS_MAX, true, &l->amount_cents, err);
         if (st != APP_OK) {
             size_t n = strlen(err->message);
-            snprintf(err->message + n, sizeof err->message - n, " (lines[%zu])", i);
+            if (strstr(err->message, "lines[") == NULL)
+                snprintf(err->message + n, sizeof err->message - n, " (lines[%zu])", i);
             return st;
         }
     }
@@ -437,6 +438,14 @@ earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purch
                        &env, &rec, result);
     }
     const char *note = strcmp(status, "active") == 0 ? NULL : "the member is not active: no points";
+    if (st == APP_OK && result->saturated)
+        st = app_fail(err, APP_INVALID, "points_overflow",
+                      "the earning rules give this purchase more than %lld points: check the rules",
+                      (long long)RULES_POINTS_MAX);
+    if (note != NULL) { /* nothing is given, so nothing counts toward caps or is shown as earned */
+        result->award_count = 0;
+        result->points = 0;
+    }
     int64_t credited = 0;
     if (st == APP_OK && note == NULL && result->points > 0) {
         char prefix[48];
@@ -468,6 +477,11 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
                       in.currency);
     if (st == APP_OK)
         st = resolve_member(conn, &in, status, sizeof status, err);
+    /* The member's row is locked before the rules read their stats and daily caps:
+     * on PostgreSQL two purchases of one member at once then run one after the other. */
+    ledger_balances locked;
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, in.member_id, &locked, err);
     if (st == APP_OK)
         st = insert_purchase(conn, at_us, &in, program->currency, &id, err);
     if (st == APP_OK)

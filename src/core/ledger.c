@@ -105,8 +105,8 @@ ledger_points_for_amount(int64_t amount_cents, int64_t points_per_unit, int64_t 
     __int128 points = numerator / unit_cents, rest = numerator % unit_cents;
     if (rest != 0 && (rounding == LEDGER_ROUND_UP || (rounding == LEDGER_ROUND_NEAREST && 2 * rest >= unit_cents)))
         points++;
-    assert(points >= 0 && points <= INT64_MAX);
-    return (int64_t)points;
+    assert(points >= 0);
+    return points > LEDGER_POINTS_MAX ? LEDGER_POINTS_MAX : (int64_t)points; /* saturates: see ledger.h */
 }
 
 /* ---- The in-memory model ---- */

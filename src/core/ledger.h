@@ -76,8 +76,11 @@ int64_t ledger_refund_points(int64_t earned, int64_t eligible_cents, int64_t ref
                              int64_t refund_cents);
 
 typedef enum ledger_rounding { LEDGER_ROUND_DOWN, LEDGER_ROUND_NEAREST, LEDGER_ROUND_UP } ledger_rounding;
+/* The most points any one computation gives: larger results saturate here. */
+#define LEDGER_POINTS_MAX 1000000000000000000LL
 /* Points for an amount at points_per_unit for every unit_cents (1 point per
- * 100 cents ...), rounded as the program says. 0 for a non-positive amount. */
+ * 100 cents ...), rounded as the program says. 0 for a non-positive amount;
+ * LEDGER_POINTS_MAX when the exact figure would be larger. */
 int64_t ledger_points_for_amount(int64_t amount_cents, int64_t points_per_unit, int64_t unit_cents,
                                  ledger_rounding rounding);
 

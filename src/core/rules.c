@@ -49,7 +49,7 @@ eligible_amounts(const rules_program *program, const rules_line *lines, size_t n
 static bool
 in_window(const earn_rule *r, int64_t at_us)
 {
-    return (r->valid_from_us == 0 || at_us >= r->valid_from_us) && (r->valid_until_us == 0 || at_us < r->valid_until_us);
+    return (!r->has_valid_from || at_us >= r->valid_from_us) && (!r->has_valid_until || at_us < r->valid_until_us);
 }
 
 /* Order of evaluation: priority, then id. */
@@ -162,11 +162,15 @@ rules_evaluate(const earn_rule *rules, size_t rule_count, const rules_program *p
         }
         if (points <= 0)
             continue;
+        if (points >= RULES_POINTS_MAX || out->points >= RULES_POINTS_MAX - points) {
+            points = RULES_POINTS_MAX - out->points;
+            out->saturated = true;
+        }
         award->points = points;
         out->award_count++;
         out->points += points;
         attribute(points, award, out, line_count, line_points, &order_points);
-        if (!r->stackable)
+        if (!r->stackable || out->saturated)
             break;
     }
     assert(out->points >= 0);

@@ -20,6 +20,8 @@
  *               matching lines with a line scope;
  *   multiplier  multiplier_permille/1000 of the points earlier rules gave the
  *               scope (2000: double points), the extra only.
+ * Every figure saturates at RULES_POINTS_MAX (the result says so), so absurd
+ * rules cannot overflow anything; the caller refuses such a purchase.
  * Caps: at most cap_per_order points per order, and cap_per_day per member and
  * business day (the caller gives what the rule already earned that day).
  */
@@ -40,7 +42,8 @@ typedef struct earn_rule {
     int64_t points_per_unit, unit_cents; /* per amount */
     int64_t fixed_points;                /* fixed */
     int64_t multiplier_permille;         /* multiplier: 1500 = x1.5 */
-    int64_t valid_from_us, valid_until_us; /* 0: open */
+    bool has_valid_from, has_valid_until; /* false: open on that side */
+    int64_t valid_from_us, valid_until_us;
     int priority;
     bool stackable;
     int64_t cap_per_order;   /* 0: none */
@@ -64,6 +67,8 @@ typedef struct rules_program {
 } rules_program;
 
 #define RULES_LINES_MAX 200
+/* Points one purchase may earn: far above any real basket, far below int64, so sums never overflow. */
+#define RULES_POINTS_MAX 1000000000000000LL
 #define RULES_MAX 100
 
 /* What one rule earned, and on which lines. */
@@ -76,6 +81,7 @@ typedef struct rules_award {
 
 typedef struct rules_result {
     int64_t points;        /* total */
+    bool saturated;        /* some figure reached RULES_POINTS_MAX */
     int64_t eligible_cents;
     bool line_excluded[RULES_LINES_MAX];
     int64_t line_eligible_cents[RULES_LINES_MAX];

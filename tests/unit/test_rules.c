@@ -124,10 +124,11 @@ test_exclusive_priority_window_caps(void **state)
     r = run(rules, 2, 3, NULL); /* p4: no bags: the base rule */
     assert_int_equal(r.points, 200);
     /* A window that closed before p4 was made. */
+    rules[0].has_valid_until = true;
     rules[0].valid_until_us = fixture_time("2025-01-01T00:00:00Z");
     r = run(rules, 2, 3, NULL);
     assert_int_equal(r.points, 0);
-    rules[0].valid_until_us = 0;
+    rules[0].has_valid_until = false;
     rules[0].cap_per_order = 150;
     r = run(rules, 2, 3, NULL);
     assert_int_equal(r.points, 150);
@@ -140,6 +141,30 @@ test_exclusive_priority_window_caps(void **state)
     rules[0].earned_today = 300;
     r = run(rules, 2, 3, NULL);
     assert_int_equal(r.points, 0);
+}
+
+/* Absurd rules saturate instead of overflowing (or crashing). */
+static void
+test_saturation(void **state)
+{
+    (void)state;
+    earn_rule rules[] = {
+        {.id = 1, .formula = RULE_PER_AMOUNT, .points_per_unit = 1000000, .unit_cents = 1, .priority = 1,
+         .stackable = true},
+        {.id = 2, .formula = RULE_MULTIPLIER, .multiplier_permille = 100000, .priority = 2, .stackable = true},
+    };
+    rules_result r = run(rules, 2, 3, NULL); /* p4: 20000 eligible cents -> 2e10, then x100 */
+    assert_int_equal(r.points, 20000LL * 1000000 * 100);
+    assert_false(r.saturated);
+    rules[0].points_per_unit = 1000000;
+    rules[0].unit_cents = 1;
+    rules[1].multiplier_permille = 100000;
+    earn_rule more[] = {rules[0], rules[1], rules[1], rules[1]};
+    more[2].id = 3;
+    more[3].id = 4;
+    r = run(more, 4, 3, NULL);
+    assert_true(r.saturated);
+    assert_true(r.points == RULES_POINTS_MAX);
 }
 
 static void
@@ -174,6 +199,7 @@ main(void)
         cmocka_unit_test(test_line_multiplier_and_fixed),
         cmocka_unit_test(test_exclusive_priority_window_caps),
         cmocka_unit_test(test_rounding),
+        cmocka_unit_test(test_saturation),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

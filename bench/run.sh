@@ -44,8 +44,6 @@ bench_engine() { # ENGINE URL
     run_wrk "$1 GET /v1/members/{id}" get_member.lua
     run_wrk "$1 POST /v1/members" post_member.lua
     run_wrk "$1 GET /v1/members/{id}/points" get_points.lua
-    local before
-    before=$(grep -c . "$work/server-$1.log" 2>/dev/null || true)
     run_wrk "$1 POST /v1/purchases" post_purchase.lua
     kill "$server"; wait "$server" 2>/dev/null || true
     server=""

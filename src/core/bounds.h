@@ -50,6 +50,10 @@
 #define WRITE_QUEUE_MAX 4096
 /* Writes committed together in one transaction (one fsync). */
 #define WRITE_BATCH_MAX 256
+/* SQLite WAL checkpoints, run by the writer between batches: every this many
+ * batches under load, or after this many when the queue is idle. */
+#define STORE_CHECKPOINT_BATCHES 512
+#define STORE_CHECKPOINT_IDLE_BATCHES 16
 /* Retries of a PostgreSQL transaction after a serialization failure or deadlock. */
 #define DB_RETRY_MAX 8
 /* Prepared statements kept per connection. */

@@ -53,6 +53,7 @@ struct store {
     int queue_length;
     bool stopping;
     int64_t writes, batches;
+    int batches_since_checkpoint;
 };
 
 static db *
@@ -190,6 +191,16 @@ writer_main(void *arg)
             pthread_cond_signal(&job->finished);
             job = next;
         }
+        /* Checkpoints are the writer's, between batches (DESIGN.md §3): when it is idle, or
+         * every STORE_CHECKPOINT_BATCHES under constant load, never inside a request's commit. */
+        if (++s->batches_since_checkpoint >= STORE_CHECKPOINT_BATCHES ||
+            (s->queue_head == NULL && s->batches_since_checkpoint >= STORE_CHECKPOINT_IDLE_BATCHES)) {
+            s->batches_since_checkpoint = 0;
+            pthread_mutex_unlock(&s->queue_lock);
+            if (db_exec(s->writer_conn, "PRAGMA wal_checkpoint(PASSIVE)") != DB_OK)
+                fprintf(stderr, "patron: checkpoint failed: %s\n", db_errmsg(s->writer_conn));
+            pthread_mutex_lock(&s->queue_lock);
+        }
     }
     pthread_mutex_unlock(&s->queue_lock);
     return NULL;
@@ -300,6 +311,13 @@ store_open(const char *url, int readers_max, bool migrate, char *err, size_t err
     }
     if (s->kind == DB_SQLITE) {
         s->writer_conn = first;
+        /* No automatic checkpoints inside commits: the writer runs them itself. */
+        if (db_exec(first, "PRAGMA wal_autocheckpoint=0") != DB_OK) {
+            snprintf(err, err_bytes, "cannot configure checkpoints: %s", db_errmsg(first));
+            db_close(first);
+            s->writer_conn = NULL;
+            goto fail;
+        }
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             snprintf(err, err_bytes, "cannot start the writer thread");
             db_close(first);

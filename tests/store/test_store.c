@@ -417,6 +417,33 @@ test_members_life_cycle(void **state)
     store_close(a.store);
 }
 
+/* A write answered "ok" is on disk: SQLite runs in WAL with synchronous=FULL
+ * (DESIGN.md §3). PostgreSQL's durability is the server's own (fsync on). */
+static void
+test_durable_settings(void **state)
+{
+    (void)state;
+    if (db_url_is_postgres(base_url))
+        skip();
+    char err[256];
+    store *s = store_open(fresh_db("patron_t_durable"), 2, true, err, sizeof err);
+    assert_non_null(s);
+    db *conn = store_read_acquire(s);
+    static const struct {
+        const char *pragma;
+        const char *want;
+    } CHECKS[] = {{"PRAGMA synchronous", "2"}, {"PRAGMA journal_mode", "wal"}};
+    for (size_t k = 0; k < sizeof CHECKS / sizeof CHECKS[0]; k++) {
+        db_stmt *stmt = db_prepare(conn, CHECKS[k].pragma);
+        assert_non_null(stmt);
+        assert_int_equal(db_step(stmt), DB_ROW);
+        assert_string_equal(db_column_text(stmt, 0), CHECKS[k].want);
+        db_finalize(stmt);
+    }
+    store_read_release(s, conn);
+    store_close(s);
+}
+
 static void
 test_backup(void **state)
 {
@@ -463,6 +490,7 @@ main(void)
         cmocka_unit_test(test_store_write_concurrent),
         cmocka_unit_test(test_members_life_cycle),
         cmocka_unit_test(test_backup),
+        cmocka_unit_test(test_durable_settings),
     };
     return cmocka_run_group_tests_name(db_url_is_postgres(base_url) ? "store (postgres)" : "store (sqlite)",
                                        tests, NULL, NULL);

@@ -179,11 +179,12 @@ typedef struct credit_kind {
 
 static const credit_kind EARN = {"earn", "program:issued", "points_earned", true};
 static const credit_kind ADJUST = {"adjust", "program:adjusted", "points_adjusted", false};
+static const credit_kind OPENING = {"opening", "program:opening", "points_opening", false};
 
 static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                                 int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
                                 int64_t reference_id, const char *idem_prefix, const char *reason,
-                                const credit_kind *how, int64_t *credited, app_error *err);
+                                const credit_kind *how, int64_t expires_at_us, int64_t *credited, app_error *err);
 
 app_status
 ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
@@ -191,13 +192,14 @@ ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_
             const char *idem_prefix, const char *reason, int64_t *credited, app_error *err)
 {
     return credit_points(conn, who, at_us, member_id, points, occurred_at_us, program, reference_kind, reference_id,
-                         idem_prefix, reason, &EARN, credited, err);
+                         idem_prefix, reason, &EARN, 0, credited, err);
 }
 
 static app_status
 credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
               const program_settings *program, const char *reference_kind, int64_t reference_id,
-              const char *idem_prefix, const char *reason, const credit_kind *how, int64_t *credited, app_error *err)
+              const char *idem_prefix, const char *reason, const credit_kind *how, int64_t expires_at_us,
+              int64_t *credited, app_error *err)
 {
     assert(points > 0);
     ledger_balances b;
@@ -234,7 +236,9 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         db_bind_int64(stmt, 3, split.credit);
         db_bind_int64(stmt, 4, split.credit);
         db_bind_int64(stmt, 5, matures_at);
-        if (program->expiry == EXPIRY_LOT)
+        if (expires_at_us > 0)
+            db_bind_int64(stmt, 6, expires_at_us);
+        else if (program->expiry == EXPIRY_LOT)
             db_bind_int64(stmt, 6, add_months_us(matures_at, program->expiry_months));
         else
             db_bind_null(stmt, 6);
@@ -954,7 +958,7 @@ ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     if (points > 0) {
         int64_t credited = 0;
         return credit_points(conn, who, at_us, member_id, points, at_us, program, reference_kind, reference_id,
-                             idem_prefix, reason, &ADJUST, &credited, err);
+                             idem_prefix, reason, &ADJUST, 0, &credited, err);
     }
     int64_t expired = 0;
     app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
@@ -1114,4 +1118,17 @@ ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t
         json_decref(detail);
     }
     return st == APP_OK ? ledger_points(conn, at_us, into, out, err) : st;
+}
+
+app_status
+ledger_open_balance(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                    int64_t expires_at_us, const program_settings *program, const char *idem_prefix, app_error *err)
+{
+    if (points <= 0 || points > 1000000000000LL)
+        return app_fail(err, APP_INVALID, "invalid_field", "points must be a whole number from 1 to 10^12");
+    if (expires_at_us != 0 && expires_at_us <= at_us)
+        return app_fail(err, APP_INVALID, "invalid_field", "the expiry date has passed");
+    int64_t credited = 0;
+    return credit_points(conn, who, at_us, member_id, points, at_us, program, NULL, 0, idem_prefix,
+                         "balance brought from the previous program", &OPENING, expires_at_us, &credited, err);
 }

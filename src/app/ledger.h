@@ -39,6 +39,13 @@ app_status ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t memb
                          const program_settings *program, const char *reference_kind, int64_t reference_id,
                          const char *idem_prefix, const char *reason, app_error *err);
 
+/* Brings an opening balance from a previous program: points available at
+ * once, expiring at expires_at_us (0: as the program's policy says).
+ * duplicate_transfer (409) when idem_prefix was imported already. */
+app_status ledger_open_balance(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                               int64_t expires_at_us, const program_settings *program, const char *idem_prefix,
+                               app_error *err);
+
 /* What a take-back took, and from where. */
 typedef struct ledger_take_back_result {
     int64_t from_pending, from_available, to_debt;

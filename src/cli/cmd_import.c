@@ -20,6 +20,7 @@
 #define _XOPEN_SOURCE 700
 #include "cli.h"
 
+#include "app/ledger.h"
 #include "app/members.h"
 #include "app/purchases.h"
 
@@ -36,12 +37,17 @@
 #define IMPORT_FIELD_BYTES_MAX 256
 #define IMPORT_BATCH_PURCHASES 500
 
-enum { COL_MEMBER, COL_ORDER, COL_DATE, COL_AMOUNT, COL_SKU, COL_CATEGORY, COL_QUANTITY, COL_PRICE, COL_COUNT };
-static const char *const COLUMN_NAMES[] = {"member", "order", "date", "amount", "sku", "category", "quantity", "price"};
+enum {
+    COL_MEMBER, COL_ORDER, COL_DATE, COL_AMOUNT, COL_SKU, COL_CATEGORY, COL_QUANTITY, COL_PRICE,
+    COL_POINTS, COL_EXPIRES, COL_COUNT
+};
+static const char *const COLUMN_NAMES[] = {"member", "order", "date", "amount", "sku", "category", "quantity", "price",
+                                           "points", "expires"};
 
 typedef struct import_state {
     app *app;
     /* options */
+    bool balances; /* `import balances`: opening balances instead of purchases */
     bool whitespace, header;
     char delimiter;
     const char *date_format;
@@ -60,7 +66,7 @@ typedef struct import_state {
     /* derived order ids: rows per member and day */
     json_t *day_counts;
     /* results */
-    long rows, purchases, returns, members_created, duplicates, rejected;
+    long rows, purchases, returns, balances_opened, members_created, duplicates, rejected;
     FILE *rejects;
     char rejects_path[512];
     const char *path;
@@ -180,8 +186,11 @@ resolve_map(import_state *s, bool from_header)
             return false;
         }
     }
-    if (s->map[COL_MEMBER] < 0 || s->map[COL_DATE] < 0 || (s->map[COL_AMOUNT] < 0 && s->map[COL_PRICE] < 0)) {
-        fprintf(stderr, "patron: --map needs member, date and amount (or price)\n");
+    if (s->balances ? (s->map[COL_MEMBER] < 0 || s->map[COL_POINTS] < 0)
+                    : (s->map[COL_MEMBER] < 0 || s->map[COL_DATE] < 0 ||
+                       (s->map[COL_AMOUNT] < 0 && s->map[COL_PRICE] < 0))) {
+        fprintf(stderr, s->balances ? "patron: --map needs member and points (expires is optional)\n"
+                                    : "patron: --map needs member, date and amount (or price)\n");
         return false;
     }
     return true;
@@ -267,18 +276,28 @@ batch_tx(db *conn, void *arg, app_error *err)
         }
         app_error row_err = {0};
         int64_t member_id = 0;
+        long created_before = s->members_created;
         app_status st = member_for(conn, s, json_string_value(json_object_get(body, "member_external_id")), at_us,
                                    &member_id, &row_err);
         if (st == APP_OK) {
             json_object_del(body, "member_external_id");
             json_object_set_new(body, "member_id", json_integer(member_id));
-            bool is_return = json_integer_value(json_object_get(body, "amount_cents")) < 0;
-            json_t *out = NULL;
-            st = is_return ? import_return(conn, body, at_us, &row_err)
-                           : purchases_create_with_tx(conn, &who, at_us, body, setup, NULL, &row_err);
-            json_decref(out);
-            if (st == APP_OK)
-                *(is_return ? &s->returns : &s->purchases) += 1;
+            if (s->balances) {
+                st = ledger_open_balance(conn, &who, at_us, member_id,
+                                         json_integer_value(json_object_get(body, "points")),
+                                         json_integer_value(json_object_get(body, "expires_at_us")), &setup->program,
+                                         json_string_value(json_object_get(body, "key")), &row_err);
+                if (st == APP_OK)
+                    s->balances_opened++;
+                else if (strcmp(row_err.code, "duplicate_transfer") == 0)
+                    snprintf(row_err.code, sizeof row_err.code, "duplicate_order");
+            } else {
+                bool is_return = json_integer_value(json_object_get(body, "amount_cents")) < 0;
+                st = is_return ? import_return(conn, body, at_us, &row_err)
+                               : purchases_create_with_tx(conn, &who, at_us, body, setup, NULL, &row_err);
+                if (st == APP_OK)
+                    *(is_return ? &s->returns : &s->purchases) += 1;
+            }
         }
         if (st == APP_UNAVAILABLE || st == APP_INTERNAL) {
             *err = row_err;
@@ -286,6 +305,7 @@ batch_tx(db *conn, void *arg, app_error *err)
             return st; /* the database failed: the whole batch retries or stops */
         }
         if (st != APP_OK) {
+            s->members_created = created_before; /* a member made for a rejected row is undone with it */
             if (db_rollback_to(conn, "import_purchase") != DB_OK) {
                 purchases_setup_release(setup);
                 return app_db_fail(err, conn, DB_ERROR);
@@ -346,6 +366,38 @@ progress(import_state *s, bool last)
             last ? "\n" : "");
 }
 
+/* A row of `import balances`: member, points, and an optional expiry date.
+ * The transfer's key is the member and the row's position among theirs, so a
+ * second import of the same file opens nothing twice. */
+static void
+handle_balance_row(import_state *s)
+{
+    const char *member = field(s, COL_MEMBER), *points_text = field(s, COL_POINTS), *expires = field(s, COL_EXPIRES);
+    int64_t points = 0, expires_us = 0;
+    char day[40];
+    if (member == NULL || member[0] == '\0')
+        return reject(s, s->line, "no member id");
+    char *end = NULL;
+    points = points_text ? strtoll(points_text, &end, 10) : 0;
+    if (points_text == NULL || end == points_text || *end != '\0' || points <= 0)
+        return reject(s, s->line, "points must be a positive whole number");
+    if (expires != NULL && expires[0] != '\0' && !parse_date(expires, s->date_format, &expires_us, day))
+        return reject(s, s->line, "the expiry does not match --date-format");
+    char key[160];
+    snprintf(key, sizeof key, "%s", member);
+    json_int_t n = json_integer_value(json_object_get(s->day_counts, key)) + 1;
+    json_object_set_new(s->day_counts, key, json_integer(n));
+    char idem[200];
+    snprintf(idem, sizeof idem, "opening:%s:%lld", member, (long long)n);
+    size_t at = json_array_size(s->batch);
+    s->batch_lines[at] = s->line;
+    json_array_append_new(s->batch, json_pack("{s:s, s:I, s:I, s:s}", "member_external_id", member, "points",
+                                              (json_int_t)points, "expires_at_us", (json_int_t)expires_us, "key",
+                                              idem));
+    if (json_array_size(s->batch) == IMPORT_BATCH_PURCHASES)
+        flush_batch(s);
+}
+
 /* One complete row: the header, or a purchase line. */
 static void
 handle_row(import_state *s)
@@ -359,6 +411,8 @@ handle_row(import_state *s)
         return;
     }
     s->rows++;
+    if (s->balances)
+        return handle_balance_row(s);
     const char *member = field(s, COL_MEMBER), *order = field(s, COL_ORDER), *date = field(s, COL_DATE);
     const char *amount_text = field(s, COL_AMOUNT), *price_text = field(s, COL_PRICE);
     const char *quantity_text = field(s, COL_QUANTITY), *sku = field(s, COL_SKU), *category = field(s, COL_CATEGORY);
@@ -429,7 +483,8 @@ on_row(int terminator, void *arg)
     import_state *s = arg;
     handle_row(s);
     s->field_count = 0;
-    s->line = s->lines_seen + 1;
+    /* libcsv ends a row on its newline, which is counted just after: the next row starts two on. */
+    s->line = s->lines_seen + 2;
 }
 
 /* Whitespace-separated: fields are runs of non-blank characters; CR ignored. */
@@ -511,7 +566,7 @@ parse_map(import_state *s, const char *text)
         }
         if (eq == NULL || c == COL_COUNT || eq[1] == '\0') {
             fprintf(stderr, "patron: --map takes NAME=COLUMN pairs: member, order, date, amount, sku, category,"
-                            " quantity, price\n");
+                            " quantity, price (purchases); member, points, expires (balances)\n");
             return false;
         }
         snprintf(s->map_text[c], sizeof s->map_text[c], "%s", eq + 1);
@@ -557,10 +612,11 @@ cmd_import(int argc, char **argv)
         else
             return 2;
     }
-    if (argc < 2 || strcmp(argv[1], "purchases") != 0 || optind != argc - 2)
+    if (argc < 2 || (strcmp(argv[1], "purchases") != 0 && strcmp(argv[1], "balances") != 0) || optind != argc - 2)
         return cli_fail("usage: patron import purchases FILE --map member=COL,date=COL,amount=COL[,order=,sku=,"
-                        "category=,quantity=,price=] [--delimiter C|tab|whitespace] [--header] [--date-format FMT]"
-                        " [--db URL]");
+                        "category=,quantity=,price=] | import balances FILE --map member=COL,points=COL[,expires=COL]"
+                        "  [--delimiter C|tab|whitespace] [--header] [--date-format FMT] [--db URL]");
+    s.balances = strcmp(argv[1], "balances") == 0;
     if (!mapped)
         return cli_fail("--map is required: which columns hold member, date and amount");
     s.path = argv[optind + 1];
@@ -600,9 +656,11 @@ cmd_import(int argc, char **argv)
         return cli_fail_app(&s.error);
     if (rc != 0)
         return 1;
-    printf("{\"rows\": %ld, \"purchases\": %ld, \"returns\": %ld, \"members_created\": %ld, \"duplicates_skipped\": %ld,"
-           " \"rejected\": %ld, \"rejects_file\": %s%s%s, \"seconds\": %.2f, \"rows_per_s\": %.0f}\n",
-           s.rows, s.purchases, s.returns, s.members_created, s.duplicates, s.rejected, s.rejects ? "\"" : "",
+    printf("{\"rows\": %ld, \"purchases\": %ld, \"returns\": %ld, \"balances\": %ld, \"members_created\": %ld,"
+           " \"duplicates_skipped\": %ld, \"rejected\": %ld, \"rejects_file\": %s%s%s, \"seconds\": %.2f,"
+           " \"rows_per_s\": %.0f}\n",
+           s.rows, s.purchases, s.returns, s.balances_opened, s.members_created, s.duplicates, s.rejected,
+           s.rejects ? "\"" : "",
            s.rejects ? s.rejects_path : "null", s.rejects ? "\"" : "", seconds, seconds > 0 ? (double)s.rows / seconds : 0);
     return 0;
 }

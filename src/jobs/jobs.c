@@ -147,6 +147,7 @@ job_points_expire(app *a, int64_t at_us, job_report *report, app_error *err)
     app_status st = run_points_job(a, &call, report, err);
     db *conn = st == APP_OK ? store_read_acquire(a->store) : NULL;
     program_settings program;
+    memset(&program, 0, sizeof program);
     if (st == APP_OK)
         st = conn ? program_load(conn, &program, err)
                   : app_fail(err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");

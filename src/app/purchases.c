@@ -17,6 +17,7 @@
 #include "program.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,15 +502,76 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     return st;
 }
 
+/* What the setup was loaded from: when none of it changed, the parsed setup
+ * still holds. One cheap query instead of loading and parsing every rule. */
+static app_status
+setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT (SELECT COALESCE(MAX(version), 0) FROM program_versions),"
+                                     " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(MAX(updated_at), 0) FROM earning_rules),"
+                                     " (SELECT COUNT(*) FROM attribute_definitions),"
+                                     " (SELECT COALESCE(MAX(created_at), 0) FROM attribute_definitions)");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        snprintf(out, out_bytes, "%p:%lld:%lld:%lld:%lld:%lld", (void *)conn, (long long)db_column_int64(stmt, 0),
+                 (long long)db_column_int64(stmt, 1), (long long)db_column_int64(stmt, 2),
+                 (long long)db_column_int64(stmt, 3), (long long)db_column_int64(stmt, 4));
+    db_finalize(stmt);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Each thread that runs purchases (the SQLite writer, PostgreSQL's write
+ * workers) keeps the last setup it loaded, with its fingerprint, in
+ * thread-specific data freed when the thread ends. */
+typedef struct setup_cache {
+    purchase_setup *setup;
+    char fingerprint[160];
+} setup_cache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_free(void *p)
+{
+    setup_cache *cache = p;
+    purchases_setup_release(cache->setup);
+    free(cache);
+}
+
+static void
+cache_key_create(void)
+{
+    int rc = pthread_key_create(&cache_key, cache_free);
+    assert(rc == 0);
+    (void)rc;
+}
+
 app_status
 purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
 {
-    purchase_setup *setup = NULL;
-    app_status st = purchases_setup_load(conn, &setup, err);
-    if (st == APP_OK)
-        st = purchases_create_with_tx(conn, who, at_us, body, setup, out, err);
-    purchases_setup_release(setup);
-    return st;
+    pthread_once(&cache_once, cache_key_create);
+    setup_cache *cache = pthread_getspecific(cache_key);
+    if (cache == NULL) {
+        cache = calloc(1, sizeof *cache);
+        assert(cache != NULL);
+        pthread_setspecific(cache_key, cache);
+    }
+    char fingerprint[160];
+    app_status st = setup_fingerprint(conn, fingerprint, sizeof fingerprint, err);
+    if (st != APP_OK)
+        return st;
+    if (cache->setup == NULL || strcmp(fingerprint, cache->fingerprint) != 0) {
+        purchases_setup_release(cache->setup);
+        cache->setup = NULL;
+        st = purchases_setup_load(conn, &cache->setup, err);
+        if (st != APP_OK)
+            return st;
+        snprintf(cache->fingerprint, sizeof cache->fingerprint, "%s", fingerprint);
+    }
+    return purchases_create_with_tx(conn, who, at_us, body, cache->setup, out, err);
 }
 
 /* The purchase a refund is about. */

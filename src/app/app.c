@@ -137,3 +137,20 @@ app_page(db *conn, db_stmt *stmt, int limit, app_row_json_fn row_json, const cha
         json_object_set_new(*out, cursor_name, more ? json_integer(last_id) : json_null());
     return APP_OK;
 }
+
+app_status
+app_get_one(db *conn, const char *sql, int64_t id, app_row_json_fn row_json, const char *what, json_t **out,
+            app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *out = row_json(stmt);
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "%s %lld does not exist", what, (long long)id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}

@@ -96,6 +96,11 @@ typedef json_t *(*app_row_json_fn)(db_stmt *stmt);
 app_status app_page(db *conn, db_stmt *stmt, int limit, app_row_json_fn row_json,
                     const char *cursor_name, json_t **out, app_error *err);
 
+/* Reads the one row sql selects for id (its only '?'), rendered by row_json;
+ * not_found ("WHAT ID does not exist") when there is none. */
+app_status app_get_one(db *conn, const char *sql, int64_t id, app_row_json_fn row_json, const char *what,
+                       json_t **out, app_error *err);
+
 /* JSON helpers shared by use cases: a time as RFC 3339 text, or null. */
 json_t *app_json_time(int64_t at_us);
 json_t *app_json_time_or_null(db_stmt *stmt, int column);

@@ -35,17 +35,7 @@ approval_json(db_stmt *stmt)
 app_status
 approvals_get(db *conn, int64_t id, json_t **out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id = ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, id);
-    int rc = db_step(stmt);
-    if (rc == DB_ROW)
-        *out = approval_json(stmt);
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "approval %lld does not exist", (long long)id);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+    return app_get_one(conn, "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id = ?", id, approval_json, "approval", out, err);
 }
 
 app_status
@@ -215,7 +205,10 @@ execute(db *conn, const actor *who, int64_t at_us, int64_t approval_id, const ch
         }
         free(ids);
         if (st == APP_OK)
-            *result = json_pack("{s:I, s:I}", "members", (json_int_t)count, "points", (json_int_t)(points * (int64_t)count));
+        {
+            json_int_t total = (json_int_t)points * (json_int_t)count;
+            *result = json_pack("{s:I, s:I}", "members", (json_int_t)count, "points", total);
+        }
     }
     program_release(&program);
     return st;

@@ -335,17 +335,7 @@ earning_rules_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, j
 app_status
 earning_rules_get(db *conn, int64_t id, json_t **out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT " RULE_COLUMNS " FROM earning_rules WHERE id = ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, id);
-    int rc = db_step(stmt);
-    if (rc == DB_ROW)
-        *out = rule_json(stmt);
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "rule %lld does not exist", (long long)id);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+    return app_get_one(conn, "SELECT " RULE_COLUMNS " FROM earning_rules WHERE id = ?", id, rule_json, "rule", out, err);
 }
 
 app_status

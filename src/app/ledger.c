@@ -41,6 +41,7 @@ ledger_event(db *conn, int64_t member_id, const char *kind, int64_t occurred_at_
 static app_status
 read_balances(db *conn, int64_t member_id, bool lock, ledger_balances *out, app_error *err)
 {
+    memset(out, 0, sizeof *out);
     db_stmt *stmt = db_prepare(conn, lock && db_engine(conn) == DB_POSTGRES
                                          ? "SELECT points_available, points_pending, points_held, points_debt,"
                                            " points_earned FROM member_stats WHERE member_id = ? FOR UPDATE"
@@ -415,32 +416,59 @@ ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, i
     return st;
 }
 
+/* What taking points from a member needs: due lots expired first, the member
+ * locked, their open lots read, and a plan taking `points` earliest-expiry
+ * first. insufficient_points (409, nothing changed) when they fall short. */
+typedef struct take_plan {
+    ledger_balances balances;
+    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    size_t lot_count;
+    ledger_take takes[LEDGER_LOTS_PER_PLAN];
+    size_t take_count;
+} take_plan;
+
+static app_status
+plan_take(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, take_plan *plan,
+          app_error *err)
+{
+    int64_t expired = 0;
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, member_id, &plan->balances, err);
+    if (st == APP_OK)
+        st = load_lots(conn, member_id, plan->lots, &plan->lot_count, err);
+    if (st != APP_OK)
+        return st;
+    if (ledger_plan_take(plan->lots, plan->lot_count, points, at_us, plan->takes, &plan->take_count) != LEDGER_OK ||
+        plan->balances.available < points)
+        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
+                        (long long)member_id, (long long)plan->balances.available, (long long)points);
+    return APP_OK;
+}
+
+/* Applies a plan's takes to the lots. */
+static app_status
+apply_takes(db *conn, const take_plan *plan, app_error *err)
+{
+    app_status st = APP_OK;
+    for (size_t k = 0; st == APP_OK && k < plan->take_count; k++)
+        st = take_from_lot(conn, plan->lots[plan->takes[k].lot].id, plan->takes[k].points, err);
+    return st;
+}
+
 app_status
 ledger_spend_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, const char *reason,
                 const char *idem_key, json_t **out, app_error *err)
 {
     if (points <= 0 || points > 1000000000000LL)
         return app_fail(err, APP_INVALID, "invalid_field", "points must be a whole number from 1 to 10^12");
-    int64_t expired = 0;
-    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
-    ledger_balances b;
+    static _Thread_local take_plan plan; /* large: kept off the stack */
+    app_status st = plan_take(conn, who, at_us, member_id, points, &plan, err);
     if (st == APP_OK)
-        st = ledger_lock_member(conn, member_id, &b, err);
-    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
-    size_t n = 0;
-    if (st == APP_OK)
-        st = load_lots(conn, member_id, lots, &n, err);
+        st = apply_takes(conn, &plan, err);
     if (st != APP_OK)
         return st;
-    ledger_take takes[LEDGER_LOTS_PER_PLAN];
-    size_t take_count = 0;
-    ledger_status plan = ledger_plan_take(lots, n, points, at_us, takes, &take_count);
-    if (plan == LEDGER_INSUFFICIENT || b.available < points)
-        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
-                        (long long)member_id, (long long)b.available, (long long)points);
-    assert(plan == LEDGER_OK);
-    for (size_t k = 0; st == APP_OK && k < take_count; k++)
-        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+    ledger_balances b = plan.balances;
     int64_t transfer_id = 0;
     if (st == APP_OK) {
         transfer t = {member_id, idem_key, "spend", "member:available", "program:redeemed", points, at_us, NULL, 0,
@@ -735,23 +763,16 @@ ledger_hold_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int
     if (points <= 0 || points > 1000000000000LL)
         return app_fail(err, APP_INVALID, "invalid_field", "points must be a whole number from 1 to 10^12");
     if (ttl_s < 1 || ttl_s > HOLD_TTL_S_MAX)
-        return app_fail(err, APP_INVALID, "invalid_field", "expires_in_s must be from 1 to %d seconds", HOLD_TTL_S_MAX);
-    int64_t expired = 0;
-    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
-    ledger_balances b;
-    if (st == APP_OK)
-        st = ledger_lock_member(conn, member_id, &b, err);
-    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
-    size_t n = 0;
-    if (st == APP_OK)
-        st = load_lots(conn, member_id, lots, &n, err);
+        return app_fail(err, APP_INVALID, "invalid_field", "expires_in_s must be from 1 to %lld seconds",
+                        (long long)HOLD_TTL_S_MAX);
+    static _Thread_local take_plan plan; /* large: kept off the stack */
+    app_status st = plan_take(conn, who, at_us, member_id, points, &plan, err);
     if (st != APP_OK)
         return st;
-    ledger_take takes[LEDGER_LOTS_PER_PLAN];
-    size_t take_count = 0;
-    if (ledger_plan_take(lots, n, points, at_us, takes, &take_count) != LEDGER_OK || b.available < points)
-        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
-                        (long long)member_id, (long long)b.available, (long long)points);
+    ledger_balances b = plan.balances;
+    const ledger_lot *lots = plan.lots;
+    const ledger_take *takes = plan.takes;
+    size_t take_count = plan.take_count;
     db_stmt *stmt = db_prepare(conn, "INSERT INTO points_holds (member_id, points, status, reason, expires_at, created_at)"
                                      " VALUES (?, ?, 'open', ?, ?, ?) RETURNING id");
     if (stmt == NULL)
@@ -960,24 +981,13 @@ ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         return credit_points(conn, who, at_us, member_id, points, at_us, program, reference_kind, reference_id,
                              idem_prefix, reason, &ADJUST, 0, &credited, err);
     }
-    int64_t expired = 0;
-    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
-    ledger_balances b;
+    static _Thread_local take_plan plan; /* large: kept off the stack */
+    app_status st = plan_take(conn, who, at_us, member_id, -points, &plan, err);
     if (st == APP_OK)
-        st = ledger_lock_member(conn, member_id, &b, err);
-    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
-    size_t n = 0;
-    if (st == APP_OK)
-        st = load_lots(conn, member_id, lots, &n, err);
+        st = apply_takes(conn, &plan, err);
     if (st != APP_OK)
         return st;
-    ledger_take takes[LEDGER_LOTS_PER_PLAN];
-    size_t take_count = 0;
-    if (ledger_plan_take(lots, n, -points, at_us, takes, &take_count) != LEDGER_OK)
-        return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
-                        (long long)member_id, (long long)b.available, (long long)-points);
-    for (size_t k = 0; st == APP_OK && k < take_count; k++)
-        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+    ledger_balances b = plan.balances;
     char key[160];
     snprintf(key, sizeof key, "%s:adjust", idem_prefix);
     transfer t = {member_id, key, "adjust", "member:available", "program:adjusted", -points, at_us, reference_kind,

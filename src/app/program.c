@@ -149,15 +149,15 @@ static app_status
 load_current(db *conn, json_t **settings, int64_t *version, int64_t *at_us, char *by, size_t by_bytes,
              app_error *err)
 {
+    *settings = NULL;
+    *version = 0;
+    *at_us = 0;
+    snprintf(by, by_bytes, "%s", "");
     db_stmt *stmt = db_prepare(conn, "SELECT version, settings, created_at, created_by FROM program_versions"
                                      " ORDER BY version DESC LIMIT 1");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int rc = db_step(stmt);
-    *settings = NULL;
-    *version = 0;
-    *at_us = 0;
-    snprintf(by, by_bytes, "%s", "");
     if (rc == DB_ROW) {
         *version = db_column_int64(stmt, 0);
         *settings = json_loads(db_column_text(stmt, 1), 0, NULL);
@@ -261,7 +261,8 @@ program_update_tx(db *conn, const actor *who, int64_t at_us, const json_t *patch
             st = app_db_fail(err, conn, rc);
     }
     if (st == APP_OK) {
-        json_t *detail = json_pack("{s:I, s:O}", "version", (json_int_t)(version + 1), "changed", changed);
+        json_int_t next = (json_int_t)version + 1;
+        json_t *detail = json_pack("{s:I, s:O}", "version", next, "changed", changed);
         st = audit_record(conn, who, at_us, "program.update", "program", version + 1, detail, err);
         json_decref(detail);
     }

@@ -119,7 +119,7 @@ reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
         int64_t a = db_column_int64(stmt, 0), p = db_column_int64(stmt, 1), h = db_column_int64(stmt, 2),
                 d = db_column_int64(stmt, 3);
         outstanding = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "available", (json_int_t)a, "pending", (json_int_t)p,
-                                "held", (json_int_t)h, "debt", (json_int_t)d, "points", (json_int_t)(a + p + h),
+                                "held", (json_int_t)h, "debt", (json_int_t)d, "points", (json_int_t)a + p + h,
                                 "value_cents", (json_int_t)value_cents(a + p + h, value));
     }
     if (stmt != NULL)

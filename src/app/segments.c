@@ -246,17 +246,7 @@ compile_segment(db *conn, arena *mem, int64_t now_us, int64_t id, compiled *out,
 app_status
 segments_get(db *conn, int64_t id, json_t **out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT " SEGMENT_COLUMNS " FROM segments WHERE id = ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, id);
-    int rc = db_step(stmt);
-    if (rc == DB_ROW)
-        *out = segment_json(stmt);
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "segment %lld does not exist", (long long)id);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+    return app_get_one(conn, "SELECT " SEGMENT_COLUMNS " FROM segments WHERE id = ?", id, segment_json, "segment", out, err);
 }
 
 app_status

@@ -296,7 +296,7 @@ demo_history(uint64_t *rng, int64_t member_id, int64_t joined_us, int64_t now_us
             int64_t quantity = 1 + (int64_t)(next_random(rng) % 2);
             json_array_append_new(lines, json_pack("{s:s, s:s, s:I, s:I}", "sku", CATALOG[item].sku, "category",
                                                    CATALOG[item].category, "quantity", (json_int_t)quantity,
-                                                   "amount_cents", (json_int_t)(CATALOG[item].price_cents * quantity)));
+                                                   "amount_cents", (json_int_t)CATALOG[item].price_cents * quantity));
             total += CATALOG[item].price_cents * quantity;
         }
         char order[32], when[32];

@@ -150,7 +150,7 @@ parse_date(const char *text, const char *format, int64_t *us, char day[40])
     civil_date d = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
     if (!civil_valid(d))
         return false;
-    *us = clock_local_midnight_us(d) + ((int64_t)tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec) * US_PER_SECOND;
+    *us = clock_local_midnight_us(d) + ((int64_t)tm.tm_hour * 3600 + (int64_t)tm.tm_min * 60 + tm.tm_sec) * US_PER_SECOND;
     snprintf(day, 40, "%04d%02d%02d", d.year, d.month, d.day);
     return true;
 }
@@ -602,7 +602,10 @@ cmd_import(int argc, char **argv)
             mapped = true;
         } else if (c == 'l') {
             s.whitespace = strcmp(optarg, " ") == 0 || strcmp(optarg, "whitespace") == 0;
-            s.delimiter = strcmp(optarg, "\\t") == 0 || strcmp(optarg, "tab") == 0 ? '\t' : optarg[0];
+            if (strcmp(optarg, "\\t") == 0 || strcmp(optarg, "tab") == 0)
+                s.delimiter = '\t';
+            else
+                s.delimiter = optarg[0];
             if (!s.whitespace && strlen(optarg) != 1 && s.delimiter != '\t')
                 return cli_fail("--delimiter takes one character, tab, or whitespace");
         } else if (c == 'f')

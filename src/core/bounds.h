@@ -113,8 +113,8 @@
 /* Earning rules: names, and how many a program may have (all are evaluated on every purchase). */
 #define RULE_NAME_BYTES_MAX 100
 /* Holds last at most a week: a till that never captures must not lock points for long. */
-#define HOLD_TTL_S_MAX (7 * 24 * 3600)
-#define HOLD_TTL_S_DEFAULT (15 * 60)
+#define HOLD_TTL_S_MAX ((int64_t)7 * 24 * 3600)
+#define HOLD_TTL_S_DEFAULT ((int64_t)15 * 60)
 /* Members one bulk adjustment may reach (one transaction: beyond, split the segment). */
 #define BULK_ADJUSTMENT_MEMBERS_MAX 100000
 /* Demo data: members the demo shop creates. */

@@ -11,39 +11,23 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Replies with a read's result (out read after the call: see handlers_segments.c). */
-static void
-reply_read(http_reply *reply, app_status st, json_t **out, const app_error *err)
+static app_status
+read_program(db *conn, int64_t now_us, json_t **out, app_error *err)
 {
-    if (st == APP_OK)
-        http_reply_json(reply, 200, *out);
-    else
-        http_reply_app_error(reply, err);
+    (void)now_us;
+    return program_get(conn, out, err);
 }
 
 void
 handle_program_get(http_request *req, http_reply *reply)
 {
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, program_get(conn, &out, &err), &out, &err);
-}
-
-static app_status
-program_update(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    (void)ctx;
-    return program_update_tx(conn, &req->who, app_now_us(req->app), req->json, out, err);
+    http_read_all(req, reply, read_program);
 }
 
 void
 handle_program_update(http_request *req, http_reply *reply)
 {
-    if (http_require_object(req, reply))
-        http_write(req, program_update, NULL, 200, reply);
+    http_write_body(req, reply, program_update_tx, 200);
 }
 
 void
@@ -58,50 +42,38 @@ handle_program_versions(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, program_versions(conn, before, limit, &out, &err), &out, &err);
+    http_reply_read(reply, program_versions(conn, before, limit, &out, &err), &out, &err);
+}
+
+static app_status
+list_rules(db *conn, int64_t now_us, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return earning_rules_list(conn, out, err);
 }
 
 void
 handle_rules_list(http_request *req, http_reply *reply)
 {
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, earning_rules_list(conn, &out, &err), &out, &err);
+    http_read_all(req, reply, list_rules);
+}
+
+static app_status
+read_rule(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return earning_rules_get(conn, id, out, err);
 }
 
 void
 handle_rules_get(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (!http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, earning_rules_get(conn, id, &out, &err), &out, &err);
+    http_read_by_id(req, reply, read_rule);
 }
 
 typedef struct id_write {
     int64_t id;
 } id_write;
-
-static app_status
-rule_create(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    (void)ctx;
-    return earning_rules_create_tx(conn, &req->who, app_now_us(req->app), req->json, out, err);
-}
-
-static app_status
-rule_update(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return earning_rules_update_tx(conn, &req->who, app_now_us(req->app), ((id_write *)ctx)->id, req->json, out, err);
-}
 
 static app_status
 rule_delete(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
@@ -112,16 +84,13 @@ rule_delete(db *conn, http_request *req, void *ctx, json_t **out, app_error *err
 void
 handle_rules_create(http_request *req, http_reply *reply)
 {
-    if (http_require_object(req, reply))
-        http_write(req, rule_create, NULL, 201, reply);
+    http_write_body(req, reply, earning_rules_create_tx, 201);
 }
 
 void
 handle_rules_update(http_request *req, http_reply *reply)
 {
-    id_write w;
-    if (http_param_id(req, 0, &w.id, reply) && http_require_object(req, reply))
-        http_write(req, rule_update, &w, 200, reply);
+    http_write_id_body(req, reply, earning_rules_update_tx, 200);
 }
 
 void
@@ -132,46 +101,29 @@ handle_rules_delete(http_request *req, http_reply *reply)
         http_write(req, rule_delete, &w, 200, reply);
 }
 
-static app_status
-purchase_create(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    (void)ctx;
-    return purchases_create_tx(conn, &req->who, app_now_us(req->app), req->json, out, err);
-}
-
 void
 handle_purchases_create(http_request *req, http_reply *reply)
 {
-    if (http_require_object(req, reply))
-        http_write(req, purchase_create, NULL, 201, reply);
+    http_write_body(req, reply, purchases_create_tx, 201);
+}
+
+static app_status
+read_purchase(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return purchases_get(conn, id, out, err);
 }
 
 void
 handle_purchases_get(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (!http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, purchases_get(conn, id, &out, &err), &out, &err);
+    http_read_by_id(req, reply, read_purchase);
 }
 
 void
 handle_points_get(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (!http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, ledger_points(conn, app_now_us(req->app), id, &out, &err), &out, &err);
+    http_read_by_id(req, reply, ledger_points);
 }
 
 void
@@ -187,7 +139,7 @@ handle_points_history(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, ledger_history(conn, id, before, limit, &out, &err), &out, &err);
+    http_reply_read(reply, ledger_history(conn, id, before, limit, &out, &err), &out, &err);
 }
 
 typedef struct spend_write {
@@ -345,34 +297,16 @@ handle_holds_void(http_request *req, http_reply *reply)
     close_hold_request(req, reply, false);
 }
 
-typedef struct refund_write {
-    int64_t purchase_id;
-} refund_write;
-
-static app_status
-purchase_refund(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    refund_write *w = ctx;
-    return purchases_refund_tx(conn, &req->who, app_now_us(req->app), w->purchase_id, req->json, out, err);
-}
-
 void
 handle_purchases_refund(http_request *req, http_reply *reply)
 {
-    refund_write w = {0};
-    if (http_param_id(req, 0, &w.purchase_id, reply) && http_require_object(req, reply))
-        http_write(req, purchase_refund, &w, 201, reply);
+    http_write_id_body(req, reply, purchases_refund_tx, 201);
 }
 
 void
 handle_reports_liability(http_request *req, http_reply *reply)
 {
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, reports_liability(conn, app_now_us(req->app), &out, &err), &out, &err);
+    http_read_all(req, reply, reports_liability);
 }
 
 typedef struct adjust_write {
@@ -399,19 +333,10 @@ handle_points_adjust(http_request *req, http_reply *reply)
     http_write(req, member_adjust, &w, 201, reply);
 }
 
-static app_status
-segment_adjust(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    adjust_write *w = ctx;
-    return approvals_bulk_adjust_tx(conn, &req->who, app_now_us(req->app), w->id, req->json, out, err);
-}
-
 void
 handle_segments_adjust(http_request *req, http_reply *reply)
 {
-    adjust_write w = {0};
-    if (http_param_id(req, 0, &w.id, reply) && http_require_object(req, reply))
-        http_write(req, segment_adjust, &w, 201, reply);
+    http_write_id_body(req, reply, approvals_bulk_adjust_tx, 201);
 }
 
 void
@@ -426,21 +351,20 @@ handle_approvals_list(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, approvals_list(conn, http_query(req, "state"), before, limit, &out, &err), &out, &err);
+    http_reply_read(reply, approvals_list(conn, http_query(req, "state"), before, limit, &out, &err), &out, &err);
+}
+
+static app_status
+read_approval(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return approvals_get(conn, id, out, err);
 }
 
 void
 handle_approvals_get(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (!http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, approvals_get(conn, id, &out, &err), &out, &err);
+    http_read_by_id(req, reply, read_approval);
 }
 
 static app_status

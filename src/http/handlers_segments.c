@@ -9,18 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Replies with a read's result: 200 and *out, or the error. out is a pointer
- * because callers write reply_read(reply, fn(..., &out, ...), &out, ...): the
- * order arguments are evaluated in is unspecified, *out is read only here. */
-static void
-reply_read(http_reply *reply, app_status st, json_t **out, const app_error *err)
-{
-    if (st == APP_OK)
-        http_reply_json(reply, 200, *out);
-    else
-        http_reply_app_error(reply, err);
-}
-
 void
 handle_fields_list(http_request *req, http_reply *reply)
 {
@@ -38,29 +26,23 @@ handle_fields_list(http_request *req, http_reply *reply)
     http_reply_json(reply, 200, json_pack("{s:o}", "data", data));
 }
 
+static app_status
+list_attributes(db *conn, int64_t now_us, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return attributes_list(conn, out, err);
+}
+
 void
 handle_attributes_list(http_request *req, http_reply *reply)
 {
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, attributes_list(conn, &out, &err), &out, &err);
-}
-
-static app_status
-attribute_define_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    (void)ctx;
-    return attributes_define_tx(conn, &req->who, app_now_us(req->app), req->json, out, err);
+    http_read_all(req, reply, list_attributes);
 }
 
 void
 handle_attributes_define(http_request *req, http_reply *reply)
 {
-    if (http_require_object(req, reply))
-        http_write(req, attribute_define_tx, NULL, 201, reply);
+    http_write_body(req, reply, attributes_define_tx, 201);
 }
 
 static app_status
@@ -150,24 +132,7 @@ handle_segments_list(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_list(conn, after, limit, &out, &err), &out, &err);
-}
-
-/* A read of one segment by its path id. */
-typedef app_status (*segment_read_fn)(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err);
-
-static void
-read_segment(http_request *req, http_reply *reply, segment_read_fn fn)
-{
-    int64_t id;
-    if (!http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    reply_read(reply, fn(conn, app_now_us(req->app), id, &out, &err), &out, &err);
+    http_reply_read(reply, segments_list(conn, after, limit, &out, &err), &out, &err);
 }
 
 static app_status
@@ -180,13 +145,13 @@ get_segment(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
 void
 handle_segments_get(http_request *req, http_reply *reply)
 {
-    read_segment(req, reply, get_segment);
+    http_read_by_id(req, reply, get_segment);
 }
 
 void
 handle_segments_count(http_request *req, http_reply *reply)
 {
-    read_segment(req, reply, segments_count);
+    http_read_by_id(req, reply, segments_count);
 }
 
 void
@@ -201,7 +166,7 @@ handle_segments_members(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_members(conn, app_now_us(req->app), id, after, limit, &out, &err), &out, &err);
+    http_reply_read(reply, segments_members(conn, app_now_us(req->app), id, after, limit, &out, &err), &out, &err);
 }
 
 void
@@ -228,7 +193,7 @@ handle_segments_preview(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    reply_read(reply, segments_preview(conn, app_now_us(req->app), expression, limit, &out, &err), &out, &err);
+    http_reply_read(reply, segments_preview(conn, app_now_us(req->app), expression, limit, &out, &err), &out, &err);
 }
 
 /* An export in progress: the CSV not yet handed to MHD, and where the next chunk starts. */

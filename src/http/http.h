@@ -95,6 +95,29 @@ bool http_param_id(http_request *req, int index, int64_t *id, http_reply *reply)
  * a 503 reply when the database is unreachable. */
 db *http_read_conn(http_request *req, http_reply *reply);
 
+/* Replies with a read's result: 200 and *out, or the error. out is a pointer
+ * because callers write http_reply_read(reply, fn(..., &out, ...), &out, ...)
+ * and the order C evaluates arguments in is unspecified: *out is read here. */
+void http_reply_read(http_reply *reply, app_status st, json_t **out, const app_error *err);
+
+/* A read of one record named by the path's first id: parses it (404 when not
+ * an id), takes the read connection, calls fn and replies. */
+typedef app_status (*http_read_fn)(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err);
+void http_read_by_id(http_request *req, http_reply *reply, http_read_fn fn);
+
+/* A read of a whole resource (no id): takes the read connection, calls fn, replies. */
+typedef app_status (*http_read_all_fn)(db *conn, int64_t now_us, json_t **out, app_error *err);
+void http_read_all(http_request *req, http_reply *reply, http_read_all_fn fn);
+
+/* Writes from a JSON object body: use cases shaped fn(conn, who, at, body, out, err)
+ * or, with the path's first id, fn(conn, who, at, id, body, out, err). */
+typedef app_status (*http_body_tx_fn)(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
+                                      app_error *err);
+typedef app_status (*http_id_body_tx_fn)(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body,
+                                         json_t **out, app_error *err);
+void http_write_body(http_request *req, http_reply *reply, http_body_tx_fn fn, int success_status);
+void http_write_id_body(http_request *req, http_reply *reply, http_id_body_tx_fn fn, int success_status);
+
 /* Requires a JSON object body; false (reply set, 400) otherwise. */
 bool http_require_object(http_request *req, http_reply *reply);
 

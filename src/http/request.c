@@ -404,3 +404,68 @@ http_write(http_request *req, http_tx_fn fn, void *ctx, int success_status, http
         http_reply_error(reply, 503, "database_unavailable",
                          "the change could not be committed; retry with the same Idempotency-Key");
 }
+
+void
+http_reply_read(http_reply *reply, app_status st, json_t **out, const app_error *err)
+{
+    if (st == APP_OK)
+        http_reply_json(reply, 200, *out);
+    else
+        http_reply_app_error(reply, err);
+}
+
+void
+http_read_by_id(http_request *req, http_reply *reply, http_read_fn fn)
+{
+    int64_t id;
+    if (!http_param_id(req, 0, &id, reply))
+        return;
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    http_reply_read(reply, fn(conn, app_now_us(req->app), id, &out, &err), &out, &err);
+}
+
+void
+http_read_all(http_request *req, http_reply *reply, http_read_all_fn fn)
+{
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    http_reply_read(reply, fn(conn, app_now_us(req->app), &out, &err), &out, &err);
+}
+
+typedef struct body_call {
+    http_body_tx_fn body_fn;
+    http_id_body_tx_fn id_body_fn;
+    int64_t id;
+} body_call;
+
+static app_status
+body_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    body_call *c = ctx;
+    int64_t at_us = app_now_us(req->app);
+    return c->body_fn ? c->body_fn(conn, &req->who, at_us, req->json, out, err)
+                      : c->id_body_fn(conn, &req->who, at_us, c->id, req->json, out, err);
+}
+
+void
+http_write_body(http_request *req, http_reply *reply, http_body_tx_fn fn, int success_status)
+{
+    body_call c = {fn, NULL, 0};
+    if (http_require_object(req, reply))
+        http_write(req, body_tx, &c, success_status, reply);
+}
+
+void
+http_write_id_body(http_request *req, http_reply *reply, http_id_body_tx_fn fn, int success_status)
+{
+    body_call c = {NULL, fn, 0};
+    if (http_param_id(req, 0, &c.id, reply) && http_require_object(req, reply))
+        http_write(req, body_tx, &c, success_status, reply);
+}

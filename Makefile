@@ -79,6 +79,7 @@ run: all
 bench: all $(BUILD)/bench/expr_bench
 	@scripts/deps.sh bench
 	$(BUILD)/bench/expr_bench $(BENCH_MEMBERS)
+	@bench/import.sh $(BENCH_IMPORT_ROWS)
 	@bench/run.sh
 
 $(BUILD)/bench/expr_bench: bench/expr_bench.c $(LIB_OBJ)

@@ -367,6 +367,8 @@ ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, i
     size_t n = 0;
     if (st == APP_OK)
         st = load_lots(conn, member_id, lots, &n, err);
+    if (st != APP_OK)
+        return st;
     int64_t left = points;
     /* The refunded purchase's own lot first: points still in the return window go back where they came from. */
     for (size_t i = 0; st == APP_OK && i < n && left > 0; i++) {

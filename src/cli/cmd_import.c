@@ -228,6 +228,19 @@ member_for(db *conn, import_state *s, const char *external_id, int64_t at_us, in
 static app_status
 import_return(db *conn, json_t *body, int64_t at_us, app_error *err)
 {
+    /* The row's order id (given or derived) keys the return: a second import skips it. */
+    const char *key = json_string_value(json_object_get(body, "order_id"));
+    db_stmt *seen = db_prepare(conn, "SELECT COUNT(*) FROM purchase_refunds WHERE import_key = ?");
+    if (seen == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text(seen, 1, key, -1);
+    int seen_rc = db_step(seen);
+    int64_t already = seen_rc == DB_ROW ? db_column_int64(seen, 0) : 0;
+    db_finalize(seen);
+    if (seen_rc != DB_ROW)
+        return app_db_fail(err, conn, seen_rc);
+    if (already > 0)
+        return app_fail(err, APP_CONFLICT, "duplicate_order", "return '%s' was already imported", key);
     int64_t member = json_integer_value(json_object_get(body, "member_id"));
     int64_t amount = -json_integer_value(json_object_get(body, "amount_cents"));
     int64_t when = 0;
@@ -252,6 +265,18 @@ import_return(db *conn, json_t *body, int64_t at_us, app_error *err)
     actor who = app_cli_actor();
     app_status st = purchases_refund_tx(conn, &who, at_us, purchase, refund, &out, err);
     json_decref(refund);
+    if (st == APP_OK) {
+        db_stmt *mark = db_prepare(conn, "UPDATE purchase_refunds SET import_key = ? WHERE id = ?");
+        int mark_rc = DB_ERROR;
+        if (mark != NULL) {
+            db_bind_text(mark, 1, key, -1);
+            db_bind_int64(mark, 2, json_integer_value(json_object_get(out, "id")));
+            mark_rc = db_step(mark);
+            db_finalize(mark);
+        }
+        if (mark_rc != DB_DONE)
+            st = app_db_fail(err, conn, mark_rc);
+    }
     json_decref(out);
     return st;
 }

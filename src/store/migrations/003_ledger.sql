@@ -107,6 +107,7 @@ CREATE TABLE purchase_refunds (
     amount_cents BIGINT NOT NULL CHECK (amount_cents > 0),
     points BIGINT NOT NULL CHECK (points >= 0),
     reason TEXT,
+    import_key TEXT UNIQUE, -- a return row of an import: importing the file again skips it
     created_at BIGINT NOT NULL
 );
 CREATE INDEX purchase_refunds_purchase ON purchase_refunds(purchase_id);

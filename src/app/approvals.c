@@ -250,10 +250,21 @@ approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool 
         st = app_fail(err, APP_CONFLICT, "not_pending", "approval %lld was already decided", (long long)id);
     else if (own)
         st = app_fail(err, APP_FORBIDDEN, "own_approval", "a proposal must be decided by someone else");
-    else if (who->role == ROLE_SUPERVISOR && (st = program_load(conn, &program, err)) == APP_OK &&
-             json_integer_value(json_object_get(approval, "points")) > program.supervisor_approval_limit)
-        st = app_fail(err, APP_FORBIDDEN, "over_limit", "supervisors decide approvals of at most %lld points",
-                      (long long)program.supervisor_approval_limit);
+    else if (who->role == ROLE_SUPERVISOR && (st = program_load(conn, &program, err)) == APP_OK) {
+        /* What approving would move now: a segment may have grown since the proposal. */
+        int64_t points = json_integer_value(json_object_get(approval, "points"));
+        json_t *payload = json_object_get(approval, "payload");
+        if (strcmp(json_string_value(json_object_get(approval, "kind")), "bulk_adjustment") == 0) {
+            int64_t members = 0;
+            st = segments_count_expression(conn, at_us, json_string_value(json_object_get(payload, "expression")),
+                                           &members, err);
+            points = members * json_integer_value(json_object_get(payload, "points"));
+        }
+        if (st == APP_OK && points > program.supervisor_approval_limit)
+            st = app_fail(err, APP_FORBIDDEN, "over_limit",
+                          "supervisors decide approvals of at most %lld points (this one moves %lld now)",
+                          (long long)program.supervisor_approval_limit, (long long)points);
+    }
     if (program.json != NULL)
         program_release(&program);
     json_t *result = NULL;

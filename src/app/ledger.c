@@ -1030,18 +1030,22 @@ exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error
 static app_status
 merge_party(db *conn, int64_t id, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT erased_at FROM members WHERE id = ?");
+    db_stmt *stmt = db_prepare(conn, "SELECT erased_at, status FROM members WHERE id = ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, id);
     int rc = db_step(stmt);
     bool erased = rc == DB_ROW && !db_column_is_null(stmt, 0);
+    bool closed = rc == DB_ROW && strcmp(db_column_text(stmt, 1), "closed") == 0;
     db_finalize(stmt);
     if (rc == DB_DONE)
         return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)id);
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
-    return erased ? app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)id) : APP_OK;
+    if (erased)
+        return app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)id);
+    /* A closed account (a duplicate merged before) can neither give nor receive points any more. */
+    return closed ? app_fail(err, APP_CONFLICT, "member_closed", "member %lld is closed", (long long)id) : APP_OK;
 }
 
 app_status

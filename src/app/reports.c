@@ -1,7 +1,9 @@
 /*
  * reports.c -- see reports.h. Grouping by month happens here, on rows the
- * database first groups by day (`at / one day`, the same integer arithmetic
- * on both engines): a few hundred rows however many lots there are.
+ * database first groups by quarter hour (`at / 15 minutes`, the same integer
+ * arithmetic on both engines): every time zone's midnight falls on a quarter
+ * hour, so each bucket belongs to one business day wherever the program is,
+ * and the rows stay few however many lots there are.
  */
 #include "reports.h"
 
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #define MONTHS_MAX 240 /* twenty years of months either way */
+#define BUCKET_US (15LL * 60 * 1000000)
 
 /* Money value of points: point_value_millicents thousandths of a cent each, rounded down. */
 static int64_t
@@ -37,7 +40,7 @@ by_month(db *conn, const char *sql, int64_t point_value, json_t **out, app_error
             has_never = true;
             continue;
         }
-        civil_date d = clock_local_date(db_column_int64(stmt, 0) * US_PER_DAY);
+        civil_date d = clock_local_date(db_column_int64(stmt, 0) * BUCKET_US);
         int key = d.year * 12 + d.month - 1, k = 0;
         while (k < n && keys[k] != key)
             k++;
@@ -80,15 +83,18 @@ by_age(db *conn, int64_t now_us, json_t **out, app_error *err)
         const char *label;
         int64_t days_max;
     } BUCKETS[] = {{"0-90 days", 90}, {"91-180 days", 180}, {"181-365 days", 365}, {"over a year", INT64_MAX / US_PER_DAY}};
-    db_stmt *stmt = db_prepare(conn, "SELECT t.occurred_at / 86400000000, SUM(l.remaining) FROM points_lots l"
-                                     " JOIN transfers t ON t.id = l.transfer_id WHERE l.remaining > 0"
-                                     " GROUP BY t.occurred_at / 86400000000");
+    /* Points in lots and points on hold (taken from lots), by when they were earned. */
+    db_stmt *stmt = db_prepare(conn, "SELECT t.occurred_at / 900000000, SUM(x.points) FROM ("
+                                     " SELECT l.transfer_id, l.remaining AS points FROM points_lots l WHERE l.remaining > 0"
+                                     " UNION ALL SELECT l.transfer_id, k.points FROM points_hold_takes k"
+                                     " JOIN points_lots l ON l.id = k.lot_id) x"
+                                     " JOIN transfers t ON t.id = x.transfer_id GROUP BY t.occurred_at / 900000000");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int64_t sums[4] = {0};
     int rc;
     while ((rc = db_step(stmt)) == DB_ROW) {
-        int64_t age_days = now_us / US_PER_DAY - db_column_int64(stmt, 0);
+        int64_t age_days = (now_us - db_column_int64(stmt, 0) * BUCKET_US) / US_PER_DAY;
         int k = 0;
         while (k < 3 && age_days > BUCKETS[k].days_max)
             k++;
@@ -127,13 +133,16 @@ reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
     if (rc != DB_ROW)
         st = app_db_fail(err, conn, rc);
     if (st == APP_OK)
-        st = by_month(conn, "SELECT expires_at / 86400000000, SUM(remaining) FROM points_lots WHERE remaining > 0"
-                            " GROUP BY expires_at / 86400000000", value, &expiry, err);
+        st = by_month(conn, "SELECT x.expires_at / 900000000, SUM(x.points) FROM ("
+                            " SELECT expires_at, remaining AS points FROM points_lots WHERE remaining > 0"
+                            " UNION ALL SELECT l.expires_at, k.points FROM points_hold_takes k"
+                            " JOIN points_lots l ON l.id = k.lot_id) x GROUP BY x.expires_at / 900000000",
+                      value, &expiry, err);
     if (st == APP_OK)
         st = by_age(conn, now_us, &age, err);
     if (st == APP_OK)
-        st = by_month(conn, "SELECT occurred_at / 86400000000, SUM(points) FROM transfers WHERE kind = 'expire'"
-                            " GROUP BY occurred_at / 86400000000", value, &breakage, err);
+        st = by_month(conn, "SELECT occurred_at / 900000000, SUM(points) FROM transfers WHERE kind = 'expire'"
+                            " GROUP BY occurred_at / 900000000", value, &breakage, err);
     if (st == APP_OK) {
         /* What left or entered the program's accounts, by kind. */
         stmt = db_prepare(conn, "SELECT"

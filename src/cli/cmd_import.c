@@ -58,6 +58,8 @@ typedef struct import_state {
     int field_count;
     long line;        /* the current row's first line */
     long lines_seen;  /* newlines read so far (libcsv rows may span lines) */
+    bool in_row;      /* a row has started (its first byte was read) */
+    json_t *seen_orders; /* orders closed already: their rows must be together */
     /* the batch being built: purchase bodies, the line of each */
     json_t *batch;
     long batch_lines[IMPORT_BATCH_PURCHASES];
@@ -364,6 +366,7 @@ close_order(import_state *s)
 {
     if (s->open_order == NULL)
         return;
+    json_object_set_new(s->seen_orders, json_string_value(json_object_get(s->open_order, "order_id")), json_true());
     size_t n = json_array_size(s->batch);
     s->batch_lines[n] = s->open_order_line;
     json_array_append_new(s->batch, s->open_order);
@@ -469,6 +472,18 @@ handle_row(import_state *s)
     }
     bool same_order = s->open_order != NULL && amount >= 0 &&
                       strcmp(json_string_value(json_object_get(s->open_order, "order_id")), order_id) == 0;
+    if (!same_order && amount >= 0 && json_object_get(s->seen_orders, order_id) != NULL)
+        return reject(s, s->line, "this order's rows must be together: an earlier row of it was already read");
+    if (amount < 0) {
+        /* A return is keyed by its order and its place among that order's returns in the file. */
+        char key[200];
+        snprintf(key, sizeof key, "return|%s", order_id);
+        json_int_t n = json_integer_value(json_object_get(s->day_counts, key)) + 1;
+        json_object_set_new(s->day_counts, key, json_integer(n));
+        size_t len = strlen(order_id);
+        snprintf(order_id + len, sizeof order_id - len, ":return:%lld", (long long)n);
+        same_order = false;
+    }
     if (!same_order) {
         close_order(s);
         s->open_order = json_pack("{s:s, s:s, s:s, s:I, s:[]}", "member_external_id", member, "order_id", order_id,
@@ -508,8 +523,7 @@ on_row(int terminator, void *arg)
     import_state *s = arg;
     handle_row(s);
     s->field_count = 0;
-    /* libcsv ends a row on its newline, which is counted just after: the next row starts two on. */
-    s->line = s->lines_seen + 2;
+    s->in_row = false;
 }
 
 /* Whitespace-separated: fields are runs of non-blank characters; CR ignored. */
@@ -559,6 +573,10 @@ read_file(import_state *s, FILE *f)
         first = false;
         /* Lines are counted per chunk; a row's first line is where it started. */
         for (size_t k = 0; k < n; k++) {
+            if (!s->in_row && data[k] != '\n' && data[k] != '\r') { /* a row starts here: its line */
+                s->in_row = true;
+                s->line = s->lines_seen + 1;
+            }
             size_t parsed = csv_parse(&parser, data + k, 1, on_field, on_row, s);
             if (parsed != 1) {
                 fprintf(stderr, "patron: line %ld: %s\n", s->lines_seen + 1, csv_strerror(csv_error(&parser)));
@@ -666,6 +684,7 @@ cmd_import(int argc, char **argv)
     s.app = &a;
     s.batch = json_array();
     s.day_counts = json_object();
+    s.seen_orders = json_object();
     s.started_s = monotonic_s();
     int rc = read_file(&s, f);
     fclose(f);
@@ -676,6 +695,7 @@ cmd_import(int argc, char **argv)
     cli_close_app(&a);
     json_decref(s.batch);
     json_decref(s.day_counts);
+    json_decref(s.seen_orders);
     if (s.rejects)
         fclose(s.rejects);
     if (s.failure == APP_INVALID && s.error.message[0] == '\0')

@@ -277,7 +277,7 @@ close_hold_request(http_request *req, http_reply *reply, bool capture)
         return;
     if (req->json != NULL && !points_body(req, capture ? CAPTURE_KEYS : VOID_KEYS, &w, reply))
         return;
-    if (capture && w.points < 0) {
+    if (capture && req->json != NULL && json_object_get(req->json, "points") != NULL && w.points <= 0) {
         http_reply_error(reply, 400, "invalid_field", "points must be positive (or absent: the whole hold)");
         return;
     }

@@ -264,24 +264,55 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     return st;
 }
 
-/* Reads a member's open lots (remaining > 0) in id order into lots/ids. */
+/* Which of a member's lots to read. Each query reads only the lots its use
+ * needs, in the order it takes them, so a member with thousands of lots is
+ * handled LEDGER_LOTS_PER_PLAN at a time, never misread. */
+typedef enum lot_query {
+    LOTS_SPENDABLE, /* matured, not expired: earliest expiry first, never-expiring last */
+    LOTS_EXPIRING,  /* expired (expires_at <= now) */
+    LOTS_MATURED,   /* every matured lot (the inactivity policy expires them) */
+    LOTS_MATURING,  /* pending lots whose return window ended */
+    LOTS_ONE,       /* the one lot `id` (a refunded purchase's own) */
+} lot_query;
+
+/* Reads lots into lots (at most LEDGER_LOTS_PER_PLAN); for LOTS_SPENDABLE stops
+ * once they hold `needed` points. */
 static app_status
-load_lots(db *conn, int64_t member_id, ledger_lot *lots, size_t *n, app_error *err)
+load_lots(db *conn, int64_t member_id, lot_query query, int64_t now_us, int64_t needed, ledger_lot *lots, size_t *n,
+          app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT id, remaining, matures_at, expires_at, matured FROM points_lots"
-                                     " WHERE member_id = ? AND remaining > 0 ORDER BY id LIMIT ?");
+    static const char *const SQL[] = {
+        [LOTS_SPENDABLE] = " AND matured = 1 AND (expires_at IS NULL OR expires_at > ?)"
+                           " ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id LIMIT ?",
+        [LOTS_EXPIRING] = " AND expires_at <= ? ORDER BY id LIMIT ?",
+        [LOTS_MATURED] = " AND matured = 1 ORDER BY id LIMIT ?",
+        [LOTS_MATURING] = " AND matured = 0 AND matures_at <= ? ORDER BY id LIMIT ?",
+        [LOTS_ONE] = " AND id = ? LIMIT ?",
+    };
+    char sql[320];
+    snprintf(sql, sizeof sql, "SELECT id, remaining, matures_at, expires_at, matured FROM points_lots"
+                              " WHERE member_id = ? AND remaining > 0%s", SQL[query]);
+    db_stmt *stmt = db_prepare(conn, sql);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, member_id);
-    db_bind_int64(stmt, 2, LEDGER_LOTS_PER_PLAN);
+    int index = 2;
+    if (query != LOTS_MATURED)
+        db_bind_int64(stmt, index++, now_us); /* the lot's id for LOTS_ONE */
+    db_bind_int64(stmt, index, LEDGER_LOTS_PER_PLAN);
     *n = 0;
+    int64_t held = 0;
     int rc;
-    while ((rc = db_step(stmt)) == DB_ROW)
-        lots[(*n)++] = (ledger_lot){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
-                                    db_column_is_null(stmt, 3) ? 0 : db_column_int64(stmt, 3),
-                                    db_column_int64(stmt, 4) != 0};
+    while ((rc = db_step(stmt)) == DB_ROW) {
+        lots[*n] = (ledger_lot){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
+                                db_column_is_null(stmt, 3) ? 0 : db_column_int64(stmt, 3),
+                                db_column_int64(stmt, 4) != 0};
+        held += lots[(*n)++].remaining;
+        if (query == LOTS_SPENDABLE && held >= needed)
+            break;
+    }
     db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    return rc == DB_DONE || rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
 static app_status
@@ -311,8 +342,9 @@ ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_
     *expired = 0;
     ledger_balances b;
     app_status st = ledger_lock_member(conn, member_id, &b, err);
+    /* The inactivity policy takes matured points only: pending ones are still in their return window. */
     if (st == APP_OK)
-        st = load_lots(conn, member_id, lots, &n, err);
+        st = load_lots(conn, member_id, all_lots ? LOTS_MATURED : LOTS_EXPIRING, now_us, 0, lots, &n, err);
     int64_t from_available = 0, from_pending = 0, last_lot = 0;
     for (size_t i = 0; st == APP_OK && i < n; i++) {
         if (!all_lots && (lots[i].expires_at_us == 0 || lots[i].expires_at_us > now_us))
@@ -363,30 +395,30 @@ ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, i
     ledger_balances b;
     if (st == APP_OK)
         st = ledger_lock_member(conn, member_id, &b, err);
-    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
+    static _Thread_local ledger_lot lots[LEDGER_LOTS_PER_PLAN]; /* large: kept off the stack */
+    static _Thread_local ledger_take takes[LEDGER_LOTS_PER_PLAN];
     size_t n = 0;
-    if (st == APP_OK)
-        st = load_lots(conn, member_id, lots, &n, err);
+    /* The refunded purchase's own lot first: points still in the return window go back where they came from. */
+    if (st == APP_OK && preferred_lot_id > 0)
+        st = load_lots(conn, member_id, LOTS_ONE, preferred_lot_id, 0, lots, &n, err);
     if (st != APP_OK)
         return st;
     int64_t left = points;
-    /* The refunded purchase's own lot first: points still in the return window go back where they came from. */
-    for (size_t i = 0; st == APP_OK && i < n && left > 0; i++) {
-        if (lots[i].id != preferred_lot_id || lots[i].remaining == 0)
-            continue;
-        int64_t take = lots[i].remaining < left ? lots[i].remaining : left;
-        st = take_from_lot(conn, lots[i].id, take, err);
-        *(lots[i].matured ? &out->from_available : &out->from_pending) += take;
-        lots[i].remaining -= take;
+    if (n == 1) {
+        int64_t take = lots[0].remaining < left ? lots[0].remaining : left;
+        st = take_from_lot(conn, lots[0].id, take, err);
+        *(lots[0].matured ? &out->from_available : &out->from_pending) += take;
         left -= take;
     }
     ledger_take_back_split split = ledger_split_take_back(b.available - out->from_available, left);
+    if (st == APP_OK && split.from_available > 0)
+        st = load_lots(conn, member_id, LOTS_SPENDABLE, at_us, split.from_available, lots, &n, err);
     if (st == APP_OK && split.from_available > 0) {
-        ledger_take takes[LEDGER_LOTS_PER_PLAN];
         size_t take_count = 0;
-        ledger_status plan = ledger_plan_take(lots, n, split.from_available, at_us, takes, &take_count);
-        assert(plan == LEDGER_OK); /* due lots were expired above: available is spendable */
-        (void)plan;
+        if (ledger_plan_take(lots, n, split.from_available, at_us, takes, &take_count) != LEDGER_OK)
+            return app_fail(err, APP_UNAVAILABLE, "too_many_lots",
+                            "member %lld has too many small lots to take %lld points back at once",
+                            (long long)member_id, (long long)split.from_available);
         for (size_t k = 0; st == APP_OK && k < take_count; k++)
             st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
         out->from_available += split.from_available;
@@ -438,13 +470,16 @@ plan_take(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t 
     if (st == APP_OK)
         st = ledger_lock_member(conn, member_id, &plan->balances, err);
     if (st == APP_OK)
-        st = load_lots(conn, member_id, plan->lots, &plan->lot_count, err);
+        st = load_lots(conn, member_id, LOTS_SPENDABLE, at_us, points, plan->lots, &plan->lot_count, err);
     if (st != APP_OK)
         return st;
-    if (ledger_plan_take(plan->lots, plan->lot_count, points, at_us, plan->takes, &plan->take_count) != LEDGER_OK ||
-        plan->balances.available < points)
+    if (plan->balances.available < points)
         return app_fail(err, APP_CONFLICT, "insufficient_points", "member %lld has %lld points available, not %lld",
                         (long long)member_id, (long long)plan->balances.available, (long long)points);
+    if (ledger_plan_take(plan->lots, plan->lot_count, points, at_us, plan->takes, &plan->take_count) != LEDGER_OK)
+        return app_fail(err, APP_CONFLICT, "too_many_lots",
+                        "%lld points span more than %d lots of member %lld: take them in smaller parts",
+                        (long long)points, LEDGER_LOTS_PER_PLAN, (long long)member_id);
     return APP_OK;
 }
 
@@ -560,21 +595,22 @@ ledger_history(db *conn, int64_t member_id, int64_t before, int limit, json_t **
 static app_status
 repay_debt(db *conn, const actor *who, int64_t at_us, int64_t member_id, const char *idem_key, app_error *err)
 {
-    ledger_balances b;
-    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    int64_t expired = 0; /* due lots first: what is left available is spendable */
+    app_status st = ledger_expire_member(conn, who, at_us, member_id, false, &expired, err);
+    ledger_balances b = {0};
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, member_id, &b, err);
     int64_t repay = b.debt < b.available ? b.debt : b.available;
     if (st != APP_OK || repay == 0)
         return st;
-    ledger_lot lots[LEDGER_LOTS_PER_PLAN];
-    size_t n = 0;
-    st = load_lots(conn, member_id, lots, &n, err);
-    ledger_take takes[LEDGER_LOTS_PER_PLAN];
-    size_t take_count = 0;
-    if (st == APP_OK && ledger_plan_take(lots, n, repay, INT64_MIN, takes, &take_count) != LEDGER_OK)
-        return app_fail(err, APP_INTERNAL, "ledger_mismatch", "member %lld: available points are not in lots",
+    static _Thread_local take_plan plan; /* large: kept off the stack */
+    st = load_lots(conn, member_id, LOTS_SPENDABLE, at_us, repay, plan.lots, &plan.lot_count, err);
+    if (st == APP_OK &&
+        ledger_plan_take(plan.lots, plan.lot_count, repay, at_us, plan.takes, &plan.take_count) != LEDGER_OK)
+        return app_fail(err, APP_UNAVAILABLE, "too_many_lots", "member %lld: debt spans too many lots at once",
                         (long long)member_id);
-    for (size_t k = 0; st == APP_OK && k < take_count; k++)
-        st = take_from_lot(conn, lots[takes[k].lot].id, takes[k].points, err);
+    if (st == APP_OK)
+        st = apply_takes(conn, &plan, err);
     transfer t = {member_id, idem_key, "repay", "member:available", "member:debt", repay, at_us, NULL, 0,
                   "repays points owed", b.available - repay};
     if (st == APP_OK)
@@ -593,7 +629,7 @@ ledger_mature_member(db *conn, const actor *who, int64_t now_us, int64_t member_
     ledger_lot lots[LEDGER_LOTS_PER_PLAN];
     size_t n = 0;
     if (st == APP_OK)
-        st = load_lots(conn, member_id, lots, &n, err);
+        st = load_lots(conn, member_id, LOTS_MATURING, now_us, 0, lots, &n, err);
     int64_t total = 0, last_lot = 0;
     for (size_t i = 0; st == APP_OK && i < n; i++) {
         if (lots[i].matured || lots[i].matures_at_us > now_us)

@@ -340,9 +340,26 @@ record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day,
         }
     }
     json_t *excluded = json_array();
-    for (size_t i = 0; i < line_count; i++)
+    for (size_t i = 0; i < line_count; i++) {
         if (r->line_excluded[i])
             json_array_append_new(excluded, json_integer((json_int_t)i));
+        if (r->line_points[i] == 0)
+            continue;
+        db_stmt *line = db_prepare(conn, "UPDATE purchase_lines SET points_earned = ? WHERE purchase_id = ? AND line_no = ?");
+        int line_rc = DB_ERROR;
+        if (line != NULL) {
+            db_bind_int64(line, 1, r->line_points[i]);
+            db_bind_int64(line, 2, purchase_id);
+            db_bind_int64(line, 3, (int64_t)i + 1);
+            line_rc = db_step(line);
+            db_finalize(line);
+        }
+        if (line_rc != DB_DONE) {
+            json_decref(awards);
+            json_decref(excluded);
+            return app_db_fail(err, conn, line_rc);
+        }
+    }
     json_t *earning = json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
     char *text = json_dumps(earning, JSON_COMPACT);
     json_decref(earning);
@@ -446,6 +463,8 @@ earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purch
     if (note != NULL) { /* nothing is given, so nothing counts toward caps or is shown as earned */
         result->award_count = 0;
         result->points = 0;
+        result->order_points = 0;
+        memset(result->line_points, 0, sizeof result->line_points);
     }
     int64_t credited = 0;
     if (st == APP_OK && note == NULL && result->points > 0) {
@@ -577,6 +596,7 @@ purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *bod
 /* The purchase a refund is about. */
 typedef struct refund_target {
     int64_t member_id, amount_cents, refunded_cents, points_earned, lot_id;
+    int64_t eligible_cents, points_back; /* what earned, and the points refunds took back already */
 } refund_target;
 
 static app_status
@@ -585,7 +605,8 @@ load_refund_target(db *conn, int64_t purchase_id, refund_target *t, app_error *e
     db_stmt *stmt = db_prepare(
         conn, "SELECT p.member_id, p.amount_cents, p.refunded_cents, p.points_earned,"
               " (SELECT l.id FROM points_lots l JOIN transfers t ON t.id = l.transfer_id"
-              "  WHERE t.reference_kind = 'purchase' AND t.reference_id = p.id AND t.kind = 'earn')"
+              "  WHERE t.reference_kind = 'purchase' AND t.reference_id = p.id AND t.kind = 'earn'),"
+              " p.eligible_cents, (SELECT COALESCE(SUM(r.points), 0) FROM purchase_refunds r WHERE r.purchase_id = p.id)"
               " FROM purchases p WHERE p.id = ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
@@ -593,7 +614,8 @@ load_refund_target(db *conn, int64_t purchase_id, refund_target *t, app_error *e
     int rc = db_step(stmt);
     if (rc == DB_ROW)
         *t = (refund_target){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
-                             db_column_int64(stmt, 3), db_column_is_null(stmt, 4) ? 0 : db_column_int64(stmt, 4)};
+                             db_column_int64(stmt, 3), db_column_is_null(stmt, 4) ? 0 : db_column_int64(stmt, 4),
+                             db_column_int64(stmt, 5), db_column_int64(stmt, 6)};
     db_finalize(stmt);
     if (rc == DB_DONE)
         return app_fail(err, APP_NOT_FOUND, "not_found", "purchase %lld does not exist", (long long)purchase_id);
@@ -603,7 +625,7 @@ load_refund_target(db *conn, int64_t purchase_id, refund_target *t, app_error *e
 /* The money of returned lines: each line's share of its amount for the
  * quantity returned, on cumulative quantities; records the returned quantity. */
 static app_status
-refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount, app_error *err)
+refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount, int64_t *points, app_error *err)
 {
     static const char *const KEYS[] = {"line", "quantity", NULL};
     if (!json_is_array(lines) || json_array_size(lines) == 0 || json_array_size(lines) > RULES_LINES_MAX)
@@ -620,18 +642,19 @@ refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount
             st = int_field(item, "quantity", 1, QUANTITY_MAX, false, &quantity, err);
         if (st != APP_OK)
             return st;
-        db_stmt *stmt = db_prepare(conn, "SELECT quantity, refunded_quantity, amount_cents FROM purchase_lines"
-                                         " WHERE purchase_id = ? AND line_no = ?");
+        db_stmt *stmt = db_prepare(conn, "SELECT quantity, refunded_quantity, amount_cents, points_earned"
+                                         " FROM purchase_lines WHERE purchase_id = ? AND line_no = ?");
         if (stmt == NULL)
             return app_db_fail(err, conn, DB_ERROR);
         db_bind_int64(stmt, 1, purchase_id);
         db_bind_int64(stmt, 2, index + 1);
         int rc = db_step(stmt);
-        int64_t bought = 0, returned = 0, line_cents = 0;
+        int64_t bought = 0, returned = 0, line_cents = 0, line_points = 0;
         if (rc == DB_ROW) {
             bought = db_column_int64(stmt, 0);
             returned = db_column_int64(stmt, 1);
             line_cents = db_column_int64(stmt, 2);
+            line_points = db_column_int64(stmt, 3);
         }
         db_finalize(stmt);
         if (rc == DB_DONE)
@@ -645,17 +668,25 @@ refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount
                             "line %lld: %lld bought, %lld returned already", (long long)index, (long long)bought,
                             (long long)returned);
         *amount += line_cents * (returned + quantity) / bought - line_cents * returned / bought;
+        /* The line's own points, in proportion to the units returned (cumulatively). */
+        *points += (int64_t)((__int128)line_points * (returned + quantity) / bought -
+                             (__int128)line_points * returned / bought);
         stmt = db_prepare(conn, "UPDATE purchase_lines SET refunded_quantity = refunded_quantity + ?"
-                                " WHERE purchase_id = ? AND line_no = ?");
+                                " WHERE purchase_id = ? AND line_no = ? AND refunded_quantity + ? <= quantity");
         if (stmt == NULL)
             return app_db_fail(err, conn, DB_ERROR);
         db_bind_int64(stmt, 1, quantity);
         db_bind_int64(stmt, 2, purchase_id);
         db_bind_int64(stmt, 3, index + 1);
+        db_bind_int64(stmt, 4, quantity);
         rc = db_step(stmt);
+        int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
         db_finalize(stmt);
         if (rc != DB_DONE)
             return app_db_fail(err, conn, rc);
+        if (changed != 1)
+            return app_fail(err, APP_INVALID, "refund_exceeds_purchase", "line %lld was returned meanwhile",
+                            (long long)index);
     }
     return APP_OK;
 }
@@ -682,7 +713,7 @@ record_refund(db *conn, int64_t at_us, int64_t purchase_id, const refund_target 
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
     static const char *const UPDATES[] = {
-        "UPDATE purchases SET refunded_cents = refunded_cents + ? WHERE id = ?",
+        "UPDATE purchases SET refunded_cents = refunded_cents + ? WHERE id = ? AND refunded_cents + ? <= amount_cents",
         "UPDATE member_stats SET total_spend_cents = total_spend_cents - ? WHERE member_id = ?",
     };
     int64_t ids[] = {purchase_id, t->member_id};
@@ -692,10 +723,16 @@ record_refund(db *conn, int64_t at_us, int64_t purchase_id, const refund_target 
             return app_db_fail(err, conn, DB_ERROR);
         db_bind_int64(stmt, 1, amount);
         db_bind_int64(stmt, 2, ids[k]);
+        if (k == 0)
+            db_bind_int64(stmt, 3, amount);
         rc = db_step(stmt);
+        int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
         db_finalize(stmt);
         if (rc != DB_DONE)
             return app_db_fail(err, conn, rc);
+        if (changed != 1) /* the member is locked, so only a bug gets here: refuse rather than over-refund */
+            return app_fail(err, APP_INVALID, "refund_exceeds_purchase", "purchase %lld cannot be refunded that much",
+                            (long long)purchase_id);
     }
     return APP_OK;
 }
@@ -714,20 +751,44 @@ purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_
     if (st == APP_OK && by_amount == by_lines)
         st = app_fail(err, APP_INVALID, "invalid_field", "give exactly one of amount_cents, lines");
     refund_target t = {0};
+    /* The buyer is locked before the purchase is read: concurrent refunds of one purchase
+     * (PostgreSQL) then see each other's refunded amounts and cannot over-refund. */
+    int64_t buyer = 0;
+    if (st == APP_OK) {
+        int rc = db_query_int64(conn, "SELECT member_id FROM purchases WHERE id = ?", purchase_id, &buyer);
+        if (rc == DB_DONE)
+            st = app_fail(err, APP_NOT_FOUND, "not_found", "purchase %lld does not exist", (long long)purchase_id);
+        else if (rc != DB_OK)
+            st = app_db_fail(err, conn, rc);
+    }
+    ledger_balances locked;
+    if (st == APP_OK)
+        st = ledger_lock_member(conn, buyer, &locked, err);
     if (st == APP_OK)
         st = load_refund_target(conn, purchase_id, &t, err);
-    int64_t amount = 0;
-    if (st == APP_OK && by_amount)
+    int64_t amount = 0, points = 0;
+    if (st == APP_OK && by_amount) {
         st = int_field(body, "amount_cents", 1, AMOUNT_CENTS_MAX, true, &amount, err);
+        /* Money refunds take back in proportion to the part that earned (eligible cents). */
+        int64_t base = t.eligible_cents > 0 ? t.eligible_cents : t.amount_cents;
+        int64_t before = t.refunded_cents < base ? t.refunded_cents : base;
+        int64_t after = t.refunded_cents + amount < base ? t.refunded_cents + amount : base;
+        if (st == APP_OK && base > 0)
+            points = ledger_refund_points(t.points_earned, base, before, after - before);
+    }
     if (st == APP_OK && by_lines)
-        st = refund_lines(conn, purchase_id, json_object_get(body, "lines"), &amount, err);
+        st = refund_lines(conn, purchase_id, json_object_get(body, "lines"), &amount, &points, err);
     if (st == APP_OK && (amount <= 0 || t.refunded_cents + amount > t.amount_cents))
         st = app_fail(err, APP_INVALID, "refund_exceeds_purchase",
                       "purchase %lld was %lld cents, %lld refunded already: %lld more is too much",
                       (long long)purchase_id, (long long)t.amount_cents, (long long)t.refunded_cents, (long long)amount);
     if (st != APP_OK)
         return st;
-    int64_t points = ledger_refund_points(t.points_earned, t.amount_cents, t.refunded_cents, amount);
+    /* The whole order refunded: whatever it earned is back (bonuses on no line included). */
+    if (t.refunded_cents + amount == t.amount_cents)
+        points = t.points_earned - t.points_back;
+    if (points > t.points_earned - t.points_back) /* never more than the purchase earned */
+        points = t.points_earned - t.points_back;
     assert(points >= 0);
     int64_t refund_id = 0;
     st = record_refund(conn, at_us, purchase_id, &t, amount, points, reason, &refund_id, err);

@@ -140,7 +140,7 @@ rules_evaluate(const earn_rule *rules, size_t rule_count, const rules_program *p
     eligible_amounts(program, lines, line_count, amount_cents, points_paid_cents, out);
     size_t order[RULES_MAX];
     sort_rules(rules, rule_count, order);
-    int64_t line_points[RULES_LINES_MAX] = {0}, order_points = 0;
+    int64_t *line_points = out->line_points, order_points = 0;
     for (size_t k = 0; k < rule_count; k++) {
         const earn_rule *r = &rules[order[k]];
         if (!in_window(r, env->now_us) || (r->condition != NULL && !expr_matches(r->condition, env, rec)))
@@ -173,5 +173,6 @@ rules_evaluate(const earn_rule *rules, size_t rule_count, const rules_program *p
         if (!r->stackable || out->saturated)
             break;
     }
+    out->order_points = order_points;
     assert(out->points >= 0);
 }

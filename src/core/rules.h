@@ -87,6 +87,8 @@ typedef struct rules_result {
     int64_t line_eligible_cents[RULES_LINES_MAX];
     rules_award awards[RULES_MAX];
     size_t award_count;
+    int64_t line_points[RULES_LINES_MAX]; /* the points attributed to each line */
+    int64_t order_points;                 /* points attributed to no line (bonuses on an order without amounts) */
 } rules_result;
 
 /* Computes the points of a purchase. rec is the purchase's expression record

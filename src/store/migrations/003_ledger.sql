@@ -95,11 +95,15 @@ CREATE INDEX member_events_kind ON member_events(kind, id);
 
 ALTER TABLE purchases ADD COLUMN eligible_cents BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE purchases ADD COLUMN points_earned BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE purchases ADD COLUMN refunded_cents BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE purchases ADD COLUMN refunded_cents BIGINT NOT NULL DEFAULT 0
+    CHECK (refunded_cents >= 0 AND refunded_cents <= amount_cents);
 ALTER TABLE purchases ADD COLUMN earning {{JSON}};
 
 -- Refunds and returns of a purchase: the points they took back.
-ALTER TABLE purchase_lines ADD COLUMN refunded_quantity BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE purchase_lines ADD COLUMN refunded_quantity BIGINT NOT NULL DEFAULT 0
+    CHECK (refunded_quantity >= 0 AND refunded_quantity <= quantity);
+-- The points each line earned (rules attribute them), so a returned line takes back its own.
+ALTER TABLE purchase_lines ADD COLUMN points_earned BIGINT NOT NULL DEFAULT 0;
 CREATE TABLE purchase_refunds (
     id {{ID}},
     purchase_id BIGINT NOT NULL REFERENCES purchases(id),

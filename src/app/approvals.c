@@ -125,7 +125,7 @@ approvals_adjust_member_tx(db *conn, const actor *who, int64_t at_us, int64_t me
     int64_t magnitude = points < 0 ? -points : points;
     bool direct = who->role == ROLE_ADMIN || magnitude <= program.manager_adjustment_limit;
     if (st == APP_OK && direct) {
-        char prefix[IDEMPOTENCY_KEY_BYTES_MAX + 64];
+        char prefix[IDEMPOTENCY_KEY_BYTES_MAX + 128];
         snprintf(prefix, sizeof prefix, "adjust:%s", idem_key);
         st = ledger_adjust(conn, who, at_us, member_id, points, &program, NULL, 0, prefix, reason, err);
         if (st == APP_OK)
@@ -236,8 +236,9 @@ approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool 
     db_bind_int64(stmt, 1, id);
     int rc = db_step(stmt);
     json_t *approval = rc == DB_ROW ? approval_json(stmt) : NULL;
+    /* Staff and API keys are told apart by kind and id; the CLI and jobs (id 0) by their label too. */
     bool own = rc == DB_ROW && strcmp(db_column_text(stmt, 11), who->kind) == 0 && db_column_int64(stmt, 12) == who->id &&
-               strcmp(db_column_text(stmt, 5), who->label) == 0;
+               (who->id != 0 || strcmp(db_column_text(stmt, 5), who->label) == 0);
     db_finalize(stmt);
     if (rc == DB_DONE)
         return app_fail(err, APP_NOT_FOUND, "not_found", "approval %lld does not exist", (long long)id);

@@ -9,6 +9,8 @@
 
 #include "core/ledger.h"
 
+#include <sodium.h>
+
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -205,6 +207,15 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     assert(points > 0);
     ledger_balances b;
     app_status st = ledger_lock_member(conn, member_id, &b, err);
+    int64_t closed = 0; /* read under the lock: a merge that closed the member has committed or waits */
+    int status_rc = st == APP_OK ? db_query_int64(conn, "SELECT COUNT(*) FROM members WHERE id = ? AND status = 'closed'",
+                                                  member_id, &closed)
+                                 : DB_OK;
+    if (st == APP_OK && status_rc != DB_OK)
+        st = app_db_fail(err, conn, status_rc);
+    if (st == APP_OK && closed > 0)
+        st = app_fail(err, APP_CONFLICT, "member_closed", "member %lld is closed and receives no points",
+                      (long long)member_id);
     if (st != APP_OK)
         return st;
     int64_t matures_at = how->return_window ? occurred_at_us + program->pending_days * US_PER_DAY : at_us;
@@ -212,7 +223,7 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     bool matured = matures_at <= at_us || !how->return_window || program->pending_days == 0;
     /* Only available points repay debt: pending ones repay when they mature. */
     ledger_earn_split split = matured ? ledger_split_earn(b.debt, points) : (ledger_earn_split){0, points};
-    char key[160];
+    char key[IDEMPOTENCY_KEY_BYTES_MAX + 256]; /* a client key and a suffix */
     if (split.repay > 0) {
         snprintf(key, sizeof key, "%s:repay", idem_prefix);
         transfer t = {member_id, key, "repay", how->source, "member:debt", split.repay, occurred_at_us,
@@ -366,8 +377,8 @@ ledger_expire_member(db *conn, const actor *who, int64_t now_us, int64_t member_
             continue;
         char key[112];
         /* A lot can expire again after a released hold gives it points back: the time keeps the key unique. */
-        snprintf(key, sizeof key, "expire:%lld:%lld:%lld:%s", (long long)member_id, (long long)last_lot,
-                 (long long)now_us, PARTS[k].account);
+        snprintf(key, sizeof key, "expire:%lld:%lld:%lld:%08x:%s", (long long)member_id, (long long)last_lot,
+                 (long long)now_us, randombytes_random(), PARTS[k].account);
         transfer t = {member_id, key, "expire", PARTS[k].account, "program:expired", PARTS[k].points, now_us, NULL, 0,
                       "points expired", b.available - from_available};
         st = write_transfer(conn, who, now_us, &t, NULL, err);
@@ -432,7 +443,7 @@ ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, i
     for (int k = 0; st == APP_OK && k < 3; k++) {
         if (PARTS[k].points == 0)
             continue;
-        char key[160];
+        char key[IDEMPOTENCY_KEY_BYTES_MAX + 256]; /* a client key and a suffix */
         snprintf(key, sizeof key, "%s:%s", idem_prefix, PARTS[k].account);
         transfer t = {member_id, key, "reversal", PARTS[k].account, "program:reversed", PARTS[k].points, at_us,
                       reference_kind, reference_id, reason, b.available - out->from_available};
@@ -714,48 +725,60 @@ collect(db *conn, const char *sql, int64_t member_id, json_t *problems, app_erro
 app_status
 ledger_verify(db *conn, int64_t member_id, json_t **problems, app_error *err)
 {
-    /* Each query takes the member filter twice: (? = 0 OR member_id = ?). */
+    /* Each query takes the member filter twice: (CAST(? AS BIGINT) = 0 OR member_id = ?). */
     static const char *const CHECKS[] = {
         /* balances equal their lots */
         "SELECT s.member_id, 'available is not the sum of matured lots' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_available <> (SELECT COALESCE(SUM(remaining), 0)"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_available <> (SELECT COALESCE(SUM(remaining), 0)"
         " FROM points_lots l WHERE l.member_id = s.member_id AND l.matured = 1)",
         "SELECT s.member_id, 'pending is not the sum of pending lots' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_pending <> (SELECT COALESCE(SUM(remaining), 0)"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_pending <> (SELECT COALESCE(SUM(remaining), 0)"
         " FROM points_lots l WHERE l.member_id = s.member_id AND l.matured = 0)",
         /* balances equal their transfers (credits minus debits of the member's accounts) */
         "SELECT s.member_id, 'available does not match its transfers' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_available <> (SELECT"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_available <> (SELECT"
         " COALESCE(SUM(CASE WHEN credit = 'member:available' THEN points ELSE 0 END), 0)"
         " - COALESCE(SUM(CASE WHEN debit = 'member:available' THEN points ELSE 0 END), 0)"
         " FROM transfers t WHERE t.member_id = s.member_id)",
         "SELECT s.member_id, 'pending does not match its transfers' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_pending <> (SELECT"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_pending <> (SELECT"
         " COALESCE(SUM(CASE WHEN credit = 'member:pending' THEN points ELSE 0 END), 0)"
         " - COALESCE(SUM(CASE WHEN debit = 'member:pending' THEN points ELSE 0 END), 0)"
         " FROM transfers t WHERE t.member_id = s.member_id)",
         "SELECT s.member_id, 'debt does not match its transfers' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_debt <> (SELECT"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_debt <> (SELECT"
         " COALESCE(SUM(CASE WHEN debit = 'member:debt' THEN points ELSE 0 END), 0)"
         " - COALESCE(SUM(CASE WHEN credit = 'member:debt' THEN points ELSE 0 END), 0)"
         " FROM transfers t WHERE t.member_id = s.member_id)",
         "SELECT s.member_id, 'held is not the sum of open holds' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_held <> (SELECT COALESCE(SUM(points), 0)"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_held <> (SELECT COALESCE(SUM(points), 0)"
         " FROM points_holds h WHERE h.member_id = s.member_id AND h.status = 'open')",
         "SELECT s.member_id, 'held does not match its transfers' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_held <> (SELECT"
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_held <> (SELECT"
         " COALESCE(SUM(CASE WHEN credit = 'member:held' THEN points ELSE 0 END), 0)"
         " - COALESCE(SUM(CASE WHEN debit = 'member:held' THEN points ELSE 0 END), 0)"
         " FROM transfers t WHERE t.member_id = s.member_id)",
         "SELECT h.member_id, 'an open hold does not match the lots it took' FROM points_holds h"
-        " WHERE (? = 0 OR h.member_id = ?) AND h.status = 'open' AND h.points <> (SELECT COALESCE(SUM(points), 0)"
+        " WHERE (CAST(? AS BIGINT) = 0 OR h.member_id = ?) AND h.status = 'open' AND h.points <> (SELECT COALESCE(SUM(points), 0)"
         " FROM points_hold_takes k WHERE k.hold_id = h.id)",
         "SELECT s.member_id, 'debt is owed while points are available' FROM member_stats s"
-        " WHERE (? = 0 OR s.member_id = ?) AND s.points_debt > 0 AND s.points_available > 0",
+        " WHERE (CAST(? AS BIGINT) = 0 OR s.member_id = ?) AND s.points_debt > 0 AND s.points_available > 0",
         "SELECT member_id, 'a transfer moves no points or stays in one account' FROM transfers"
-        " WHERE (? = 0 OR member_id = ?) AND (points <= 0 OR debit = credit)",
-        "SELECT member_id, 'a lot holds more than it earned or less than nothing' FROM points_lots"
-        " WHERE (? = 0 OR member_id = ?) AND (remaining < 0 OR remaining > points)",
+        " WHERE (CAST(? AS BIGINT) = 0 OR member_id = ?) AND (points <= 0 OR debit = credit)",
+        "SELECT member_id, 'a lot holds more than it earned or less than nothing' FROM points_lots l"
+        " WHERE (CAST(? AS BIGINT) = 0 OR member_id = ?) AND (remaining < 0 OR remaining"
+        " + (SELECT COALESCE(SUM(k.points), 0) FROM points_hold_takes k WHERE k.lot_id = l.id) > points)",
+        "SELECT h.member_id, 'a hold takes from another member''s lot, or a closed hold still holds lots'"
+        " FROM points_holds h JOIN points_hold_takes k ON k.hold_id = h.id JOIN points_lots l ON l.id = k.lot_id"
+        " WHERE (CAST(? AS BIGINT) = 0 OR h.member_id = ?) AND (l.member_id <> h.member_id OR h.status <> 'open')",
+        "SELECT p.member_id, 'refunds do not add up to the purchase''s refunded amount, or took back more points"
+        " than it earned' FROM purchases p WHERE (CAST(? AS BIGINT) = 0 OR p.member_id = ?) AND ("
+        " p.refunded_cents > p.amount_cents"
+        " OR p.refunded_cents <> (SELECT COALESCE(SUM(r.amount_cents), 0) FROM purchase_refunds r WHERE r.purchase_id = p.id)"
+        " OR p.points_earned < (SELECT COALESCE(SUM(r.points), 0) FROM purchase_refunds r WHERE r.purchase_id = p.id))",
+        "SELECT t.member_id, 'a transfer or a lot belongs to no member' FROM transfers t"
+        " WHERE (CAST(? AS BIGINT) = 0 OR t.member_id = ?)"
+        " AND NOT EXISTS (SELECT 1 FROM member_stats s WHERE s.member_id = t.member_id)",
     };
     *problems = json_array();
     app_status st = APP_OK;
@@ -1007,8 +1030,11 @@ ledger_holds_expire(db *conn, const actor *who, int64_t now_us, int limit, int *
     if (rc != DB_DONE && rc != DB_ROW)
         return app_db_fail(err, conn, rc);
     app_status st = APP_OK;
-    for (int k = 0; st == APP_OK && k < n; k++)
+    for (int k = 0; st == APP_OK && k < n; k++) {
         st = close_hold(conn, who, now_us, ids[k][1], ids[k][0], 0, "expired", err);
+        if (st == APP_CONFLICT && strcmp(err->code, "hold_closed") == 0)
+            st = APP_OK; /* captured or voided meanwhile (PostgreSQL): nothing to release */
+    }
     *count = n;
     return st;
 }
@@ -1031,7 +1057,7 @@ ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     if (st != APP_OK)
         return st;
     ledger_balances b = plan.balances;
-    char key[160];
+    char key[IDEMPOTENCY_KEY_BYTES_MAX + 256]; /* a client key and a suffix */
     snprintf(key, sizeof key, "%s:adjust", idem_prefix);
     transfer t = {member_id, key, "adjust", "member:available", "program:adjusted", -points, at_us, reference_kind,
                   reference_id, reason, b.available + points};

@@ -502,6 +502,8 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     ledger_balances locked;
     if (st == APP_OK)
         st = ledger_lock_member(conn, in.member_id, &locked, err);
+    if (st == APP_OK) /* the status again, under the lock: a merge may have closed the member meanwhile */
+        st = resolve_member(conn, &in, status, sizeof status, err);
     if (st == APP_OK)
         st = insert_purchase(conn, at_us, &in, program->currency, &id, err);
     if (st == APP_OK)
@@ -526,10 +528,11 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
 static app_status
 setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
 {
+    /* Sums, not maxima: an edit stamped earlier than the latest (another server's clock) still changes them. */
     db_stmt *stmt = db_prepare(conn, "SELECT (SELECT COALESCE(MAX(version), 0) FROM program_versions),"
-                                     " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(MAX(updated_at), 0) FROM earning_rules),"
+                                     " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM earning_rules),"
                                      " (SELECT COUNT(*) FROM attribute_definitions),"
-                                     " (SELECT COALESCE(MAX(created_at), 0) FROM attribute_definitions)");
+                                     " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions)");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int rc = db_step(stmt);
@@ -694,10 +697,10 @@ refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount
 /* Records the refund's money: the refund row, the purchase's refunded amount, the member's spend. */
 static app_status
 record_refund(db *conn, int64_t at_us, int64_t purchase_id, const refund_target *t, int64_t amount, int64_t points,
-              const char *reason, int64_t *refund_id, app_error *err)
+              const char *reason, const char *request_key, int64_t *refund_id, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, "INSERT INTO purchase_refunds (purchase_id, member_id, amount_cents, points,"
-                                     " reason, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+                                     " reason, created_at, request_key) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, purchase_id);
@@ -706,6 +709,7 @@ record_refund(db *conn, int64_t at_us, int64_t purchase_id, const refund_target 
     db_bind_int64(stmt, 4, points);
     db_bind_text_or_null(stmt, 5, reason);
     db_bind_int64(stmt, 6, at_us);
+    db_bind_text_or_null(stmt, 7, request_key);
     int rc = db_step(stmt);
     if (rc == DB_ROW)
         *refund_id = db_column_int64(stmt, 0);
@@ -741,6 +745,13 @@ app_status
 purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const json_t *body, json_t **out,
                     app_error *err)
 {
+    return purchases_refund_keyed_tx(conn, who, at_us, purchase_id, body, NULL, out, err);
+}
+
+app_status
+purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const json_t *body,
+                          const char *request_key, json_t **out, app_error *err)
+{
     static const char *const KEYS[] = {"amount_cents", "lines", "reason", NULL};
     app_status st = json_is_object(body) ? only_keys(body, KEYS, "", err)
                                          : app_fail(err, APP_INVALID, "invalid_body", "a refund is a JSON object");
@@ -764,6 +775,21 @@ purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_
     ledger_balances locked;
     if (st == APP_OK)
         st = ledger_lock_member(conn, buyer, &locked, err);
+    if (st == APP_OK && request_key != NULL) { /* checked under the lock: no two requests pass it */
+        db_stmt *seen = db_prepare(conn, "SELECT COUNT(*) FROM purchase_refunds WHERE request_key = ?");
+        int seen_rc = DB_ERROR;
+        int64_t already = 0;
+        if (seen != NULL) {
+            db_bind_text(seen, 1, request_key, -1);
+            seen_rc = db_step(seen);
+            already = seen_rc == DB_ROW ? db_column_int64(seen, 0) : 0;
+            db_finalize(seen);
+        }
+        if (seen_rc != DB_ROW)
+            st = app_db_fail(err, conn, seen_rc);
+        else if (already > 0)
+            st = app_fail(err, APP_CONFLICT, "duplicate_refund", "this Idempotency-Key refunded already");
+    }
     if (st == APP_OK)
         st = load_refund_target(conn, purchase_id, &t, err);
     int64_t amount = 0, points = 0;
@@ -791,7 +817,7 @@ purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_
         points = t.points_earned - t.points_back;
     assert(points >= 0);
     int64_t refund_id = 0;
-    st = record_refund(conn, at_us, purchase_id, &t, amount, points, reason, &refund_id, err);
+    st = record_refund(conn, at_us, purchase_id, &t, amount, points, reason, request_key, &refund_id, err);
     ledger_take_back_result taken = {0};
     if (st == APP_OK && points > 0) {
         char prefix[48];

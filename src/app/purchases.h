@@ -48,6 +48,10 @@ app_status purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, c
  * points_taken_back, to_debt, purchase}. */
 app_status purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const json_t *body,
                                json_t **out, app_error *err);
+/* The same, recording request_key (the caller and its Idempotency-Key) with the
+ * refund: the same key again is duplicate_refund (409) however late it comes. */
+app_status purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id,
+                                     const json_t *body, const char *request_key, json_t **out, app_error *err);
 
 /* Reads one purchase with its lines and earning. */
 app_status purchases_get(db *conn, int64_t id, json_t **out, app_error *err);

@@ -496,8 +496,8 @@ segments_member_ids(db *conn, int64_t now_us, const char *expression, size_t max
     app_status st = compile(conn, &mem, now_us, expression, &c, err);
     db_stmt *stmt = NULL;
     if (st == APP_OK) {
-        stmt = db_prepare(conn, arena_printf(&mem, "SELECT m.id FROM members m%s WHERE m.erased_at IS NULL AND (%s)"
-                                                   " ORDER BY m.id LIMIT ?",
+        stmt = db_prepare(conn, arena_printf(&mem, "SELECT m.id FROM members m%s WHERE m.erased_at IS NULL"
+                                                   " AND m.status <> 'closed' AND (%s) ORDER BY m.id LIMIT ?",
                                              c.join, c.sql.where));
         if (stmt == NULL)
             st = app_db_fail(err, conn, DB_ERROR);

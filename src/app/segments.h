@@ -50,7 +50,7 @@ app_status segments_preview(db *conn, int64_t now_us, const char *expression, in
 app_status segments_count_expression(db *conn, int64_t now_us, const char *expression, int64_t *count,
                                      app_error *err);
 
-/* The ids of every member an expression selects (at most max), malloc'd
+/* The ids of every open (not closed) member an expression selects (at most max), malloc'd
  * into *ids (caller frees). too_many_members (400) beyond max. */
 app_status segments_member_ids(db *conn, int64_t now_us, const char *expression, size_t max, int64_t **ids,
                                size_t *count, app_error *err);

@@ -247,12 +247,20 @@ import_return(db *conn, json_t *body, int64_t at_us, app_error *err)
     int64_t amount = -json_integer_value(json_object_get(body, "amount_cents"));
     int64_t when = 0;
     clock_parse_rfc3339(json_string_value(json_object_get(body, "occurred_at")), &when);
-    db_stmt *stmt = db_prepare(conn, "SELECT id FROM purchases WHERE member_id = ? AND occurred_at <= ?"
-                                     " AND amount_cents - refunded_cents >= ? ORDER BY occurred_at DESC, id DESC LIMIT 1");
+    /* With an order column, the return refunds that order; without, the member's latest purchase that can take it. */
+    const char *order = json_string_value(json_object_get(body, "return_of"));
+    db_stmt *stmt = db_prepare(conn, order ? "SELECT id FROM purchases WHERE member_id = ? AND order_id = ?"
+                                             " AND amount_cents - refunded_cents >= ?"
+                                           : "SELECT id FROM purchases WHERE member_id = ? AND occurred_at <= ?"
+                                             " AND amount_cents - refunded_cents >= ?"
+                                             " ORDER BY occurred_at DESC, id DESC LIMIT 1");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, member);
-    db_bind_int64(stmt, 2, when);
+    if (order)
+        db_bind_text(stmt, 2, order, -1);
+    else
+        db_bind_int64(stmt, 2, when);
     db_bind_int64(stmt, 3, amount);
     int rc = db_step(stmt);
     int64_t purchase = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
@@ -260,8 +268,10 @@ import_return(db *conn, json_t *body, int64_t at_us, app_error *err)
     if (rc != DB_ROW && rc != DB_DONE)
         return app_db_fail(err, conn, rc);
     if (purchase == 0)
-        return app_fail(err, APP_INVALID, "nothing_to_return", "a return with no earlier purchase of %lld cents to refund",
-                        (long long)amount);
+        return order ? app_fail(err, APP_INVALID, "nothing_to_return",
+                                "order '%s' of this member has no %lld cents left to refund", order, (long long)amount)
+                     : app_fail(err, APP_INVALID, "nothing_to_return",
+                                "a return with no earlier purchase of %lld cents to refund", (long long)amount);
     json_t *refund = json_pack("{s:I, s:s}", "amount_cents", (json_int_t)amount, "reason", "returned (import)");
     json_t *out = NULL;
     actor who = app_cli_actor();
@@ -474,6 +484,9 @@ handle_row(import_state *s)
                       strcmp(json_string_value(json_object_get(s->open_order, "order_id")), order_id) == 0;
     if (!same_order && amount >= 0 && json_object_get(s->seen_orders, order_id) != NULL)
         return reject(s, s->line, "this order's rows must be together: an earlier row of it was already read");
+    char return_of[160] = "";
+    if (amount < 0 && order != NULL && order[0] != '\0')
+        snprintf(return_of, sizeof return_of, "%s", order);
     if (amount < 0) {
         /* A return is keyed by its order and its place among that order's returns in the file. */
         char key[200];
@@ -489,6 +502,8 @@ handle_row(import_state *s)
         s->open_order = json_pack("{s:s, s:s, s:s, s:I, s:[]}", "member_external_id", member, "order_id", order_id,
                                   "occurred_at", clock_format_rfc3339(at_us, when), "amount_cents", (json_int_t)0,
                                   "lines");
+        if (return_of[0] != '\0')
+            json_object_set_new(s->open_order, "return_of", json_string(return_of));
         s->open_order_line = s->line;
     }
     json_t *total = json_object_get(s->open_order, "amount_cents");

@@ -297,10 +297,28 @@ handle_holds_void(http_request *req, http_reply *reply)
     close_hold_request(req, reply, false);
 }
 
+typedef struct refund_write {
+    int64_t purchase_id;
+    char key[IDEMPOTENCY_KEY_BYTES_MAX + 64];
+} refund_write;
+
+static app_status
+purchase_refund(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    refund_write *w = ctx;
+    return purchases_refund_keyed_tx(conn, &req->who, app_now_us(req->app), w->purchase_id, req->json, w->key, out,
+                                     err);
+}
+
 void
 handle_purchases_refund(http_request *req, http_reply *reply)
 {
-    http_write_id_body(req, reply, purchases_refund_tx, 201);
+    refund_write w = {0};
+    if (!http_param_id(req, 0, &w.purchase_id, reply) || !http_require_object(req, reply))
+        return;
+    /* The refund keeps the caller's key itself: a retry after the stored answer is purged refunds nothing. */
+    snprintf(w.key, sizeof w.key, "%s:%lld:%s", req->who.kind, (long long)req->who.id, req->idempotency_key);
+    http_write(req, purchase_refund, &w, 201, reply);
 }
 
 void

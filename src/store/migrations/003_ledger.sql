@@ -112,6 +112,7 @@ CREATE TABLE purchase_refunds (
     points BIGINT NOT NULL CHECK (points >= 0),
     reason TEXT,
     import_key TEXT UNIQUE, -- a return row of an import: importing the file again skips it
+    request_key TEXT UNIQUE, -- the caller and Idempotency-Key: a retry after the stored answer expired refunds nothing
     created_at BIGINT NOT NULL
 );
 CREATE INDEX purchase_refunds_purchase ON purchase_refunds(purchase_id);

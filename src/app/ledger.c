@@ -292,9 +292,10 @@ static app_status
 load_lots(db *conn, int64_t member_id, lot_query query, int64_t now_us, int64_t needed, ledger_lot *lots, size_t *n,
           app_error *err)
 {
+    static const char SPENDABLE[] = " AND matured = 1 AND (expires_at IS NULL OR expires_at > ?)"
+                                    " ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id LIMIT ?";
     static const char *const SQL[] = {
-        [LOTS_SPENDABLE] = " AND matured = 1 AND (expires_at IS NULL OR expires_at > ?)"
-                           " ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, id LIMIT ?",
+        [LOTS_SPENDABLE] = SPENDABLE,
         [LOTS_EXPIRING] = " AND expires_at <= ? ORDER BY id LIMIT ?",
         [LOTS_MATURED] = " AND matured = 1 ORDER BY id LIMIT ?",
         [LOTS_MATURING] = " AND matured = 0 AND matures_at <= ? ORDER BY id LIMIT ?",

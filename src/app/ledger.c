@@ -187,7 +187,8 @@ static const credit_kind OPENING = {"opening", "program:opening", "points_openin
 static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                                 int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
                                 int64_t reference_id, const char *idem_prefix, const char *reason,
-                                const credit_kind *how, int64_t expires_at_us, int64_t *credited, app_error *err);
+                                const credit_kind *how, int64_t expires_at_us, bool locked, int64_t *credited,
+                                app_error *err);
 
 app_status
 ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
@@ -195,22 +196,34 @@ ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_
             const char *idem_prefix, const char *reason, int64_t *credited, app_error *err)
 {
     return credit_points(conn, who, at_us, member_id, points, occurred_at_us, program, reference_kind, reference_id,
-                         idem_prefix, reason, &EARN, 0, credited, err);
+                         idem_prefix, reason, &EARN, 0, false, credited, err);
+}
+
+app_status
+ledger_earn_locked(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                   int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
+                   int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
+                   app_error *err)
+{
+    return credit_points(conn, who, at_us, member_id, points, occurred_at_us, program, reference_kind, reference_id,
+                         idem_prefix, reason, &EARN, 0, true, credited, err);
 }
 
 static app_status
 credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
               const program_settings *program, const char *reference_kind, int64_t reference_id,
               const char *idem_prefix, const char *reason, const credit_kind *how, int64_t expires_at_us,
-              int64_t *credited, app_error *err)
+              bool locked, int64_t *credited, app_error *err)
 {
     assert(points > 0);
     ledger_balances b;
-    app_status st = ledger_lock_member(conn, member_id, &b, err);
+    /* Re-read under the lock (the caller's lock when `locked`: a no-op row read on SQLite). */
+    app_status st = locked ? read_balances(conn, member_id, false, &b, err) : ledger_lock_member(conn, member_id, &b, err);
     int64_t closed = 0; /* read under the lock: a merge that closed the member has committed or waits */
-    int status_rc = st == APP_OK ? db_query_int64(conn, "SELECT COUNT(*) FROM members WHERE id = ? AND status = 'closed'",
-                                                  member_id, &closed)
-                                 : DB_OK;
+    int status_rc = st == APP_OK && !locked
+                        ? db_query_int64(conn, "SELECT COUNT(*) FROM members WHERE id = ? AND status = 'closed'",
+                                         member_id, &closed)
+                        : DB_OK;
     if (st == APP_OK && status_rc != DB_OK)
         st = app_db_fail(err, conn, status_rc);
     if (st == APP_OK && closed > 0)
@@ -1049,7 +1062,7 @@ ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
     if (points > 0) {
         int64_t credited = 0;
         return credit_points(conn, who, at_us, member_id, points, at_us, program, reference_kind, reference_id,
-                             idem_prefix, reason, &ADJUST, 0, &credited, err);
+                             idem_prefix, reason, &ADJUST, 0, false, &credited, err);
     }
     static _Thread_local take_plan plan; /* large: kept off the stack */
     app_status st = plan_take(conn, who, at_us, member_id, -points, &plan, err);
@@ -1214,5 +1227,6 @@ ledger_open_balance(db *conn, const actor *who, int64_t at_us, int64_t member_id
         return app_fail(err, APP_INVALID, "invalid_field", "the expiry date has passed");
     int64_t credited = 0;
     return credit_points(conn, who, at_us, member_id, points, at_us, program, NULL, 0, idem_prefix,
-                         "balance brought from the previous program", &OPENING, expires_at_us, &credited, err);
+                         "balance brought from the previous program", &OPENING, expires_at_us, false, &credited,
+                         err);
 }

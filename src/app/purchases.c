@@ -213,20 +213,26 @@ insert_purchase(db *conn, int64_t at_us, const purchase_input *in, const char *c
     db_finalize(stmt);
     if (rc == DB_DONE)
         return app_fail(err, APP_CONFLICT, "duplicate_order", "order '%s' was already recorded", in->order_id);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Inserts the purchase's lines with the points the rules attributed to each. */
+static app_status
+insert_lines(db *conn, int64_t id, const purchase_input *in, const int64_t *line_points, app_error *err)
+{
     for (size_t i = 0; i < in->line_count; i++) {
-        stmt = db_prepare(conn, "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, quantity, amount_cents)"
-                                " VALUES (?, ?, ?, ?, ?, ?)");
+        db_stmt *stmt = db_prepare(conn, "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, quantity,"
+                                         " amount_cents, points_earned) VALUES (?, ?, ?, ?, ?, ?, ?)");
         if (stmt == NULL)
             return app_db_fail(err, conn, DB_ERROR);
-        db_bind_int64(stmt, 1, *id);
+        db_bind_int64(stmt, 1, id);
         db_bind_int64(stmt, 2, (int64_t)i + 1);
         db_bind_text(stmt, 3, in->lines[i].sku, -1);
         db_bind_text_or_null(stmt, 4, in->lines[i].category);
         db_bind_int64(stmt, 5, in->lines[i].quantity);
         db_bind_int64(stmt, 6, in->lines[i].amount_cents);
-        rc = db_step(stmt);
+        db_bind_int64(stmt, 7, line_points[i]);
+        int rc = db_step(stmt);
         db_finalize(stmt);
         if (rc != DB_DONE)
             return app_db_fail(err, conn, rc);
@@ -304,9 +310,20 @@ load_earned_today(db *conn, int64_t member_id, const char *day, earn_rule *rules
 }
 
 /* Records the awards: daily counters, and the earning explanation on the purchase. */
+/* Whether rule id has a daily cap (its awards are counted per member and day). */
+static bool
+capped_daily(const earn_rule *rules, size_t rule_count, int64_t rule_id)
+{
+    for (size_t j = 0; j < rule_count; j++)
+        if (rules[j].id == rule_id)
+            return rules[j].cap_per_day > 0;
+    return false;
+}
+
 static app_status
 record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day, const rules_result *r,
-              const earn_rule *rules, size_t rule_count, size_t line_count, const char *note, app_error *err)
+              const earn_rule *rules, size_t rule_count, size_t line_count, const char *note, json_t **earning_out,
+              app_error *err)
 {
     json_t *awards = json_array();
     for (size_t k = 0; k < r->award_count; k++) {
@@ -322,6 +339,8 @@ record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day,
         json_array_append_new(awards, json_pack("{s:I, s:s, s:I, s:b, s:o}", "rule_id", (json_int_t)a->rule_id,
                                                 "rule", name, "points", (json_int_t)a->points, "capped", a->capped,
                                                 "lines", lines));
+        if (!capped_daily(rules, rule_count, a->rule_id))
+            continue; /* only rules with a daily cap need the day's count */
         db_stmt *stmt = db_prepare(conn, "INSERT INTO rule_awards_daily (member_id, rule_id, day, points) VALUES (?, ?, ?, ?)"
                                          " ON CONFLICT (member_id, rule_id, day) DO UPDATE"
                                          " SET points = rule_awards_daily.points + excluded.points");
@@ -340,29 +359,12 @@ record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day,
         }
     }
     json_t *excluded = json_array();
-    for (size_t i = 0; i < line_count; i++) {
+    for (size_t i = 0; i < line_count; i++)
         if (r->line_excluded[i])
             json_array_append_new(excluded, json_integer((json_int_t)i));
-        if (r->line_points[i] == 0)
-            continue;
-        db_stmt *line = db_prepare(conn, "UPDATE purchase_lines SET points_earned = ? WHERE purchase_id = ? AND line_no = ?");
-        int line_rc = DB_ERROR;
-        if (line != NULL) {
-            db_bind_int64(line, 1, r->line_points[i]);
-            db_bind_int64(line, 2, purchase_id);
-            db_bind_int64(line, 3, (int64_t)i + 1);
-            line_rc = db_step(line);
-            db_finalize(line);
-        }
-        if (line_rc != DB_DONE) {
-            json_decref(awards);
-            json_decref(excluded);
-            return app_db_fail(err, conn, line_rc);
-        }
-    }
     json_t *earning = json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
     char *text = json_dumps(earning, JSON_COMPACT);
-    json_decref(earning);
+    *earning_out = earning; /* the answer shows it as stored */
     db_stmt *stmt = db_prepare(conn, "UPDATE purchases SET eligible_cents = ?, points_earned = ?, earning = ? WHERE id = ?");
     int rc = DB_ERROR;
     if (stmt != NULL && text != NULL) {
@@ -375,7 +377,12 @@ record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day,
     if (stmt != NULL)
         db_finalize(stmt);
     free(text);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    if (rc != DB_DONE) {
+        json_decref(earning);
+        *earning_out = NULL;
+        return app_db_fail(err, conn, rc);
+    }
+    return APP_OK;
 }
 
 static app_status
@@ -430,10 +437,41 @@ purchases_setup_release(purchase_setup *setup)
     free(setup);
 }
 
+/* What earning gave a purchase, for its answer. */
+typedef struct earned_summary {
+    json_t *earning; /* owned */
+    int64_t eligible_cents, points;
+    int64_t line_points[RULES_LINES_MAX];
+} earned_summary;
+
+/* The purchase as GET /v1/purchases/{id} shows it, made from what was just written
+ * (reading it back would cost two queries on the one writer). */
+static json_t *
+purchase_answer(int64_t id, int64_t at_us, const purchase_input *in, const char *currency, earned_summary *summary)
+{
+    json_t *lines = json_array();
+    for (size_t i = 0; i < in->line_count; i++)
+        json_array_append_new(lines, json_pack("{s:s, s:o, s:I, s:I, s:I}", "sku", in->lines[i].sku, "category",
+                                               app_json_text_or_null(in->lines[i].category), "quantity",
+                                               (json_int_t)in->lines[i].quantity, "amount_cents",
+                                               (json_int_t)in->lines[i].amount_cents, "refunded_quantity",
+                                               (json_int_t)0));
+    json_t *earning = summary->earning;
+    summary->earning = NULL;
+    return json_pack("{s:I, s:I, s:s, s:o, s:I, s:I, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o}", "id",
+                     (json_int_t)id, "member_id", (json_int_t)in->member_id, "order_id", in->order_id, "occurred_at",
+                     app_json_time(in->occurred_at_us), "amount_cents", (json_int_t)in->amount_cents,
+                     "points_paid_cents", (json_int_t)in->points_paid_cents, "currency", currency, "channel",
+                     app_json_text_or_null(in->channel), "store", app_json_text_or_null(in->store), "eligible_cents",
+                     (json_int_t)summary->eligible_cents, "points_earned", (json_int_t)summary->points,
+                     "refunded_cents", (json_int_t)0, "earning", earning ? earning : json_null(), "created_at",
+                     app_json_time(at_us), "lines", lines);
+}
+
 /* Evaluates the rules and credits the points; the explanation is stored on the purchase. */
 static app_status
 earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purchase_input *in, const char *status,
-     const purchase_setup *setup, app_error *err)
+     const purchase_setup *setup, earned_summary *summary, app_error *err)
 {
     arena mem = {0};
     expr_env env = setup->env;
@@ -472,11 +510,19 @@ earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purch
         snprintf(prefix, sizeof prefix, "purchase:%lld", (long long)purchase_id);
         char reason[EXTERNAL_ID_BYTES_MAX + 32];
         snprintf(reason, sizeof reason, "purchase %s", in->order_id);
-        st = ledger_earn(conn, who, at_us, in->member_id, result->points, in->occurred_at_us, program, "purchase",
-                         purchase_id, prefix, reason, &credited, err);
+        st = ledger_earn_locked(conn, who, at_us, in->member_id, result->points, in->occurred_at_us, program,
+                                "purchase", purchase_id, prefix, reason, &credited, err);
     }
     if (st == APP_OK)
-        st = record_awards(conn, purchase_id, in->member_id, day, result, rules, rule_count, in->line_count, note, err);
+        st = insert_lines(conn, purchase_id, in, result->line_points, err);
+    if (st == APP_OK)
+        st = record_awards(conn, purchase_id, in->member_id, day, result, rules, rule_count, in->line_count, note,
+                           &summary->earning, err);
+    if (st == APP_OK) {
+        summary->eligible_cents = result->eligible_cents;
+        summary->points = note ? 0 : result->points;
+        memcpy(summary->line_points, result->line_points, in->line_count * sizeof *summary->line_points);
+    }
     arena_release(&mem);
     return st;
 }
@@ -495,19 +541,20 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     if (in.currency != NULL && strcmp(in.currency, program->currency) != 0)
         st = app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program->currency,
                       in.currency);
-    if (st == APP_OK)
+    if (st == APP_OK && in.member_external_id != NULL) /* the id first, to lock it */
         st = resolve_member(conn, &in, status, sizeof status, err);
     /* The member's row is locked before the rules read their stats and daily caps:
      * on PostgreSQL two purchases of one member at once then run one after the other. */
     ledger_balances locked;
     if (st == APP_OK)
         st = ledger_lock_member(conn, in.member_id, &locked, err);
-    if (st == APP_OK) /* the status again, under the lock: a merge may have closed the member meanwhile */
+    if (st == APP_OK) /* the status under the lock: a merge may have closed the member meanwhile */
         st = resolve_member(conn, &in, status, sizeof status, err);
     if (st == APP_OK)
         st = insert_purchase(conn, at_us, &in, program->currency, &id, err);
+    earned_summary summary = {0};
     if (st == APP_OK)
-        st = earn(conn, who, at_us, id, &in, status, setup, err);
+        st = earn(conn, who, at_us, id, &in, status, setup, &summary, err);
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
         st = update_stats(conn, &in, err);
     if (st == APP_OK) {
@@ -519,7 +566,8 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "purchase.create", "purchase", id, NULL, err);
     if (st == APP_OK && out != NULL)
-        st = purchases_get(conn, id, out, err);
+        *out = purchase_answer(id, at_us, &in, program->currency, &summary);
+    json_decref(summary.earning);
     return st;
 }
 

@@ -206,20 +206,33 @@ typedef struct batch_call {
 static app_status
 member_for(db *conn, import_state *s, const char *external_id, int64_t at_us, int64_t *id, app_error *err)
 {
-    json_t *m = NULL;
-    app_status st = members_get_by_external(conn, external_id, &m, err);
-    if (st == APP_NOT_FOUND) {
-        member_input *in = NULL;
-        json_t *body = json_pack("{s:s}", "external_id", external_id);
-        actor who = app_cli_actor();
-        st = members_input_parse(body, false, &in, err);
-        if (st == APP_OK)
-            st = members_create_tx(conn, &who, at_us, in, &m, err);
-        members_input_free(in);
-        json_decref(body);
-        if (st == APP_OK)
-            s->members_created++;
+    /* The id only: rendering the whole member for every row would cost more than the row. */
+    int64_t found = 0;
+    db_stmt *stmt = db_prepare(conn, "SELECT id FROM members WHERE external_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text(stmt, 1, external_id, -1);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        found = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    if (rc != DB_ROW && rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    if (found != 0) {
+        *id = found;
+        return APP_OK;
     }
+    json_t *m = NULL;
+    member_input *in = NULL;
+    json_t *body = json_pack("{s:s}", "external_id", external_id);
+    actor who = app_cli_actor();
+    app_status st = members_input_parse(body, false, &in, err);
+    if (st == APP_OK)
+        st = members_create_tx(conn, &who, at_us, in, &m, err);
+    members_input_free(in);
+    json_decref(body);
+    if (st == APP_OK)
+        s->members_created++;
     if (st == APP_OK)
         *id = json_integer_value(json_object_get(m, "id"));
     json_decref(m);

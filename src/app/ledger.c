@@ -159,18 +159,6 @@ move_balances_held(db *conn, int64_t member_id, int64_t d_available, int64_t d_p
     return APP_OK;
 }
 
-/* The instant months after at_us, at the start of that business day (the 31st becomes the month's last day). */
-static int64_t
-add_months_us(int64_t at_us, int64_t months)
-{
-    civil_date d = clock_local_date(at_us);
-    int64_t index = (int64_t)d.year * 12 + (d.month - 1) + months;
-    civil_date target = {(int)(index / 12), (int)(index % 12) + 1, d.day};
-    while (!civil_valid(target))
-        target.day--;
-    return clock_local_midnight_us(target);
-}
-
 /* How points enter a member's account: an earning (pending for the return
  * window) or an adjustment (available at once). */
 typedef struct credit_kind {
@@ -264,7 +252,7 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         if (expires_at_us > 0)
             db_bind_int64(stmt, 6, expires_at_us);
         else if (program->expiry == EXPIRY_LOT)
-            db_bind_int64(stmt, 6, add_months_us(matures_at, program->expiry_months));
+            db_bind_int64(stmt, 6, clock_months_later_us(matures_at, program->expiry_months));
         else
             db_bind_null(stmt, 6);
         db_bind_int64(stmt, 7, matured);

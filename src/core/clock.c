@@ -254,3 +254,16 @@ clock_local_midnight_us(civil_date date)
     /* A DST gap at midnight: mktime moves forward; the first valid local instant. */
     return (int64_t)seconds * US_PER_SECOND;
 }
+
+int64_t
+clock_months_later_us(int64_t at_us, int64_t months)
+{
+    civil_date d = clock_local_date(at_us);
+    int64_t index = (int64_t)d.year * 12 + (d.month - 1) + months;
+    /* Floor division: months before year 0 never occur, but keep the month in 1..12 regardless. */
+    int64_t year = index >= 0 ? index / 12 : (index - 11) / 12;
+    civil_date target = {(int)year, (int)(index - year * 12) + 1, d.day};
+    while (!civil_valid(target))
+        target.day--;
+    return clock_local_midnight_us(target);
+}

@@ -66,6 +66,11 @@ const char *clock_time_zone(void);
 /* The business date (in the program's time zone) of an instant. */
 civil_date clock_local_date(int64_t at_us);
 
+/* The start of the business day `months` calendar months after (or, negative,
+ * before) the business date of at_us; a day the target month lacks becomes its
+ * last day (31 January + 1 month = 28 or 29 February). */
+int64_t clock_months_later_us(int64_t at_us, int64_t months);
+
 /* The instant a business date starts (local midnight, or the first valid
  * instant after it when a DST change skips midnight). */
 int64_t clock_local_midnight_us(civil_date date);

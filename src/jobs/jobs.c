@@ -159,12 +159,7 @@ job_points_expire(app *a, int64_t at_us, job_report *report, app_error *err)
     }
     points_call inactive = {"inactive", at_us, 0, 0, 0, 0};
     /* The start of the day program.expiry_months before today. */
-    civil_date today = clock_local_date(at_us);
-    int64_t index = (int64_t)today.year * 12 + (today.month - 1) - program.expiry_months;
-    civil_date cutoff = {(int)(index / 12), (int)(index % 12) + 1, today.day};
-    while (!civil_valid(cutoff))
-        cutoff.day--;
-    inactive.cutoff_us = clock_local_midnight_us(cutoff);
+    inactive.cutoff_us = clock_months_later_us(at_us, -program.expiry_months);
     program_release(&program);
     return run_points_job(a, &inactive, report, err);
 }

@@ -43,6 +43,29 @@ test_civil_validity(void **state)
     }
 }
 
+/* Months later and earlier: a day the month lacks becomes its last day. */
+static void
+test_months_later(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *from;
+        int64_t months;
+        const char *want;
+    } CASES[] = {
+        {"2026-01-31T15:00:00Z", 1, "2026-02-28T00:00:00Z"}, {"2028-01-31T00:00:00Z", 1, "2028-02-29T00:00:00Z"},
+        {"2026-11-24T23:59:59Z", 2, "2027-01-24T00:00:00Z"}, {"2026-03-31T08:00:00Z", -1, "2026-02-28T00:00:00Z"},
+        {"2026-01-15T00:00:00Z", -13, "2024-12-15T00:00:00Z"}, {"2026-05-10T00:00:00Z", 0, "2026-05-10T00:00:00Z"},
+    };
+    assert_int_equal(clock_set_time_zone("UTC"), 0);
+    for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
+        int64_t from = 0, want = 0;
+        assert_int_equal(clock_parse_rfc3339(CASES[k].from, &from), 0);
+        assert_int_equal(clock_parse_rfc3339(CASES[k].want, &want), 0);
+        assert_true(clock_months_later_us(from, CASES[k].months) == want);
+    }
+}
+
 static void
 test_anniversary_of_29_february(void **state)
 {
@@ -151,6 +174,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_civil_round_trip),   cmocka_unit_test(test_civil_validity),
         cmocka_unit_test(test_anniversary_of_29_february), cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_months_later),
         cmocka_unit_test(test_format_round_trip),  cmocka_unit_test(test_fixed_clock),
         cmocka_unit_test(test_time_zone_business_dates),
     };

@@ -25,8 +25,10 @@ typedef struct ledger_balances {
 app_status ledger_lock_member(db *conn, int64_t member_id, ledger_balances *out, app_error *err);
 
 /* Credits points earned on a reference (a purchase): repays debt first, the
- * rest becomes a lot, pending until matures_at_us. idem_prefix makes the
- * transfers' keys ("purchase:17"). Sets *credited (what reached the member). */
+ * rest becomes a lot, pending until the return window ends. The caller has
+ * locked the member (ledger_lock_member) and found them active in this
+ * transaction. idem_prefix makes the transfers' keys ("purchase:17"). Sets
+ * *credited (what reached the member). */
 app_status ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                        int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
                        int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
@@ -59,13 +61,6 @@ typedef struct ledger_take_back_result {
 app_status ledger_take_back(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                             int64_t preferred_lot_id, const char *idem_prefix, const char *reference_kind,
                             int64_t reference_id, const char *reason, ledger_take_back_result *out, app_error *err);
-
-/* ledger_earn for a caller that has locked the member and checked they are
- * active in this transaction already (a purchase): two statements fewer. */
-app_status ledger_earn_locked(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
-                              int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
-                              int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
-                              app_error *err);
 
 /* Spends points now (idem_key from the client's Idempotency-Key scope).
  * insufficient_points (409) changes nothing. *out = {transfer_id, points, available}. */

@@ -510,7 +510,7 @@ earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purch
         snprintf(prefix, sizeof prefix, "purchase:%lld", (long long)purchase_id);
         char reason[EXTERNAL_ID_BYTES_MAX + 32];
         snprintf(reason, sizeof reason, "purchase %s", in->order_id);
-        st = ledger_earn_locked(conn, who, at_us, in->member_id, result->points, in->occurred_at_us, program,
+        st = ledger_earn(conn, who, at_us, in->member_id, result->points, in->occurred_at_us, program,
                                 "purchase", purchase_id, prefix, reason, &credited, err);
     }
     if (st == APP_OK)

@@ -181,8 +181,7 @@ static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64
 app_status
 ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
             int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
-                   int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
-                   app_error *err)
+            int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited, app_error *err)
 {
     return credit_points(conn, who, at_us, member_id, points, occurred_at_us, program, reference_kind, reference_id,
                          idem_prefix, reason, &EARN, 0, true, credited, err);

@@ -25,6 +25,7 @@
 #include "app/purchases.h"
 
 #include <csv.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,17 +127,6 @@ parse_money(const char *text, int64_t *cents)
     while (places++ < 2)
         fraction *= 10;
     *cents = (whole * 100 + fraction) * (negative ? -1 : 1);
-    return true;
-}
-
-static bool
-parse_int(const char *text, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || v < -1000000 || v > 1000000)
-        return false;
-    *out = v;
     return true;
 }
 
@@ -424,13 +414,12 @@ static void
 handle_balance_row(import_state *s)
 {
     const char *member = field(s, COL_MEMBER), *points_text = field(s, COL_POINTS), *expires = field(s, COL_EXPIRES);
-    int64_t points = 0, expires_us = 0;
+    long points = 0;
+    int64_t expires_us = 0;
     char day[40];
     if (member == NULL || member[0] == '\0')
         return reject(s, s->line, "no member id");
-    char *end = NULL;
-    points = points_text ? strtoll(points_text, &end, 10) : 0;
-    if (points_text == NULL || end == points_text || *end != '\0' || points <= 0)
+    if (cli_parse_int(points_text, 1, LONG_MAX, &points) != 0)
         return reject(s, s->line, "points must be a positive whole number");
     if (expires != NULL && expires[0] != '\0' && !parse_date(expires, s->date_format, &expires_us, day))
         return reject(s, s->line, "the expiry does not match --date-format");
@@ -467,13 +456,14 @@ handle_row(import_state *s)
     const char *member = field(s, COL_MEMBER), *order = field(s, COL_ORDER), *date = field(s, COL_DATE);
     const char *amount_text = field(s, COL_AMOUNT), *price_text = field(s, COL_PRICE);
     const char *quantity_text = field(s, COL_QUANTITY), *sku = field(s, COL_SKU), *category = field(s, COL_CATEGORY);
-    int64_t at_us = 0, quantity = 1, amount = 0, price = 0;
+    int64_t at_us = 0, amount = 0, price = 0;
+    long quantity = 1;
     char day[40];
     if (member == NULL || member[0] == '\0')
         return reject(s, s->line, "no member id");
     if (date == NULL || !parse_date(date, s->date_format, &at_us, day))
         return reject(s, s->line, "the date does not match --date-format");
-    if (quantity_text && quantity_text[0] && !parse_int(quantity_text, &quantity))
+    if (quantity_text && quantity_text[0] && cli_parse_int(quantity_text, -1000000, 1000000, &quantity) != 0)
         return reject(s, s->line, "quantity is not a whole number");
     if (amount_text ? !parse_money(amount_text, &amount)
                     : (price_text == NULL || !parse_money(price_text, &price)))

@@ -35,7 +35,7 @@ handle_program_versions(http_request *req, http_reply *reply)
 {
     int64_t before = 0;
     int limit;
-    if (!http_query_id(req, "before", &before, reply) || !http_query_limit(req, &limit, reply))
+    if (!http_page_before(req, &before, &limit, reply))
         return;
     db *conn = http_read_conn(req, reply);
     if (conn == NULL)
@@ -131,8 +131,7 @@ handle_points_history(http_request *req, http_reply *reply)
 {
     int64_t id, before = 0;
     int limit;
-    if (!http_param_id(req, 0, &id, reply) || !http_query_id(req, "before", &before, reply) ||
-        !http_query_limit(req, &limit, reply))
+    if (!http_param_id(req, 0, &id, reply) || !http_page_before(req, &before, &limit, reply))
         return;
     db *conn = http_read_conn(req, reply);
     if (conn == NULL)
@@ -362,7 +361,7 @@ handle_approvals_list(http_request *req, http_reply *reply)
 {
     int64_t before = 0;
     int limit;
-    if (!http_query_id(req, "before", &before, reply) || !http_query_limit(req, &limit, reply))
+    if (!http_page_before(req, &before, &limit, reply))
         return;
     db *conn = http_read_conn(req, reply);
     if (conn == NULL)

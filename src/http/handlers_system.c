@@ -31,8 +31,7 @@ handle_audit_list(http_request *req, http_reply *reply)
                          "the audit log pages newest first: use before= (from next_before), not after=");
         return;
     }
-    if (!http_query_limit(req, &query.limit, reply) ||
-        !http_query_id(req, "before", &query.before, reply) ||
+    if (!http_page_before(req, &query.before, &query.limit, reply) ||
         !http_query_id(req, "entity_id", &query.entity_id, reply))
         return;
     query.entity = http_query(req, "entity");

@@ -87,6 +87,8 @@ bool http_query_limit(http_request *req, int *limit, http_reply *reply);
 
 /* Reads ?after=&limit= with defaults and bounds; false (reply set) when malformed. */
 bool http_page(http_request *req, int64_t *after, int *limit, http_reply *reply);
+/* The same for lists paged newest first: ?before=&limit=. */
+bool http_page_before(http_request *req, int64_t *before, int *limit, http_reply *reply);
 
 /* Parses the path parameter at index as a positive id; false (reply set, 404) when not one. */
 bool http_param_id(http_request *req, int index, int64_t *id, http_reply *reply);

@@ -120,6 +120,12 @@ http_page(http_request *req, int64_t *after, int *limit, http_reply *reply)
 }
 
 bool
+http_page_before(http_request *req, int64_t *before, int *limit, http_reply *reply)
+{
+    return http_query_id(req, "before", before, reply) && http_query_limit(req, limit, reply);
+}
+
+bool
 http_query_limit(http_request *req, int *limit, http_reply *reply)
 {
     const char *limit_text = http_query(req, "limit");

@@ -14,7 +14,6 @@ actions, not absolute values. The last test runs `patron ledger verify` on the s
 database after everything else.
 """
 
-import contextlib
 import csv
 import datetime
 import json
@@ -28,6 +27,7 @@ import pytest
 import requests
 
 from conftest import COUNTED_TABLES, ROLES, assert_error, run_patron, start_server, unique
+from test_ledger import in_store, make_rule, program_settings, quoted  # noqa: F401 (make_rule: a fixture)
 
 # Tables a ledger request may change, for "changes nothing" checks.
 LEDGER_TABLES = COUNTED_TABLES + [
@@ -72,39 +72,8 @@ def days_ago(n):
     return utc_now().date() - datetime.timedelta(days=n)
 
 
-def quoted(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def in_store(store):
-    """A rule condition that only purchases naming this store match."""
-    return f"store = {quoted(store)}"
-
-
 def idem():
     return {"Idempotency-Key": unique("k-")}
-
-
-@pytest.fixture
-def make_rule(server):
-    """make_rule(**fields) creates a rule (per_amount, 1 point a euro unless told);
-    every rule made is deleted when the test ends."""
-    made = []
-
-    def make(**fields):
-        body = {"name": unique("rule-"), "formula": "per_amount"}
-        body.update(fields)
-        if body["formula"] == "per_amount":
-            body.setdefault("points_per_unit", 1)
-        r = server.post("/v1/rules", json=body)
-        assert r.status_code == 201, r.text
-        made.append(r.json()["id"])
-        return r.json()
-
-    yield make
-    for rule_id in made:
-        r = server.delete(f"/v1/rules/{rule_id}")
-        assert r.status_code in (200, 404), r.text
 
 
 @pytest.fixture
@@ -115,20 +84,6 @@ def fixed_store(make_rule):
         make_rule(condition=in_store(store), formula="fixed", fixed_points=points)
         return store
     return make
-
-
-@contextlib.contextmanager
-def program_settings(server, **changes):
-    """PATCHes the program's settings, and puts back the old values of what it changed."""
-    before = server.get("/v1/program").json()
-    r = server.patch("/v1/program", json=changes)
-    assert r.status_code == 200, r.text
-    try:
-        yield r.json()
-    finally:
-        restore = {k: before[k] for k in changes}
-        r = server.patch("/v1/program", json=restore)
-        assert r.status_code == 200, r.text
 
 
 def buy(server, member_id, amount_cents, key="admin", **fields):

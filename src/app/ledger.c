@@ -814,6 +814,32 @@ load_hold(db *conn, int64_t member_id, int64_t hold_id, json_t **out, app_error 
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+/* What deciding on a hold needs: its points, its expiry and whether it is open. */
+typedef struct hold_row {
+    int64_t points;
+    int64_t expires_at_us;
+    bool open;
+} hold_row;
+
+static app_status
+read_hold(db *conn, int64_t member_id, int64_t hold_id, hold_row *out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT points, expires_at, status FROM points_holds WHERE id = ? AND member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, hold_id);
+    db_bind_int64(stmt, 2, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *out = (hold_row){db_column_int64(stmt, 0), db_column_int64(stmt, 1),
+                          strcmp(db_column_text(stmt, 2), "open") == 0};
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "member %lld has no hold %lld", (long long)member_id,
+                        (long long)hold_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}
+
 app_status
 ledger_hold_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, const char *reason,
                int64_t ttl_s, json_t **out, app_error *err)
@@ -882,16 +908,13 @@ close_hold(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t
 {
     ledger_balances b;
     app_status st = ledger_lock_member(conn, member_id, &b, err);
-    json_t *hold = NULL;
+    hold_row hold = {0};
     if (st == APP_OK)
-        st = load_hold(conn, member_id, hold_id, &hold, err);
+        st = read_hold(conn, member_id, hold_id, &hold, err);
     if (st != APP_OK)
         return st;
-    const char *current = json_string_value(json_object_get(hold, "status"));
-    int64_t points = json_integer_value(json_object_get(hold, "points"));
-    bool open = strcmp(current, "open") == 0;
-    json_decref(hold);
-    if (!open)
+    int64_t points = hold.points;
+    if (!hold.open)
         return app_fail(err, APP_CONFLICT, "hold_closed", "hold %lld is already closed", (long long)hold_id);
     if (capture < 0 || capture > points)
         return app_fail(err, APP_INVALID, "invalid_field", "capture at most the %lld points held", (long long)points);
@@ -975,19 +998,14 @@ app_status
 ledger_capture_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t hold_id, int64_t points,
                   json_t **out, app_error *err)
 {
-    json_t *hold = NULL;
-    app_status st = load_hold(conn, member_id, hold_id, &hold, err);
+    hold_row hold = {0};
+    app_status st = read_hold(conn, member_id, hold_id, &hold, err);
     if (st != APP_OK)
         return st;
-    int64_t held = json_integer_value(json_object_get(hold, "points"));
-    int64_t expires_at = 0;
-    clock_parse_rfc3339(json_string_value(json_object_get(hold, "expires_at")), &expires_at);
-    bool open = strcmp(json_string_value(json_object_get(hold, "status")), "open") == 0;
-    json_decref(hold);
-    if (open && expires_at <= at_us) /* past its time: released, and the till is told */
+    if (hold.open && hold.expires_at_us <= at_us) /* past its time: released, and the till is told */
         return app_fail(err, APP_CONFLICT, "hold_expired", "hold %lld expired; hold the points again",
                         (long long)hold_id);
-    st = close_hold(conn, who, at_us, member_id, hold_id, points == 0 ? held : points, "captured", err);
+    st = close_hold(conn, who, at_us, member_id, hold_id, points == 0 ? hold.points : points, "captured", err);
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "points.capture", "member", member_id, NULL, err);
     return st == APP_OK ? load_hold(conn, member_id, hold_id, out, err) : st;

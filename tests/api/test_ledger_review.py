@@ -2,11 +2,12 @@
 kept so it cannot come back (both engines)."""
 
 import concurrent.futures
+import json
 import sqlite3
 
 import requests
 
-from conftest import assert_error, run_patron, unique
+from conftest import assert_error, run_patron, start_server, unique
 from test_ledger_more import (balances, buy, fixed_store, idem, in_store, make_rule,  # noqa: F401 (fixtures)
                               program_settings, refund)
 
@@ -128,3 +129,64 @@ def test_a_refund_key_refunds_once_even_after_its_answer_is_forgotten(server, fi
     again = refund(server, p["id"], {"amount_cents": 100}, headers=headers)
     assert_error(again, 409, "duplicate_refund")
     assert server.get(f"/v1/purchases/{p['id']}").json()["refunded_cents"] == 100
+
+
+def test_import_balances_opens_each_row_once(server, tmp_path):
+    ext = unique("open")
+    path = tmp_path / "balances.csv"
+    path.write_text("customer,points,expires\n"
+                    f"{ext}-a,500,2099-12-31\n"
+                    f"{ext}-b,120,\n"
+                    f"{ext}-a,80,2099-06-30\n"
+                    f"{ext}-c,abc,\n"
+                    f"{ext}-d,10,2020-01-01\n")
+    args = ["import", "balances", str(path), "--header", "--db", server.db.url,
+            "--map", "member=customer,points=points,expires=expires"]
+    first = json.loads(run_patron(*args).stdout)
+    assert (first["rows"], first["balances"], first["members_created"], first["rejected"]) == (5, 3, 2, 2)
+    rejects = (tmp_path / "balances.csv.rejects.csv").read_text().splitlines()
+    assert rejects[1:] == ['5,"points must be a positive whole number"', '6,"the expiry date has passed"']
+    again = json.loads(run_patron(*args).stdout)
+    assert (again["balances"], again["duplicates_skipped"], again["members_created"]) == (0, 3, 0)
+    a = server.get(f"/v1/members?external_id={ext}-a").json()["data"][0]
+    assert balances(server, a["id"]) == (580, 0, 0, 0)
+    assert server.get(f"/v1/members?external_id={ext}-d").json()["data"] == []   # nothing made for a rejected row
+    run_patron("ledger", "verify", "--db", server.db.url)
+
+
+def test_a_spend_needing_too_many_lots_is_refused_whole(server, make_rule, tmp_path):
+    ext = unique("lots")
+    m = server.create_member(external_id=ext)
+    make_rule(condition=f"member_id = {m['id']}", points_per_unit=1, unit_cents=100)
+    path = tmp_path / "small.csv"
+    path.write_text("member,order,date,amount\n" +
+                    "".join(f"{ext},{ext}-{i},2026-01-01,1.00\n" for i in range(600)))
+    run_patron("import", "purchases", str(path), "--header", "--db", server.db.url,
+               "--map", "member=member,order=order,date=date,amount=amount")
+    transfers = server.db.scalar(f"SELECT COUNT(*) FROM transfers WHERE member_id = {m['id']}")
+    r = server.post(f"/v1/members/{m['id']}/points/spend", headers=idem(), json={"points": 550, "reason": "x"})
+    assert_error(r, 409, "too_many_lots")
+    assert balances(server, m["id"]) == (600, 0, 0, 0)
+    assert server.db.scalar(f"SELECT COUNT(*) FROM transfers WHERE member_id = {m['id']}") == transfers
+    r = server.post(f"/v1/members/{m['id']}/points/spend", headers=idem(), json={"points": 500, "reason": "x"})
+    assert r.status_code == 201, r.text
+
+
+def test_serve_takes_the_programs_time_zone(engine, monkeypatch):
+    monkeypatch.delenv("PATRON_TIME_ZONE", raising=False)
+    s = start_server(engine)
+    try:
+        assert s.get("/healthz").json()["time_zone"] == "UTC"
+        assert s.patch("/v1/program", json={"time_zone": "Europe/Paris"}).status_code == 200
+        s.stop_ok()
+        s.start()
+        assert s.get("/healthz").json()["time_zone"] == "Europe/Paris"
+        s.stop_ok()
+        monkeypatch.setenv("PATRON_TIME_ZONE", "Asia/Tokyo")   # the command line's zone wins
+        s.start()
+        assert s.get("/healthz").json()["time_zone"] == "Asia/Tokyo"
+        s.stop_ok()
+    finally:
+        if s.alive():
+            s.kill()
+        s.db.drop()

@@ -37,55 +37,67 @@ member_column(const expr_field *f)
     return (f->contexts & EXPR_CTX_MEMBER) && f->days_since == NULL;
 }
 
+void
+expr_records_select_list(arena_text *sql)
+{
+    arena_text_append(sql, "m.attributes");
+    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
+        if (member_column(&EXPR_FIELDS[i])) {
+            arena_text_append(sql, ", ");
+            arena_text_append(sql, EXPR_FIELDS[i].column);
+        }
+}
+
+void
+expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *env, expr_value *values,
+                  const expr_value **attributes)
+{
+    *attributes = expr_records_attributes(mem, db_column_text(stmt, first_column), env);
+    int col = first_column + 1;
+    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++) {
+        const expr_field *f = &EXPR_FIELDS[i];
+        expr_value *v = &values[i];
+        *v = (expr_value){.type = f->type, .is_null = true};
+        if (!member_column(f))
+            continue;
+        v->is_null = db_column_is_null(stmt, col);
+        if (v->is_null) {
+            col++;
+            continue;
+        }
+        civil_date date;
+        const char *text = db_column_text(stmt, col);
+        switch (f->type) {
+        case EXPR_T_STRING:
+            v->s = arena_strndup(mem, text, strlen(text));
+            v->s_len = strlen(text);
+            break;
+        case EXPR_T_BOOL: v->b = db_column_int64(stmt, col) != 0; break;
+        case EXPR_T_DATE:
+            v->is_null = civil_parse(text, &date) != 0;
+            v->i = v->is_null ? 0 : civil_to_days(date);
+            break;
+        default: v->i = db_column_int64(stmt, col); break;
+        }
+        col++;
+    }
+}
+
 app_status
 expr_records_member(db *conn, arena *mem, int64_t member_id, const expr_env *env, expr_value *values,
                     const expr_value **attributes, app_error *err)
 {
     arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT m.attributes");
-    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++) {
-        values[i] = (expr_value){.type = EXPR_FIELDS[i].type, .is_null = true};
-        if (member_column(&EXPR_FIELDS[i])) {
-            arena_text_append(&sql, ", ");
-            arena_text_append(&sql, EXPR_FIELDS[i].column);
-        }
-    }
+    arena_text_append(&sql, "SELECT ");
+    expr_records_select_list(&sql);
     arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
     db_stmt *stmt = db_prepare(conn, sql.text);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, member_id);
     int rc = db_step(stmt);
-    if (rc == DB_ROW) {
-        *attributes = expr_records_attributes(mem, db_column_text(stmt, 0), env);
-        int col = 1;
-        for (size_t i = 0; i < EXPR_FIELD_COUNT; i++) {
-            const expr_field *f = &EXPR_FIELDS[i];
-            if (!member_column(f))
-                continue;
-            expr_value *v = &values[i];
-            v->is_null = db_column_is_null(stmt, col);
-            if (v->is_null) {
-                col++;
-                continue;
-            }
-            civil_date date;
-            const char *text = db_column_text(stmt, col);
-            switch (f->type) {
-            case EXPR_T_STRING:
-                v->s = arena_strndup(mem, text, strlen(text));
-                v->s_len = strlen(text);
-                break;
-            case EXPR_T_BOOL: v->b = db_column_int64(stmt, col) != 0; break;
-            case EXPR_T_DATE:
-                v->is_null = civil_parse(text, &date) != 0;
-                v->i = v->is_null ? 0 : civil_to_days(date);
-                break;
-            default: v->i = db_column_int64(stmt, col); break;
-            }
-            col++;
-        }
-    }
+    if (rc == DB_ROW)
+        expr_records_read(stmt, 0, mem, env, values, attributes);
     db_finalize(stmt);
     if (rc == DB_DONE)
         return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);

@@ -15,6 +15,15 @@
 app_status expr_records_member(db *conn, arena *mem, int64_t member_id, const expr_env *env, expr_value *values,
                                const expr_value **attributes, app_error *err);
 
+/* Appends the columns expr_records_read reads ("m.attributes, m.id, ...";
+ * members m joined with member_stats s) to a SELECT being written. */
+void expr_records_select_list(arena_text *sql);
+
+/* Reads a row selected with expr_records_select_list, its columns from
+ * first_column on, into values and *attributes (in mem). */
+void expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *env, expr_value *values,
+                       const expr_value **attributes);
+
 /* The declared attributes' values from a member's attributes JSON text (in
  * mem): a value of another type than declared is null. */
 const expr_value *expr_records_attributes(arena *mem, const char *json_text, const expr_env *env);

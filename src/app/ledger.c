@@ -164,11 +164,12 @@ move_balances_held(db *conn, int64_t member_id, int64_t d_available, int64_t d_p
 typedef struct credit_kind {
     const char *kind;    /* the transfer kind: "earn", "adjust" */
     const char *source;  /* the program account debited */
-    const char *event;   /* the member event */
+    const char *event;   /* the member event; NULL: the caller's event tells */
     bool return_window;  /* pending for the program's pending_days */
 } credit_kind;
 
-static const credit_kind EARN = {"earn", "program:issued", "points_earned", true};
+/* No event of its own: the purchase's event says what it earned (one row, not two). */
+static const credit_kind EARN = {"earn", "program:issued", NULL, true};
 static const credit_kind ADJUST = {"adjust", "program:adjusted", "points_adjusted", false};
 static const credit_kind OPENING = {"opening", "program:opening", "points_opening", false};
 
@@ -178,47 +179,27 @@ static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64
                                 const credit_kind *how, int64_t expires_at_us, bool locked, int64_t *credited,
                                 app_error *err);
 
-app_status
-ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
-            int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
-            int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited, app_error *err)
-{
-    return credit_points(conn, who, at_us, member_id, points, occurred_at_us, program, reference_kind, reference_id,
-                         idem_prefix, reason, &EARN, 0, true, credited, err);
-}
-
+/* Writes a credit's transfers, lot and event against balances *b as they are
+ * now, and moves *b as the credit does; the member_stats row is the caller's
+ * to update (one UPDATE, or one per member for a whole import batch). */
 static app_status
-credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
-              const program_settings *program, const char *reference_kind, int64_t reference_id,
-              const char *idem_prefix, const char *reason, const credit_kind *how, int64_t expires_at_us,
-              bool locked, int64_t *credited, app_error *err)
+credit_write(db *conn, const actor *who, int64_t at_us, int64_t member_id, ledger_balances *b, int64_t points,
+             int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
+             int64_t reference_id, const char *idem_prefix, const char *reason, const credit_kind *how,
+             int64_t expires_at_us, ledger_credit *out, app_error *err)
 {
     assert(points > 0);
-    ledger_balances b;
-    /* Re-read under the lock (the caller's lock when `locked`: a no-op row read on SQLite). */
-    app_status st = locked ? read_balances(conn, member_id, false, &b, err) : ledger_lock_member(conn, member_id, &b, err);
-    int64_t closed = 0; /* read under the lock: a merge that closed the member has committed or waits */
-    int status_rc = st == APP_OK && !locked
-                        ? db_query_int64(conn, "SELECT COUNT(*) FROM members WHERE id = ? AND status = 'closed'",
-                                         member_id, &closed)
-                        : DB_OK;
-    if (st == APP_OK && status_rc != DB_OK)
-        st = app_db_fail(err, conn, status_rc);
-    if (st == APP_OK && closed > 0)
-        st = app_fail(err, APP_CONFLICT, "member_closed", "member %lld is closed and receives no points",
-                      (long long)member_id);
-    if (st != APP_OK)
-        return st;
     int64_t matures_at = how->return_window ? occurred_at_us + program->pending_days * US_PER_DAY : at_us;
     /* Without a return window points are available at once, even for a till whose clock runs ahead. */
     bool matured = matures_at <= at_us || !how->return_window || program->pending_days == 0;
     /* Only available points repay debt: pending ones repay when they mature. */
-    ledger_earn_split split = matured ? ledger_split_earn(b.debt, points) : (ledger_earn_split){0, points};
+    ledger_earn_split split = matured ? ledger_split_earn(b->debt, points) : (ledger_earn_split){0, points};
     char key[IDEMPOTENCY_KEY_BYTES_MAX + 256]; /* a client key and a suffix */
+    app_status st = APP_OK;
     if (split.repay > 0) {
         snprintf(key, sizeof key, "%s:repay", idem_prefix);
         transfer t = {member_id, key, "repay", how->source, "member:debt", split.repay, occurred_at_us,
-                      reference_kind, reference_id, "repays points owed", b.available};
+                      reference_kind, reference_id, "repays points owed", b->available};
         st = write_transfer(conn, who, at_us, &t, NULL, err);
     }
     int64_t transfer_id = 0;
@@ -226,7 +207,7 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         snprintf(key, sizeof key, "%s:%s", idem_prefix, how->kind);
         transfer t = {member_id, key, how->kind, how->source, matured ? "member:available" : "member:pending",
                       split.credit, occurred_at_us, reference_kind, reference_id, reason,
-                      b.available + (matured ? split.credit : 0)};
+                      b->available + (matured ? split.credit : 0)};
         st = write_transfer(conn, who, at_us, &t, &transfer_id, err);
     }
     if (st == APP_OK && split.credit > 0) {
@@ -251,10 +232,7 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         if (rc != DB_DONE)
             return app_db_fail(err, conn, rc);
     }
-    if (st == APP_OK)
-        st = move_balances(conn, member_id, matured ? split.credit : 0, matured ? 0 : split.credit, -split.repay,
-                           points, occurred_at_us, err);
-    if (st == APP_OK) {
+    if (st == APP_OK && how->event != NULL) {
         json_t *payload = json_pack("{s:I, s:I, s:I, s:s, s:s?, s:I}", "points", (json_int_t)points, "credited",
                                     (json_int_t)split.credit, "repaid_debt", (json_int_t)split.repay, "status",
                                     matured ? "available" : "pending", "reference_kind", reference_kind,
@@ -262,8 +240,63 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         st = ledger_event(conn, member_id, how->event, occurred_at_us, at_us, payload, err);
         json_decref(payload);
     }
-    *credited = split.credit;
+    if (st == APP_OK) {
+        *(matured ? &b->available : &b->pending) += split.credit;
+        b->debt -= split.repay;
+        b->earned += points;
+        *out = (ledger_credit){split.credit, split.repay, matured};
+    }
     return st;
+}
+
+static app_status
+credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points, int64_t occurred_at_us,
+              const program_settings *program, const char *reference_kind, int64_t reference_id,
+              const char *idem_prefix, const char *reason, const credit_kind *how, int64_t expires_at_us,
+              bool locked, int64_t *credited, app_error *err)
+{
+    assert(points > 0);
+    ledger_balances b;
+    /* Re-read under the lock (the caller's lock when `locked`: a no-op row read on SQLite). */
+    app_status st = locked ? read_balances(conn, member_id, false, &b, err) : ledger_lock_member(conn, member_id, &b, err);
+    int64_t closed = 0; /* read under the lock: a merge that closed the member has committed or waits */
+    int status_rc = st == APP_OK && !locked
+                        ? db_query_int64(conn, "SELECT COUNT(*) FROM members WHERE id = ? AND status = 'closed'",
+                                         member_id, &closed)
+                        : DB_OK;
+    if (st == APP_OK && status_rc != DB_OK)
+        st = app_db_fail(err, conn, status_rc);
+    if (st == APP_OK && closed > 0)
+        st = app_fail(err, APP_CONFLICT, "member_closed", "member %lld is closed and receives no points",
+                      (long long)member_id);
+    ledger_balances after = b;
+    ledger_credit done;
+    if (st == APP_OK)
+        st = credit_write(conn, who, at_us, member_id, &after, points, occurred_at_us, program, reference_kind,
+                          reference_id, idem_prefix, reason, how, expires_at_us, &done, err);
+    if (st == APP_OK)
+        st = ledger_move_balances(conn, member_id, &b, &after, occurred_at_us, err);
+    *credited = (after.available - b.available) + (after.pending - b.pending);
+    return st;
+}
+
+app_status
+ledger_move_balances(db *conn, int64_t member_id, const ledger_balances *before, const ledger_balances *after,
+                     int64_t activity_at_us, app_error *err)
+{
+    return move_balances_held(conn, member_id, after->available - before->available, after->pending - before->pending,
+                              after->debt - before->debt, after->earned - before->earned, after->held - before->held,
+                              activity_at_us, err);
+}
+
+app_status
+ledger_earn_in_memory(db *conn, const actor *who, int64_t at_us, int64_t member_id, ledger_balances *b,
+                      int64_t points, int64_t occurred_at_us, const program_settings *program,
+                      const char *reference_kind, int64_t reference_id, const char *idem_prefix, const char *reason,
+                      ledger_credit *out, app_error *err)
+{
+    return credit_write(conn, who, at_us, member_id, b, points, occurred_at_us, program, reference_kind,
+                        reference_id, idem_prefix, reason, &EARN, 0, out, err);
 }
 
 /* Which of a member's lots to read. Each query reads only the lots its use

@@ -24,15 +24,30 @@ typedef struct ledger_balances {
 /* Locks (PostgreSQL) and reads a member's balances. APP_NOT_FOUND when absent. */
 app_status ledger_lock_member(db *conn, int64_t member_id, ledger_balances *out, app_error *err);
 
-/* Credits points earned on a reference (a purchase): repays debt first, the
- * rest becomes a lot, pending until the return window ends. The caller has
- * locked the member (ledger_lock_member) and found them active in this
- * transaction. idem_prefix makes the transfers' keys ("purchase:17"). Sets
- * *credited (what reached the member). */
-app_status ledger_earn(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
-                       int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
-                       int64_t reference_id, const char *idem_prefix, const char *reason, int64_t *credited,
-                       app_error *err);
+/* What a credit did: points that reached the member, points that repaid debt,
+ * and whether they are available now (else pending for the return window). */
+typedef struct ledger_credit {
+    int64_t credited, repaid;
+    bool available;
+} ledger_credit;
+
+/* Credits points earned on a reference (a purchase) against the member's
+ * balances *b as read under the caller's lock: repays debt first, the rest
+ * becomes a lot, pending until the return window ends. Writes the transfers
+ * (keys idem_prefix + ":earn"/":repay") and the lot, moves *b and says what
+ * it did in *out (the caller's event tells the member: no event here);
+ * the member_stats row is the caller's to update from *b (one UPDATE per
+ * purchase, or per member and batch in an import). The member is active. */
+app_status ledger_earn_in_memory(db *conn, const actor *who, int64_t at_us, int64_t member_id, ledger_balances *b,
+                                 int64_t points, int64_t occurred_at_us, const program_settings *program,
+                                 const char *reference_kind, int64_t reference_id, const char *idem_prefix,
+                                 const char *reason, ledger_credit *out, app_error *err);
+
+/* Moves a member's stored balances from `before` to `after` (as deltas, so a
+ * CHECK still refuses a negative one) and their last activity to activity_at_us
+ * when later (0: no activity). insufficient_points when the row refused. */
+app_status ledger_move_balances(db *conn, int64_t member_id, const ledger_balances *before,
+                                const ledger_balances *after, int64_t activity_at_us, app_error *err);
 
 /* Adjusts a member's points by hand (positive: a credit available at once,
  * with expiry as the program says; negative: taken from available points, or

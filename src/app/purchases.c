@@ -7,6 +7,7 @@
  * from what was stored, by the same renderer as GET.
  */
 #include "purchases.h"
+#include "purchases_internal.h"
 
 #include "attributes.h"
 #include "core/rules.h"
@@ -22,19 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AMOUNT_CENTS_MAX 1000000000000LL /* ten billion in any currency: beyond is a typo */
-#define QUANTITY_MAX 1000000
-#define FUTURE_SKEW_US (24LL * 3600 * 1000000) /* tills' clocks drift; a purchase a day ahead is an error */
-
-typedef struct purchase_input {
-    int64_t member_id;
-    const char *member_external_id;
-    const char *order_id, *currency, *channel, *store;
-    int64_t occurred_at_us;
-    int64_t amount_cents, points_paid_cents;
-    rules_line lines[RULES_LINES_MAX];
-    size_t line_count;
-} purchase_input;
 
 static app_status
 only_keys(const json_t *object, const char *const *keys, const char *where, app_error *err)
@@ -119,11 +107,12 @@ parse_lines(const json_t *lines, purchase_input *in, app_error *err)
 }
 
 static app_status
-parse_input(const json_t *body, int64_t now_us, purchase_input *in, app_error *err)
+parse_input(const json_t *body, int64_t now_us, purchase_input *in, rules_line lines[RULES_LINES_MAX], app_error *err)
 {
     static const char *const KEYS[] = {"member_id", "member_external_id", "order_id", "occurred_at", "amount_cents",
                                        "points_paid_cents", "currency", "channel", "store", "lines", NULL};
     memset(in, 0, sizeof *in);
+    in->lines = lines;
     if (!json_is_object(body))
         return app_fail(err, APP_INVALID, "invalid_body", "a purchase is a JSON object");
     app_status st = only_keys(body, KEYS, "", err);
@@ -152,7 +141,7 @@ parse_input(const json_t *body, int64_t now_us, purchase_input *in, app_error *e
     if (at != NULL && (!json_is_string(at) || clock_parse_rfc3339(json_string_value(at), &in->occurred_at_us) != 0))
         return app_fail(err, APP_INVALID, "invalid_field", "occurred_at must be a time such as 2026-11-24T10:00:00Z");
     if (in->occurred_at_us > now_us + FUTURE_SKEW_US)
-        return app_fail(err, APP_INVALID, "invalid_field", "occurred_at is more than a day in the future");
+        return app_fail(err, APP_INVALID, "invalid_field", "%s", PURCHASE_FUTURE_MESSAGE);
     return parse_lines(json_object_get(body, "lines"), in, err);
 }
 
@@ -190,12 +179,181 @@ resolve_member(db *conn, purchase_input *in, char *status, size_t status_bytes, 
     return APP_OK;
 }
 
-static app_status
-insert_purchase(db *conn, int64_t at_us, const purchase_input *in, const char *currency, int64_t *id, app_error *err)
+/* Registry slots of the purchase and line fields a record carries, found once. */
+static struct {
+    int amount, points_paid, channel, store, occurred_at;     /* purchase context */
+    int sku, category, quantity, line_amount;                  /* line context */
+} slots;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
+static int
+slot_of(const char *name, unsigned context)
+{
+    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
+        if (strcmp(EXPR_FIELDS[i].name, name) == 0 && (EXPR_FIELDS[i].contexts & context))
+            return (int)i;
+    assert(!"a purchase field is missing from the registry");
+    return -1;
+}
+
+static void
+slots_find(void)
+{
+    slots.amount = slot_of("amount_cents", EXPR_CTX_PURCHASE);
+    slots.points_paid = slot_of("points_paid_cents", EXPR_CTX_PURCHASE);
+    slots.channel = slot_of("channel", EXPR_CTX_PURCHASE);
+    slots.store = slot_of("store", EXPR_CTX_PURCHASE);
+    slots.occurred_at = slot_of("occurred_at", EXPR_CTX_PURCHASE);
+    slots.sku = slot_of("sku", EXPR_CTX_LINE);
+    slots.category = slot_of("category", EXPR_CTX_LINE);
+    slots.quantity = slot_of("quantity", EXPR_CTX_LINE);
+    slots.line_amount = slot_of("amount_cents", EXPR_CTX_LINE);
+}
+
+static expr_value
+text_value(const char *text)
+{
+    return text ? (expr_value){.type = EXPR_T_STRING, .s = text, .s_len = strlen(text)}
+                : (expr_value){.type = EXPR_T_STRING, .is_null = true};
+}
+
+static expr_value
+int_value(int slot, int64_t v)
+{
+    return (expr_value){.type = EXPR_FIELDS[slot].type, .i = v};
+}
+
+void
+purchase_record_fill(arena *mem, const purchase_input *in, expr_value *values, expr_record *rec)
+{
+    pthread_once(&slots_once, slots_find);
+    values[slots.amount] = int_value(slots.amount, in->amount_cents);
+    values[slots.points_paid] = int_value(slots.points_paid, in->points_paid_cents);
+    values[slots.channel] = text_value(in->channel);
+    values[slots.store] = text_value(in->store);
+    values[slots.occurred_at] = int_value(slots.occurred_at, in->occurred_at_us);
+    expr_record *lines = arena_alloc(mem, (in->line_count + 1) * sizeof *lines);
+    for (size_t k = 0; k < in->line_count; k++) {
+        expr_value *lv = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *lv);
+        for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
+            lv[i] = (expr_value){.type = EXPR_FIELDS[i].type, .is_null = true};
+        lv[slots.sku] = text_value(in->lines[k].sku);
+        lv[slots.category] = text_value(in->lines[k].category);
+        lv[slots.quantity] = int_value(slots.quantity, in->lines[k].quantity);
+        lv[slots.line_amount] = int_value(slots.line_amount, in->lines[k].amount_cents);
+        lines[k] = (expr_record){.values = lv};
+    }
+    rec->values = values;
+    rec->lines = lines;
+    rec->line_count = in->line_count;
+}
+
+app_status
+purchase_earned_today(db *conn, int64_t member_id, int64_t rule_id, const char *day, int64_t *points, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT points FROM rule_awards_daily WHERE member_id = ? AND rule_id = ? AND day = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, rule_id);
+    db_bind_text(stmt, 3, day, -1);
+    int rc = db_step(stmt);
+    *points = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
+    db_finalize(stmt);
+    return rc == DB_ROW || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+app_status
+purchase_count_daily_award(db *conn, int64_t member_id, int64_t rule_id, const char *day, int64_t points,
+                           app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO rule_awards_daily (member_id, rule_id, day, points) VALUES (?, ?, ?, ?)"
+                                     " ON CONFLICT (member_id, rule_id, day) DO UPDATE"
+                                     " SET points = rule_awards_daily.points + excluded.points");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, rule_id);
+    db_bind_text(stmt, 3, day, -1);
+    db_bind_int64(stmt, 4, points);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+void
+purchase_business_day(int64_t occurred_at_us, char day[PURCHASE_DAY_BYTES])
+{
+    civil_date d = clock_local_date(occurred_at_us);
+    snprintf(day, PURCHASE_DAY_BYTES, "%04d-%02d-%02d", d.year, d.month, d.day);
+}
+
+app_status
+purchase_evaluate(const purchase_setup *setup, const purchase_input *in, const earn_rule *rules,
+                  const expr_record *rec, const char *note, rules_result *result, app_error *err)
+{
+    expr_env env = setup->env;
+    env.now_us = in->occurred_at_us;
+    const program_settings *program = &setup->program;
+    rules_program rp = {program->excluded_skus, program->excluded_categories, program->rounding};
+    rules_evaluate(rules, setup->rule_count, &rp, in->lines, in->line_count, in->amount_cents, in->points_paid_cents,
+                   &env, rec, result);
+    if (result->saturated)
+        return app_fail(err, APP_INVALID, "points_overflow",
+                        "the earning rules give this purchase more than %lld points: check the rules",
+                        (long long)RULES_POINTS_MAX);
+    if (note != NULL) { /* nothing is given, so nothing counts toward caps or is shown as earned */
+        result->award_count = 0;
+        result->points = 0;
+        result->order_points = 0;
+        memset(result->line_points, 0, sizeof result->line_points);
+    }
+    return APP_OK;
+}
+
+json_t *
+purchase_earning_json(const rules_result *r, const earn_rule *rules, size_t rule_count, size_t line_count,
+                      const char *note)
+{
+    json_t *awards = json_array();
+    for (size_t k = 0; k < r->award_count; k++) {
+        const rules_award *a = &r->awards[k];
+        const char *name = "";
+        for (size_t j = 0; j < rule_count; j++)
+            if (rules[j].id == a->rule_id)
+                name = rules[j].name;
+        json_t *lines = json_array();
+        for (size_t i = 0; i < line_count; i++)
+            if (a->line_matched[i])
+                json_array_append_new(lines, json_integer((json_int_t)i));
+        json_array_append_new(awards, json_pack("{s:I, s:s, s:I, s:b, s:o}", "rule_id", (json_int_t)a->rule_id,
+                                                "rule", name, "points", (json_int_t)a->points, "capped", a->capped,
+                                                "lines", lines));
+    }
+    json_t *excluded = json_array();
+    for (size_t i = 0; i < line_count; i++)
+        if (r->line_excluded[i])
+            json_array_append_new(excluded, json_integer((json_int_t)i));
+    return json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
+}
+
+const earn_rule *
+purchase_rule(const purchase_setup *setup, int64_t rule_id)
+{
+    for (size_t j = 0; j < setup->rule_count; j++)
+        if (setup->rules[j].id == rule_id)
+            return &setup->rules[j];
+    return NULL;
+}
+
+app_status
+purchase_insert(db *conn, int64_t at_us, const purchase_input *in, const char *currency, int64_t eligible_cents,
+                int64_t points, const char *earning, int64_t *id, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, "INSERT INTO purchases (member_id, order_id, occurred_at, amount_cents,"
-                                     " points_paid_cents, currency, channel, store, created_at)"
-                                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING RETURNING id");
+                                     " points_paid_cents, currency, channel, store, created_at, eligible_cents,"
+                                     " points_earned, earning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                                     " ON CONFLICT (order_id) DO NOTHING RETURNING id");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, in->member_id);
@@ -207,6 +365,9 @@ insert_purchase(db *conn, int64_t at_us, const purchase_input *in, const char *c
     db_bind_text_or_null(stmt, 7, in->channel);
     db_bind_text_or_null(stmt, 8, in->store);
     db_bind_int64(stmt, 9, at_us);
+    db_bind_int64(stmt, 10, eligible_cents);
+    db_bind_int64(stmt, 11, points);
+    db_bind_text(stmt, 12, earning, -1);
     int rc = db_step(stmt);
     if (rc == DB_ROW)
         *id = db_column_int64(stmt, 0);
@@ -216,9 +377,8 @@ insert_purchase(db *conn, int64_t at_us, const purchase_input *in, const char *c
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-/* Inserts the purchase's lines with the points the rules attributed to each. */
-static app_status
-insert_lines(db *conn, int64_t id, const purchase_input *in, const int64_t *line_points, app_error *err)
+app_status
+purchase_insert_lines(db *conn, int64_t id, const purchase_input *in, const int64_t *line_points, app_error *err)
 {
     for (size_t i = 0; i < in->line_count; i++) {
         db_stmt *stmt = db_prepare(conn, "INSERT INTO purchase_lines (purchase_id, line_no, sku, category, quantity,"
@@ -240,169 +400,53 @@ insert_lines(db *conn, int64_t id, const purchase_input *in, const int64_t *line
     return APP_OK;
 }
 
-static void
-set_text(expr_value *values, const char *field, const char *text, int context)
+app_status
+purchase_event(db *conn, int64_t member_id, int64_t purchase_id, const purchase_input *in, int64_t points,
+               const ledger_credit *credit, int64_t at_us, app_error *err)
 {
-    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
-        if (strcmp(EXPR_FIELDS[i].name, field) == 0 && (EXPR_FIELDS[i].contexts & (unsigned)context))
-            values[i] = text ? (expr_value){.type = EXPR_T_STRING, .s = text, .s_len = strlen(text)}
-                             : (expr_value){.type = EXPR_T_STRING, .is_null = true};
+    json_t *payload = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s?}", "purchase_id", (json_int_t)purchase_id,
+                                "order_id", in->order_id, "amount_cents", (json_int_t)in->amount_cents, "points",
+                                (json_int_t)points, "credited", (json_int_t)credit->credited, "repaid_debt",
+                                (json_int_t)credit->repaid,
+                                "status", points == 0 ? NULL : credit->available ? "available" : "pending");
+    app_status st = ledger_event(conn, member_id, "purchase", in->occurred_at_us, at_us, payload, err);
+    json_decref(payload);
+    return st;
 }
 
-static void
-set_int(expr_value *values, const char *field, int64_t v, int context)
-{
-    for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
-        if (strcmp(EXPR_FIELDS[i].name, field) == 0 && (EXPR_FIELDS[i].contexts & (unsigned)context))
-            values[i] = (expr_value){.type = EXPR_FIELDS[i].type, .i = v};
-}
-
-/* The purchase's expression record: the buyer's fields, the purchase's, and its lines. */
-static app_status
-purchase_record(db *conn, arena *mem, const purchase_input *in, const expr_env *env, expr_record *rec, app_error *err)
-{
-    expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
-    app_status st = expr_records_member(conn, mem, in->member_id, env, values, &rec->attributes, err);
-    if (st != APP_OK)
-        return st;
-    set_int(values, "amount_cents", in->amount_cents, EXPR_CTX_PURCHASE);
-    set_int(values, "points_paid_cents", in->points_paid_cents, EXPR_CTX_PURCHASE);
-    set_text(values, "channel", in->channel, EXPR_CTX_PURCHASE);
-    set_text(values, "store", in->store, EXPR_CTX_PURCHASE);
-    set_int(values, "occurred_at", in->occurred_at_us, EXPR_CTX_PURCHASE);
-    expr_record *lines = arena_alloc(mem, (in->line_count + 1) * sizeof *lines);
-    for (size_t k = 0; k < in->line_count; k++) {
-        expr_value *lv = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *lv);
-        for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
-            lv[i] = (expr_value){.type = EXPR_FIELDS[i].type, .is_null = true};
-        set_text(lv, "sku", in->lines[k].sku, EXPR_CTX_LINE);
-        set_text(lv, "category", in->lines[k].category, EXPR_CTX_LINE);
-        set_int(lv, "quantity", in->lines[k].quantity, EXPR_CTX_LINE);
-        set_int(lv, "amount_cents", in->lines[k].amount_cents, EXPR_CTX_LINE);
-        lines[k] = (expr_record){.values = lv};
-    }
-    rec->values = values;
-    rec->lines = lines;
-    rec->line_count = in->line_count;
-    return APP_OK;
-}
-
-/* What each rule already gave this member on the purchase's business day (daily caps). */
-static app_status
-load_earned_today(db *conn, int64_t member_id, const char *day, earn_rule *rules, size_t n, app_error *err)
-{
-    for (size_t k = 0; k < n; k++) {
-        if (rules[k].cap_per_day == 0)
-            continue;
-        db_stmt *stmt = db_prepare(conn, "SELECT points FROM rule_awards_daily WHERE member_id = ? AND rule_id = ? AND day = ?");
-        if (stmt == NULL)
-            return app_db_fail(err, conn, DB_ERROR);
-        db_bind_int64(stmt, 1, member_id);
-        db_bind_int64(stmt, 2, rules[k].id);
-        db_bind_text(stmt, 3, day, -1);
-        int rc = db_step(stmt);
-        rules[k].earned_today = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-        db_finalize(stmt);
-        if (rc != DB_ROW && rc != DB_DONE)
-            return app_db_fail(err, conn, rc);
-    }
-    return APP_OK;
-}
-
-/* Records the awards: daily counters, and the earning explanation on the purchase. */
-/* Whether rule id has a daily cap (its awards are counted per member and day). */
-static bool
-capped_daily(const earn_rule *rules, size_t rule_count, int64_t rule_id)
-{
-    for (size_t j = 0; j < rule_count; j++)
-        if (rules[j].id == rule_id)
-            return rules[j].cap_per_day > 0;
-    return false;
-}
-
-static app_status
-record_awards(db *conn, int64_t purchase_id, int64_t member_id, const char *day, const rules_result *r,
-              const earn_rule *rules, size_t rule_count, size_t line_count, const char *note, json_t **earning_out,
-              app_error *err)
-{
-    json_t *awards = json_array();
-    for (size_t k = 0; k < r->award_count; k++) {
-        const rules_award *a = &r->awards[k];
-        const char *name = "";
-        for (size_t j = 0; j < rule_count; j++)
-            if (rules[j].id == a->rule_id)
-                name = rules[j].name;
-        json_t *lines = json_array();
-        for (size_t i = 0; i < line_count; i++)
-            if (a->line_matched[i])
-                json_array_append_new(lines, json_integer((json_int_t)i));
-        json_array_append_new(awards, json_pack("{s:I, s:s, s:I, s:b, s:o}", "rule_id", (json_int_t)a->rule_id,
-                                                "rule", name, "points", (json_int_t)a->points, "capped", a->capped,
-                                                "lines", lines));
-        if (!capped_daily(rules, rule_count, a->rule_id))
-            continue; /* only rules with a daily cap need the day's count */
-        db_stmt *stmt = db_prepare(conn, "INSERT INTO rule_awards_daily (member_id, rule_id, day, points) VALUES (?, ?, ?, ?)"
-                                         " ON CONFLICT (member_id, rule_id, day) DO UPDATE"
-                                         " SET points = rule_awards_daily.points + excluded.points");
-        int rc = DB_ERROR;
-        if (stmt != NULL) {
-            db_bind_int64(stmt, 1, member_id);
-            db_bind_int64(stmt, 2, a->rule_id);
-            db_bind_text(stmt, 3, day, -1);
-            db_bind_int64(stmt, 4, a->points);
-            rc = db_step(stmt);
-            db_finalize(stmt);
-        }
-        if (rc != DB_DONE) {
-            json_decref(awards);
-            return app_db_fail(err, conn, rc);
-        }
-    }
-    json_t *excluded = json_array();
-    for (size_t i = 0; i < line_count; i++)
-        if (r->line_excluded[i])
-            json_array_append_new(excluded, json_integer((json_int_t)i));
-    json_t *earning = json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
-    char *text = json_dumps(earning, JSON_COMPACT);
-    *earning_out = earning; /* the answer shows it as stored */
-    db_stmt *stmt = db_prepare(conn, "UPDATE purchases SET eligible_cents = ?, points_earned = ?, earning = ? WHERE id = ?");
-    int rc = DB_ERROR;
-    if (stmt != NULL && text != NULL) {
-        db_bind_int64(stmt, 1, r->eligible_cents);
-        db_bind_int64(stmt, 2, note ? 0 : r->points);
-        db_bind_text(stmt, 3, text, -1);
-        db_bind_int64(stmt, 4, purchase_id);
-        rc = db_step(stmt);
-    }
-    if (stmt != NULL)
-        db_finalize(stmt);
-    free(text);
-    if (rc != DB_DONE) {
-        json_decref(earning);
-        *earning_out = NULL;
-        return app_db_fail(err, conn, rc);
-    }
-    return APP_OK;
-}
-
-static app_status
-update_stats(db *conn, const purchase_input *in, app_error *err)
+app_status
+purchase_stats_apply(db *conn, int64_t member_id, const purchase_stats_delta *d, const ledger_balances *before,
+                     const ledger_balances *after, app_error *err)
 {
     db_stmt *stmt = db_prepare(
-        conn, "UPDATE member_stats SET purchases_count = purchases_count + 1,"
-              " total_spend_cents = total_spend_cents + ?,"
-              " first_purchase_at = CASE WHEN first_purchase_at IS NULL OR first_purchase_at > ? THEN ? ELSE first_purchase_at END,"
-              " last_purchase_at = CASE WHEN last_purchase_at IS NULL OR last_purchase_at < ? THEN ? ELSE last_purchase_at END"
-              " WHERE member_id = ?");
+        conn, "UPDATE member_stats SET purchases_count = purchases_count + ?, total_spend_cents = total_spend_cents + ?,"
+              " first_purchase_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (first_purchase_at IS NULL OR first_purchase_at > ?)"
+              " THEN CAST(? AS BIGINT) ELSE first_purchase_at END,"
+              " last_purchase_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (last_purchase_at IS NULL OR last_purchase_at < ?)"
+              " THEN CAST(? AS BIGINT) ELSE last_purchase_at END,"
+              " points_available = points_available + ?, points_pending = points_pending + ?,"
+              " points_debt = points_debt + ?, points_earned = points_earned + ?,"
+              " last_activity_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (last_activity_at IS NULL OR last_activity_at < ?)"
+              " THEN CAST(? AS BIGINT) ELSE last_activity_at END"
+              " WHERE member_id = ? AND points_available + ? >= 0 AND points_pending + ? >= 0 AND points_debt + ? >= 0");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
-    int64_t values[] = {in->amount_cents, in->occurred_at_us, in->occurred_at_us, in->occurred_at_us,
-                        in->occurred_at_us, in->member_id};
-    for (int k = 0; k < 6; k++)
+    assert(after->held == before->held);
+    int64_t available = after->available - before->available, pending = after->pending - before->pending;
+    int64_t debt = after->debt - before->debt;
+    int64_t values[] = {d->purchases, d->spend_cents, d->first_at_us, d->first_at_us, d->first_at_us, d->last_at_us,
+                        d->last_at_us, d->last_at_us, available, pending, debt, after->earned - before->earned,
+                        d->activity_at_us, d->activity_at_us, d->activity_at_us, member_id, available, pending, debt};
+    for (int k = 0; k < (int)(sizeof values / sizeof values[0]); k++)
         db_bind_int64(stmt, k + 1, values[k]);
     int rc = db_step(stmt);
+    int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
     db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    if (changed != 1) /* the balances moved under us: never on the locked row, so a bug */
+        return app_fail(err, APP_INTERNAL, "internal", "member %lld's balances did not match", (long long)member_id);
+    return APP_OK;
 }
 
 app_status
@@ -441,6 +485,7 @@ purchases_setup_release(purchase_setup *setup)
 typedef struct earned_summary {
     json_t *earning; /* owned */
     int64_t eligible_cents, points;
+    ledger_credit credit;
     int64_t line_points[RULES_LINES_MAX];
 } earned_summary;
 
@@ -468,59 +513,70 @@ purchase_answer(int64_t id, int64_t at_us, const purchase_input *in, const char 
                      app_json_time(at_us), "lines", lines);
 }
 
-/* Evaluates the rules and credits the points; the explanation is stored on the purchase. */
+app_status
+purchase_credit(db *conn, const actor *who, int64_t at_us, const purchase_input *in, int64_t purchase_id,
+                int64_t points, const program_settings *program, ledger_balances *balances, ledger_credit *out,
+                app_error *err)
+{
+    char prefix[48];
+    snprintf(prefix, sizeof prefix, "purchase:%lld", (long long)purchase_id);
+    char reason[EXTERNAL_ID_BYTES_MAX + 32];
+    snprintf(reason, sizeof reason, "purchase %s", in->order_id);
+    return ledger_earn_in_memory(conn, who, at_us, in->member_id, balances, points, in->occurred_at_us, program,
+                                 "purchase", purchase_id, prefix, reason, out, err);
+}
+
+/* Evaluates the rules, stores the purchase with its earning explanation and
+ * lines, credits the points and counts them toward daily caps; *id is the new
+ * purchase's. The rules see the buyer as before this purchase. */
 static app_status
-earn(db *conn, const actor *who, int64_t at_us, int64_t purchase_id, const purchase_input *in, const char *status,
-     const purchase_setup *setup, earned_summary *summary, app_error *err)
+record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input *in, const char *status,
+                const purchase_setup *setup, ledger_balances *balances, earned_summary *summary, int64_t *id,
+                app_error *err)
 {
     arena mem = {0};
-    expr_env env = setup->env;
-    env.now_us = in->occurred_at_us;
     size_t rule_count = setup->rule_count;
     earn_rule *rules = arena_alloc(&mem, (rule_count + 1) * sizeof *rules);
     memcpy(rules, setup->rules, rule_count * sizeof *rules); /* earned_today is per member and day */
-    civil_date day_date = clock_local_date(in->occurred_at_us);
-    char day[16];
-    snprintf(day, sizeof day, "%04d-%02d-%02d", day_date.year, day_date.month, day_date.day);
-    app_status st = load_earned_today(conn, in->member_id, day, rules, rule_count, err);
+    char day[PURCHASE_DAY_BYTES];
+    purchase_business_day(in->occurred_at_us, day);
+    app_status st = APP_OK;
+    for (size_t k = 0; st == APP_OK && k < rule_count; k++)
+        if (rules[k].cap_per_day > 0)
+            st = purchase_earned_today(conn, in->member_id, rules[k].id, day, &rules[k].earned_today, err);
+    expr_value *values = arena_alloc(&mem, EXPR_FIELD_COUNT * sizeof *values);
     expr_record rec = {0};
+    expr_env env = setup->env;
     if (st == APP_OK)
-        st = purchase_record(conn, &mem, in, &env, &rec, err);
+        st = expr_records_member(conn, &mem, in->member_id, &env, values, &rec.attributes, err);
+    if (st == APP_OK)
+        purchase_record_fill(&mem, in, values, &rec);
     rules_result *result = arena_alloc(&mem, sizeof *result);
-    const program_settings *program = &setup->program;
-    if (st == APP_OK) {
-        rules_program rp = {program->excluded_skus, program->excluded_categories, program->rounding};
-        rules_evaluate(rules, rule_count, &rp, in->lines, in->line_count, in->amount_cents, in->points_paid_cents,
-                       &env, &rec, result);
-    }
     const char *note = strcmp(status, "active") == 0 ? NULL : "the member is not active: no points";
-    if (st == APP_OK && result->saturated)
-        st = app_fail(err, APP_INVALID, "points_overflow",
-                      "the earning rules give this purchase more than %lld points: check the rules",
-                      (long long)RULES_POINTS_MAX);
-    if (note != NULL) { /* nothing is given, so nothing counts toward caps or is shown as earned */
-        result->award_count = 0;
-        result->points = 0;
-        result->order_points = 0;
-        memset(result->line_points, 0, sizeof result->line_points);
-    }
-    int64_t credited = 0;
-    if (st == APP_OK && note == NULL && result->points > 0) {
-        char prefix[48];
-        snprintf(prefix, sizeof prefix, "purchase:%lld", (long long)purchase_id);
-        char reason[EXTERNAL_ID_BYTES_MAX + 32];
-        snprintf(reason, sizeof reason, "purchase %s", in->order_id);
-        st = ledger_earn(conn, who, at_us, in->member_id, result->points, in->occurred_at_us, program,
-                                "purchase", purchase_id, prefix, reason, &credited, err);
-    }
     if (st == APP_OK)
-        st = insert_lines(conn, purchase_id, in, result->line_points, err);
+        st = purchase_evaluate(setup, in, rules, &rec, note, result, err);
+    char *text = NULL;
+    if (st == APP_OK) {
+        summary->earning = purchase_earning_json(result, rules, rule_count, in->line_count, note);
+        text = json_dumps(summary->earning, JSON_COMPACT);
+        assert(text != NULL);
+        st = purchase_insert(conn, at_us, in, setup->program.currency, result->eligible_cents, result->points, text,
+                             id, err);
+    }
+    free(text);
+    if (st == APP_OK && result->points > 0)
+        st = purchase_credit(conn, who, at_us, in, *id, result->points, &setup->program, balances, &summary->credit,
+                             err);
     if (st == APP_OK)
-        st = record_awards(conn, purchase_id, in->member_id, day, result, rules, rule_count, in->line_count, note,
-                           &summary->earning, err);
+        st = purchase_insert_lines(conn, *id, in, result->line_points, err);
+    for (size_t k = 0; st == APP_OK && k < result->award_count; k++) {
+        const earn_rule *rule = purchase_rule(setup, result->awards[k].rule_id);
+        if (rule != NULL && rule->cap_per_day > 0) /* only rules with a daily cap need the day's count */
+            st = purchase_count_daily_award(conn, in->member_id, rule->id, day, result->awards[k].points, err);
+    }
     if (st == APP_OK) {
         summary->eligible_cents = result->eligible_cents;
-        summary->points = note ? 0 : result->points;
+        summary->points = result->points;
         memcpy(summary->line_points, result->line_points, in->line_count * sizeof *summary->line_points);
     }
     arena_release(&mem);
@@ -532,7 +588,8 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
                          json_t **out, app_error *err)
 {
     purchase_input in;
-    app_status st = parse_input(body, at_us, &in, err);
+    rules_line lines[RULES_LINES_MAX];
+    app_status st = parse_input(body, at_us, &in, lines, err);
     if (st != APP_OK)
         return st;
     const program_settings *program = &setup->program;
@@ -550,19 +607,16 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
         st = ledger_lock_member(conn, in.member_id, &locked, err);
     if (st == APP_OK) /* the status under the lock: a merge may have closed the member meanwhile */
         st = resolve_member(conn, &in, status, sizeof status, err);
-    if (st == APP_OK)
-        st = insert_purchase(conn, at_us, &in, program->currency, &id, err);
     earned_summary summary = {0};
+    ledger_balances after = locked;
     if (st == APP_OK)
-        st = earn(conn, who, at_us, id, &in, status, setup, &summary, err);
+        st = record_purchase(conn, who, at_us, &in, status, setup, &after, &summary, &id, err);
+    purchase_stats_delta delta = {1, in.amount_cents, in.occurred_at_us, in.occurred_at_us,
+                                  summary.points > 0 ? in.occurred_at_us : 0};
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
-        st = update_stats(conn, &in, err);
-    if (st == APP_OK) {
-        json_t *payload = json_pack("{s:I, s:s, s:I}", "purchase_id", (json_int_t)id, "order_id", in.order_id,
-                                    "amount_cents", (json_int_t)in.amount_cents);
-        st = ledger_event(conn, in.member_id, "purchase", in.occurred_at_us, at_us, payload, err);
-        json_decref(payload);
-    }
+        st = purchase_stats_apply(conn, in.member_id, &delta, &locked, &after, err);
+    if (st == APP_OK)
+        st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "purchase.create", "purchase", id, NULL, err);
     if (st == APP_OK && out != NULL)

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include "app/program.h"
+
 #include "app/identity.h"
 #include "http/router.h"
 
@@ -57,6 +59,9 @@ cli_main(int argc, char **argv)
     }
     if (identity_init() != 0)
         return cli_fail("libsodium cannot initialise (no entropy source?)");
+    /* Business dates are UTC until a program names its zone: TZ set, not left to
+     * the machine's /etc/localtime (which glibc would also stat on every call). */
+    clock_set_time_zone("UTC");
     for (const command *c = COMMANDS; c->name; c++)
         if (strcmp(c->name, argv[1]) == 0)
             return c->run(argc - 1, argv + 1);
@@ -89,6 +94,18 @@ cli_open_app(app *a, const char *url, int readers_max)
     if (a->store == NULL) {
         cli_fail("%s", err);
         return -1;
+    }
+    if (zone == NULL || zone[0] == '\0') { /* the program's own time zone */
+        app_error app_err = {0};
+        program_settings program;
+        db *conn = store_read_acquire(a->store);
+        if (conn != NULL && program_load(conn, &program, &app_err) == APP_OK) {
+            if (clock_set_time_zone(program.time_zone) != 0)
+                fprintf(stderr, "patron: the program's time zone '%s' is unknown here; using %s\n",
+                        program.time_zone, clock_time_zone());
+            program_release(&program);
+        }
+        store_read_release(a->store, conn);
     }
     return 0;
 }

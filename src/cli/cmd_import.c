@@ -4,10 +4,10 @@
  * Reads CSV (libcsv: quotes, embedded delimiters and newlines, CRLF; a UTF-8
  * BOM is skipped) or whitespace-separated columns, maps columns by number or
  * header name (--map member=1,date=2,...), groups the rows of one order into
- * its lines, and writes every purchase through purchases_create_tx -- the
- * same rules and ledger as POST /v1/purchases -- in batches of
- * IMPORT_BATCH_PURCHASES, each purchase in its own savepoint so one bad row
- * is rejected alone. Without an order column each row is a purchase whose
+ * its lines, and writes the purchases through purchases_import_batch -- the
+ * same rules and ledger as POST /v1/purchases, set-based -- in batches of
+ * IMPORT_BATCH_PURCHASES, one transaction each; a refused row is refused
+ * alone. Without an order column each row is a purchase whose
  * order id is derived from member, day and the row's position among that
  * member's rows that day: importing the same file again skips every row as a
  * duplicate, and two identical rows stay two purchases. Negative quantities
@@ -23,6 +23,8 @@
 #include "app/ledger.h"
 #include "app/members.h"
 #include "app/purchases.h"
+#include "app/purchases_import.h"
+#include "core/validate.h"
 
 #include <csv.h>
 #include <limits.h>
@@ -35,8 +37,11 @@
 #include <unistd.h>
 
 #define IMPORT_COLUMNS_MAX 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define IMPORT_FIELD_BYTES_MAX 256
-#define IMPORT_BATCH_PURCHASES 500
+#define IMPORT_BATCH_PURCHASES 5000
+#define IMPORT_BATCH_OTHERS 500 /* balances and returns: one use case call each */
 
 enum {
     COL_MEMBER, COL_ORDER, COL_DATE, COL_AMOUNT, COL_SKU, COL_CATEGORY, COL_QUANTITY, COL_PRICE,
@@ -61,11 +66,18 @@ typedef struct import_state {
     long lines_seen;  /* newlines read so far (libcsv rows may span lines) */
     bool in_row;      /* a row has started (its first byte was read) */
     json_t *seen_orders; /* orders closed already: their rows must be together */
-    /* the batch being built: purchase bodies, the line of each */
+    /* the purchases being gathered, the file line of each, their text and lines */
+    purchase_import_row *batch_rows; /* IMPORT_BATCH_PURCHASES of them */
+    long row_lines[IMPORT_BATCH_PURCHASES];
+    size_t row_count;
+    arena row_mem;
+    bool order_open;                   /* batch_rows[row_count - 1] may get more lines */
+    rules_line open_lines[RULES_LINES_MAX];
+    size_t open_line_count;
+    char open_refused[128]; /* why the open order is refused whole ("" while it is fine) */
+    /* balances, or a return: bodies for the use cases, the line of each */
     json_t *batch;
-    long batch_lines[IMPORT_BATCH_PURCHASES];
-    json_t *open_order; /* an order whose rows are still coming */
-    long open_order_line;
+    long batch_lines[IMPORT_BATCH_OTHERS];
     /* derived order ids: rows per member and day */
     json_t *day_counts;
     /* results */
@@ -296,7 +308,7 @@ import_return(db *conn, json_t *body, int64_t at_us, app_error *err)
     return st;
 }
 
-/* Writes one batch: each purchase (or return) in its own savepoint. */
+/* Writes a batch of balances or one return: each in its own savepoint. */
 static app_status
 batch_tx(db *conn, void *arg, app_error *err)
 {
@@ -310,7 +322,7 @@ batch_tx(db *conn, void *arg, app_error *err)
     size_t i;
     json_t *body;
     json_array_foreach(s->batch, i, body) {
-        if (db_savepoint(conn, "import_purchase") != DB_OK) {
+        if (db_savepoint(conn, "import_row") != DB_OK) {
             purchases_setup_release(setup);
             return app_db_fail(err, conn, DB_ERROR);
         }
@@ -332,11 +344,9 @@ batch_tx(db *conn, void *arg, app_error *err)
                 else if (strcmp(row_err.code, "duplicate_transfer") == 0)
                     snprintf(row_err.code, sizeof row_err.code, "duplicate_order");
             } else {
-                bool is_return = json_integer_value(json_object_get(body, "amount_cents")) < 0;
-                st = is_return ? import_return(conn, body, at_us, &row_err)
-                               : purchases_create_with_tx(conn, &who, at_us, body, setup, NULL, &row_err);
+                st = import_return(conn, body, at_us, &row_err);
                 if (st == APP_OK)
-                    *(is_return ? &s->returns : &s->purchases) += 1;
+                    s->returns++;
             }
         }
         if (st == APP_UNAVAILABLE || st == APP_INTERNAL) {
@@ -346,7 +356,7 @@ batch_tx(db *conn, void *arg, app_error *err)
         }
         if (st != APP_OK) {
             s->members_created = created_before; /* a member made for a rejected row is undone with it */
-            if (db_rollback_to(conn, "import_purchase") != DB_OK) {
+            if (db_rollback_to(conn, "import_row") != DB_OK) {
                 purchases_setup_release(setup);
                 return app_db_fail(err, conn, DB_ERROR);
             }
@@ -355,7 +365,7 @@ batch_tx(db *conn, void *arg, app_error *err)
             else
                 reject(s, s->batch_lines[i], row_err.message);
         }
-        if (db_release(conn, "import_purchase") != DB_OK) {
+        if (db_release(conn, "import_row") != DB_OK) {
             purchases_setup_release(setup);
             return app_db_fail(err, conn, DB_ERROR);
         }
@@ -364,9 +374,48 @@ batch_tx(db *conn, void *arg, app_error *err)
     return APP_OK;
 }
 
+/* Writes the gathered purchases in one transaction (set-based: purchases_import.h). */
+static app_status
+rows_tx(db *conn, void *arg, app_error *err)
+{
+    import_state *s = ((batch_call *)arg)->s;
+    actor who = app_cli_actor();
+    purchase_setup *setup = NULL;
+    app_status st = purchases_setup_load(conn, &setup, err);
+    if (st == APP_OK)
+        st = purchases_import_batch(conn, &who, app_now_us(s->app), setup, s->batch_rows, s->row_count, err);
+    purchases_setup_release(setup);
+    return st;
+}
+
+static void close_order(import_state *s);
+
+static void
+flush_rows(import_state *s)
+{
+    close_order(s);
+    if (s->row_count > 0 && s->failure == APP_OK) {
+        batch_call call = {s};
+        s->failure = app_write(s->app, rows_tx, &call, &s->error);
+        for (size_t i = 0; s->failure == APP_OK && i < s->row_count; i++) {
+            const purchase_import_row *row = &s->batch_rows[i];
+            s->members_created += row->created_member;
+            if (row->outcome == IMPORT_IMPORTED)
+                s->purchases++;
+            else if (row->outcome == IMPORT_DUPLICATE)
+                s->duplicates++;
+            else
+                reject(s, s->row_lines[i], row->reason);
+        }
+    }
+    s->row_count = 0;
+    arena_release(&s->row_mem);
+}
+
 static void
 flush_batch(import_state *s)
 {
+    flush_rows(s); /* a return or balance may be about purchases gathered before it */
     if (json_array_size(s->batch) == 0 || s->failure != APP_OK)
         return;
     batch_call call = {s};
@@ -374,18 +423,43 @@ flush_batch(import_state *s)
     json_array_clear(s->batch);
 }
 
+/* The open order is complete: its lines move into the batch's memory. */
 static void
 close_order(import_state *s)
 {
-    if (s->open_order == NULL)
+    if (!s->order_open)
         return;
-    json_object_set_new(s->seen_orders, json_string_value(json_object_get(s->open_order, "order_id")), json_true());
-    size_t n = json_array_size(s->batch);
-    s->batch_lines[n] = s->open_order_line;
-    json_array_append_new(s->batch, s->open_order);
-    s->open_order = NULL;
-    if (json_array_size(s->batch) == IMPORT_BATCH_PURCHASES)
-        flush_batch(s);
+    s->order_open = false;
+    purchase_import_row *row = &s->batch_rows[s->row_count - 1];
+    if (s->open_refused[0] != '\0') {
+        reject(s, s->row_lines[s->row_count - 1], s->open_refused);
+        s->row_count--;
+        return;
+    }
+    row->in.line_count = s->open_line_count;
+    row->in.lines = arena_alloc(&s->row_mem, (s->open_line_count + 1) * sizeof *row->in.lines);
+    memcpy(row->in.lines, s->open_lines, s->open_line_count * sizeof *row->in.lines);
+    if (s->map[COL_ORDER] >= 0) /* derived order ids are unique by construction */
+        json_object_set_new(s->seen_orders, row->in.order_id, json_true());
+}
+
+/* Starts a purchase of the batch (flushing a full one first). */
+static void
+open_order(import_state *s, const char *member, const char *order_id, int64_t at_us)
+{
+    close_order(s);
+    if (s->row_count == IMPORT_BATCH_PURCHASES)
+        flush_rows(s);
+    purchase_import_row *row = &s->batch_rows[s->row_count];
+    memset(row, 0, sizeof *row);
+    row->in.member_external_id = arena_strndup(&s->row_mem, member, strlen(member));
+    row->in.order_id = arena_strndup(&s->row_mem, order_id, strlen(order_id));
+    row->in.occurred_at_us = at_us;
+    s->row_lines[s->row_count] = s->line;
+    s->row_count++;
+    s->order_open = true;
+    s->open_line_count = 0;
+    s->open_refused[0] = '\0';
 }
 
 static void
@@ -434,7 +508,7 @@ handle_balance_row(import_state *s)
     json_array_append_new(s->batch, json_pack("{s:s, s:I, s:I, s:s}", "member_external_id", member, "points",
                                               (json_int_t)points, "expires_at_us", (json_int_t)expires_us, "key",
                                               idem));
-    if (json_array_size(s->batch) == IMPORT_BATCH_PURCHASES)
+    if (json_array_size(s->batch) == IMPORT_BATCH_OTHERS)
         flush_batch(s);
 }
 
@@ -472,7 +546,7 @@ handle_row(import_state *s)
         amount = price * quantity;
     if (quantity < 0 && amount > 0) /* a return written as a negative quantity */
         amount = -amount;
-    char order_id[160], when[32];
+    char order_id[200];
     if (order != NULL && order[0] != '\0') {
         snprintf(order_id, sizeof order_id, "%s", order);
     } else {
@@ -483,13 +557,22 @@ handle_row(import_state *s)
         json_object_set_new(s->day_counts, key, json_integer(n));
         snprintf(order_id, sizeof order_id, "import:%s:%s:%lld", member, day, (long long)n);
     }
-    bool same_order = s->open_order != NULL && amount >= 0 &&
-                      strcmp(json_string_value(json_object_get(s->open_order, "order_id")), order_id) == 0;
-    if (!same_order && amount >= 0 && json_object_get(s->seen_orders, order_id) != NULL)
+    bool same_order = s->order_open && amount >= 0 && strcmp(s->batch_rows[s->row_count - 1].in.order_id, order_id) == 0;
+    if (!same_order && amount >= 0 && s->map[COL_ORDER] >= 0 && json_object_get(s->seen_orders, order_id) != NULL)
         return reject(s, s->line, "this order's rows must be together: an earlier row of it was already read");
-    char return_of[160] = "";
-    if (amount < 0 && order != NULL && order[0] != '\0')
-        snprintf(return_of, sizeof return_of, "%s", order);
+    if (!validate_text(member, EXTERNAL_ID_BYTES_MAX))
+        return reject(s, s->line, "the member id must be text of 1 to " STR(EXTERNAL_ID_BYTES_MAX) " bytes");
+    if (!validate_text(order_id, EXTERNAL_ID_BYTES_MAX))
+        return reject(s, s->line, "order_id must be text of 1 to " STR(EXTERNAL_ID_BYTES_MAX) " bytes");
+    size_t line_index = same_order ? s->open_line_count : 0;
+    char why[96];
+    const char *bad = sku && sku[0] && !validate_text(sku, PROGRAM_CODE_BYTES_MAX) ? "sku"
+                      : sku && sku[0] && category && category[0] && !validate_text(category, PROGRAM_CODE_BYTES_MAX)
+                          ? "category"
+                          : NULL;
+    if (bad != NULL)
+        snprintf(why, sizeof why, "%s must be text of 1 to %d bytes (lines[%zu])", bad, PROGRAM_CODE_BYTES_MAX,
+                 line_index);
     if (amount < 0) {
         /* A return is keyed by its order and its place among that order's returns in the file. */
         char key[200];
@@ -498,28 +581,32 @@ handle_row(import_state *s)
         json_object_set_new(s->day_counts, key, json_integer(n));
         size_t len = strlen(order_id);
         snprintf(order_id + len, sizeof order_id - len, ":return:%lld", (long long)n);
-        same_order = false;
+        char when[32];
+        json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "member_external_id", member, "order_id", order_id,
+                                 "occurred_at", clock_format_rfc3339(at_us, when), "amount_cents", (json_int_t)amount);
+        if (order != NULL && order[0] != '\0')
+            json_object_set_new(body, "return_of", json_string(order));
+        s->batch_lines[json_array_size(s->batch)] = s->line;
+        json_array_append_new(s->batch, body);
+        return flush_batch(s); /* a return stands alone, after the purchases before it */
     }
-    if (!same_order) {
-        close_order(s);
-        s->open_order = json_pack("{s:s, s:s, s:s, s:I, s:[]}", "member_external_id", member, "order_id", order_id,
-                                  "occurred_at", clock_format_rfc3339(at_us, when), "amount_cents", (json_int_t)0,
-                                  "lines");
-        if (return_of[0] != '\0')
-            json_object_set_new(s->open_order, "return_of", json_string(return_of));
-        s->open_order_line = s->line;
+    if (!same_order)
+        open_order(s, member, order_id, at_us);
+    if (bad != NULL && s->open_refused[0] == '\0') /* a bad line refuses its whole order */
+        snprintf(s->open_refused, sizeof s->open_refused, "%s", why);
+    purchase_import_row *row = &s->batch_rows[s->row_count - 1];
+    row->in.amount_cents += amount;
+    if (sku != NULL && sku[0] != '\0' && bad == NULL) {
+        if (s->open_line_count == RULES_LINES_MAX) {
+            if (s->open_refused[0] == '\0')
+                snprintf(s->open_refused, sizeof s->open_refused, "an order has at most %d lines", RULES_LINES_MAX);
+            return;
+        }
+        s->open_lines[s->open_line_count++] = (rules_line){
+            arena_strndup(&s->row_mem, sku, strlen(sku)),
+            category && category[0] ? arena_strndup(&s->row_mem, category, strlen(category)) : NULL,
+            quantity > 0 ? quantity : 1, amount};
     }
-    json_t *total = json_object_get(s->open_order, "amount_cents");
-    json_integer_set(total, json_integer_value(total) + amount);
-    if (sku != NULL && sku[0] != '\0' && amount >= 0)
-        json_array_append_new(json_object_get(s->open_order, "lines"),
-                              json_pack("{s:s, s:s?, s:I, s:I}", "sku", sku, "category",
-                                        category && category[0] ? category : NULL, "quantity",
-                                        (json_int_t)(quantity > 0 ? quantity : 1), "amount_cents", (json_int_t)amount));
-    else if (json_array_size(json_object_get(s->open_order, "lines")) == 0)
-        json_object_del(s->open_order, "lines"), json_object_set_new(s->open_order, "lines", json_array());
-    if (amount < 0)
-        close_order(s); /* a return stands alone */
 }
 
 static void
@@ -701,17 +788,24 @@ cmd_import(int argc, char **argv)
     }
     s.app = &a;
     s.batch = json_array();
+    s.batch_rows = calloc(IMPORT_BATCH_PURCHASES, sizeof *s.batch_rows);
+    if (s.batch_rows == NULL) {
+        fclose(f);
+        cli_close_app(&a);
+        return cli_fail("out of memory");
+    }
     s.day_counts = json_object();
     s.seen_orders = json_object();
     s.started_s = monotonic_s();
     int rc = read_file(&s, f);
     fclose(f);
-    close_order(&s);
     flush_batch(&s);
     progress(&s, true);
     double seconds = monotonic_s() - s.started_s;
     cli_close_app(&a);
     json_decref(s.batch);
+    free(s.batch_rows);
+    arena_release(&s.row_mem);
     json_decref(s.day_counts);
     json_decref(s.seen_orders);
     if (s.rejects)

@@ -74,18 +74,8 @@ cmd_serve(int argc, char **argv)
     url = cli_db_url(url);
     if (cli_open_app(&a, url, options.threads + 4) != 0)
         return 1;
-    if (zone == NULL) { /* the program's own time zone, unless the command line names one */
-        app_error app_err = {0};
-        program_settings program;
-        db *conn = store_read_acquire(a.store);
-        if (conn != NULL && program_load(conn, &program, &app_err) == APP_OK) {
-            if (clock_set_time_zone(program.time_zone) != 0)
-                fprintf(stderr, "patron: the program's time zone '%s' is unknown here; using %s\n",
-                        program.time_zone, clock_time_zone());
-            program_release(&program);
-        }
-        store_read_release(a.store, conn);
-    }
+    if (zone != NULL) /* --time-zone wins over the program's, which cli_open_app applied */
+        clock_set_time_zone(zone);
     char err[256];
     http_server *server = http_server_start(&a, &options, err, sizeof err);
     if (server == NULL) {

@@ -54,6 +54,7 @@
  * batches under load, or after this many when the queue is idle. */
 #define STORE_CHECKPOINT_BATCHES 512
 #define STORE_CHECKPOINT_IDLE_BATCHES 16
+#define STORE_CHECKPOINT_WAL_FRAMES 8192 /* pages: 32 MiB of WAL at 4 KiB */
 /* Retries of a PostgreSQL transaction after a serialization failure or deadlock. */
 #define DB_RETRY_MAX 8
 /* Prepared statements kept per connection. */

@@ -179,6 +179,7 @@ db_finalize(db_stmt *stmt)
     if (stmt->conn->kind == DB_SQLITE) {
         sqlite3_reset(stmt->lite);
         sqlite3_clear_bindings(stmt->lite);
+        stmt->lite_returned = 0;
     } else {
         db_pg_reset(stmt);
     }
@@ -269,6 +270,8 @@ db_step(db_stmt *stmt)
 bool
 db_column_is_null(db_stmt *stmt, int index)
 {
+    if (stmt->conn->kind == DB_SQLITE && stmt->lite_returning_id)
+        return stmt->lite_returned != 1;
     if (stmt->conn->kind == DB_SQLITE)
         return sqlite3_column_type(stmt->lite, index) == SQLITE_NULL;
     return PQgetisnull(stmt->pg_result, stmt->pg_row, index);
@@ -277,6 +280,8 @@ db_column_is_null(db_stmt *stmt, int index)
 int64_t
 db_column_int64(db_stmt *stmt, int index)
 {
+    if (stmt->conn->kind == DB_SQLITE && stmt->lite_returning_id)
+        return stmt->lite_returned == 1 && index == 0 ? stmt->lite_returned_id : 0;
     if (stmt->conn->kind == DB_SQLITE)
         return sqlite3_column_int64(stmt->lite, index);
     if (PQgetisnull(stmt->pg_result, stmt->pg_row, index))
@@ -410,6 +415,12 @@ db_query_int64(db *conn, const char *sql, int64_t param, int64_t *out)
     }
     db_finalize(stmt);
     return rc;
+}
+
+int
+db_wal_frames(const db *conn)
+{
+    return conn->kind == DB_SQLITE ? conn->wal_frames : 0;
 }
 
 int

@@ -103,6 +103,12 @@ int db_rollback_to(db *conn, const char *name);
  * column of the first row in *out. DB_DONE when there is no row. */
 int db_query_int64(db *conn, const char *sql, int64_t param, int64_t *out);
 
+/* SQLite: the frames in the WAL after this connection's last commit (0 after
+ * a checkpoint reset it, and always 0 on PostgreSQL). The writer checkpoints
+ * when it grows: every page read looks through the WAL's index, so a long WAL
+ * slows everything down. */
+int db_wal_frames(const db *conn);
+
 /* Copies a consistent snapshot of a SQLite database to the file at path (online;
  * the SQLite backup API). DB_ERROR on PostgreSQL (use pg_dump). */
 int db_backup_to(db *conn, const char *path);

@@ -22,6 +22,11 @@ struct db_stmt {
     bool cached;    /* lives in conn->cache; finalize resets instead of freeing */
     bool in_use;    /* prepared and not yet finalized */
     sqlite3_stmt *lite;
+    /* SQLite: the caller's text ended in " RETURNING id", prepared without it
+     * (see db_sqlite_prepare); returned_id is the row it answers, once. */
+    bool lite_returning_id;
+    int lite_returned; /* 0: not stepped, 1: on the answered row, 2: done */
+    int64_t lite_returned_id;
     /* PostgreSQL: a named server-side statement, parameters as text. */
     char pg_name[24];
     int pg_params_count;
@@ -40,6 +45,7 @@ struct db {
     db_stmt *cache[DB_STMT_CACHE_MAX];
     int cache_next_evict;
     unsigned pg_statements_made;
+    int wal_frames; /* SQLite: frames in the WAL after the last commit (the WAL hook's) */
 };
 
 /* Sets conn->errmsg from a format. */

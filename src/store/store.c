@@ -192,8 +192,10 @@ writer_main(void *arg)
             job = next;
         }
         /* Checkpoints are the writer's, between batches (DESIGN.md §3): when it is idle, or
-         * every STORE_CHECKPOINT_BATCHES under constant load, never inside a request's commit. */
+         * every STORE_CHECKPOINT_BATCHES under constant load or when the WAL has grown past
+         * STORE_CHECKPOINT_WAL_FRAMES (an import's batches are large), never inside a request's commit. */
         if (++s->batches_since_checkpoint >= STORE_CHECKPOINT_BATCHES ||
+            db_wal_frames(s->writer_conn) >= STORE_CHECKPOINT_WAL_FRAMES ||
             (s->queue_head == NULL && s->batches_since_checkpoint >= STORE_CHECKPOINT_IDLE_BATCHES)) {
             s->batches_since_checkpoint = 0;
             pthread_mutex_unlock(&s->queue_lock);
@@ -311,13 +313,8 @@ store_open(const char *url, int readers_max, bool migrate, char *err, size_t err
     }
     if (s->kind == DB_SQLITE) {
         s->writer_conn = first;
-        /* No automatic checkpoints inside commits: the writer runs them itself. */
-        if (db_exec(first, "PRAGMA wal_autocheckpoint=0") != DB_OK) {
-            snprintf(err, err_bytes, "cannot configure checkpoints: %s", db_errmsg(first));
-            db_close(first);
-            s->writer_conn = NULL;
-            goto fail;
-        }
+        /* No automatic checkpoints inside commits: db_open's WAL hook replaced
+         * them (wal_autocheckpoint is 0), and the writer runs them itself. */
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             snprintf(err, err_bytes, "cannot start the writer thread");
             db_close(first);

@@ -6,8 +6,9 @@
  *      their order), each distinct buyer is read once with their record,
  *      stats and balances -- FOR UPDATE on PostgreSQL, in that sorted order so
  *      two imports cannot deadlock -- or created on first sight;
- *   2. purchases, in file order: rules evaluated against the buyer as held in
- *      memory (as before this purchase, like the API), then the purchase row,
+ *   2. purchases, buyer by buyer and in file order for each: rules evaluated
+ *      against the buyer as held in memory (as before this purchase, like the
+ *      API: only the buyer's own earlier purchases matter), then the purchase row,
  *      the ledger's transfers and lot, the lines and the event; the buyer's
  *      stats, balances and daily cap counters move in memory;
  *   3. per buyer, one UPDATE of member_stats and the cap counters that moved;
@@ -64,11 +65,13 @@ find_slots(void)
            slot_status >= 0);
 }
 
+/* Buyer, then file order: a buyer's purchases stay in the order they were made. */
 static int
-by_external_id(const void *a, const void *b)
+by_buyer(const void *a, const void *b)
 {
     const purchase_import_row *const *x = a, *const *y = b;
-    return strcmp((*x)->in.member_external_id, (*y)->in.member_external_id);
+    int c = strcmp((*x)->in.member_external_id, (*y)->in.member_external_id);
+    return c != 0 ? c : (*x < *y ? -1 : *x > *y);
 }
 
 /* The SELECT of a buyer by external id: ids, balances, then their expression record. */
@@ -136,15 +139,15 @@ create_buyer(db *conn, int64_t at_us, const char *external_id, int64_t joined_at
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-/* Step 1: every row's buyer, read or created; rows[i] -> buyers[of[i]]. */
+/* Step 1: every row's buyer, read or created; rows[i] -> buyers[of[i]]; sorted
+ * is the rows by buyer, then file order. */
 static app_status
 resolve_buyers(db *conn, int64_t at_us, const purchase_setup *setup, arena *mem, purchase_import_row *rows, size_t n,
-               buyer *buyers, size_t *buyer_count, size_t *of, app_error *err)
+               buyer *buyers, size_t *buyer_count, size_t *of, purchase_import_row **sorted, app_error *err)
 {
-    purchase_import_row **sorted = arena_alloc(mem, (n + 1) * sizeof *sorted);
     for (size_t i = 0; i < n; i++)
         sorted[i] = &rows[i];
-    qsort(sorted, n, sizeof *sorted, by_external_id);
+    qsort(sorted, n, sizeof *sorted, by_buyer);
     const char *sql = buyer_sql(conn, mem);
     size_t count = 0;
     for (size_t k = 0; k < n;) {
@@ -152,14 +155,12 @@ resolve_buyers(db *conn, int64_t at_us, const purchase_setup *setup, arena *mem,
         b->external_id = sorted[k]->in.member_external_id;
         size_t end = k;
         int64_t joined_at_us = sorted[k]->in.occurred_at_us;
-        purchase_import_row *first = sorted[k]; /* in file order: sorting pointers keeps no order among equals */
         for (; end < n && strcmp(sorted[end]->in.member_external_id, b->external_id) == 0; end++) {
             of[sorted[end] - rows] = count;
             if (sorted[end]->in.occurred_at_us < joined_at_us)
                 joined_at_us = sorted[end]->in.occurred_at_us;
-            if (sorted[end] < first)
-                first = sorted[end];
         }
+        purchase_import_row *first = sorted[k]; /* their first row in the file */
         bool found = false;
         app_status st = read_buyer(conn, sql, mem, &setup->env, b, &found, err);
         if (st == APP_OK && !found) {
@@ -332,12 +333,16 @@ purchases_import_batch(db *conn, const actor *who, int64_t at_us, const purchase
     arena mem = {0};
     buyer *buyers = arena_alloc(&mem, n * sizeof *buyers);
     size_t *of = arena_alloc(&mem, n * sizeof *of);
+    purchase_import_row **sorted = arena_alloc(&mem, n * sizeof *sorted);
     size_t buyer_count = 0;
-    app_status st = resolve_buyers(conn, at_us, setup, &mem, rows, n, buyers, &buyer_count, of, err);
+    app_status st = resolve_buyers(conn, at_us, setup, &mem, rows, n, buyers, &buyer_count, of, sorted, err);
     earn_rule *rules = arena_alloc(&mem, (setup->rule_count + 1) * sizeof *rules);
     rules_result *result = arena_alloc(&mem, sizeof *result);
-    for (size_t i = 0; st == APP_OK && i < n; i++)
-        st = import_row(conn, who, at_us, setup, &buyers[of[i]], &rows[i], rules, result, err);
+    /* Buyer by buyer: a purchase's rules see only its buyer's earlier purchases,
+     * so this is the file's order for each of them, and every index keyed by
+     * member (purchases, transfers, lots, events) is written in runs. */
+    for (size_t k = 0; st == APP_OK && k < n; k++)
+        st = import_row(conn, who, at_us, setup, &buyers[of[sorted[k] - rows]], sorted[k], rules, result, err);
     if (st == APP_OK)
         st = write_buyers(conn, buyers, buyer_count, err);
     if (st == APP_OK) {

@@ -40,7 +40,7 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define IMPORT_FIELD_BYTES_MAX 256
-#define IMPORT_BATCH_PURCHASES 5000
+#define IMPORT_BATCH_PURCHASES 50000
 #define IMPORT_BATCH_OTHERS 500 /* balances and returns: one use case call each */
 
 enum {

@@ -55,6 +55,8 @@
 #define STORE_CHECKPOINT_BATCHES 512
 #define STORE_CHECKPOINT_IDLE_BATCHES 16
 #define STORE_CHECKPOINT_WAL_FRAMES 8192 /* pages: 32 MiB of WAL at 4 KiB */
+/* The SQLite writer's page cache, in KiB (text: it is spliced into a PRAGMA). */
+#define STORE_WRITER_CACHE_KIB "65536"
 /* Retries of a PostgreSQL transaction after a serialization failure or deadlock. */
 #define DB_RETRY_MAX 8
 /* Prepared statements kept per connection. */

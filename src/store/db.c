@@ -105,9 +105,17 @@ db_exec(db *conn, const char *sql)
 static uint64_t
 sql_hash(const char *sql)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
+    /* Eight bytes a step: hot paths prepare a dozen long statements a request. */
+    size_t len = strlen(sql), i = 0;
+    uint64_t h = 1469598103934665603ULL ^ len;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t word;
+        memcpy(&word, sql + i, 8);
+        h = (h ^ word) * 1099511628211ULL;
+        h ^= h >> 29;
+    }
+    for (; i < len; i++)
+        h = (h ^ (unsigned char)sql[i]) * 1099511628211ULL;
     return h;
 }
 

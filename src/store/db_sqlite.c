@@ -75,7 +75,7 @@ db_sqlite_open(db *conn, const char *path)
     /* secure_delete: erased personal data is overwritten, not left in free pages. */
     if (rc == DB_OK)
         rc = db_sqlite_exec(conn, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                                  " PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON; PRAGMA cache_size=-32768;");
+                                  " PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON;");
     if (rc != DB_OK) {
         char reason[DB_ERRMSG_BYTES];
         memcpy(reason, conn->errmsg, sizeof reason);

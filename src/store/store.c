@@ -314,7 +314,14 @@ store_open(const char *url, int readers_max, bool migrate, char *err, size_t err
     if (s->kind == DB_SQLITE) {
         s->writer_conn = first;
         /* No automatic checkpoints inside commits: db_open's WAL hook replaced
-         * them (wal_autocheckpoint is 0), and the writer runs them itself. */
+         * them (wal_autocheckpoint is 0), and the writer runs them itself. The
+         * writer holds a batch's dirty pages: a larger cache than the readers'. */
+        if (db_exec(first, "PRAGMA cache_size=-" STORE_WRITER_CACHE_KIB) != DB_OK) {
+            snprintf(err, err_bytes, "cannot size the writer's cache: %s", db_errmsg(first));
+            db_close(first);
+            s->writer_conn = NULL;
+            goto fail;
+        }
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             snprintf(err, err_bytes, "cannot start the writer thread");
             db_close(first);

@@ -82,24 +82,3 @@ expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *e
         col++;
     }
 }
-
-app_status
-expr_records_member(db *conn, arena *mem, int64_t member_id, const expr_env *env, expr_value *values,
-                    const expr_value **attributes, app_error *err)
-{
-    arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT ");
-    expr_records_select_list(&sql);
-    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
-    db_stmt *stmt = db_prepare(conn, sql.text);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, member_id);
-    int rc = db_step(stmt);
-    if (rc == DB_ROW)
-        expr_records_read(stmt, 0, mem, env, values, attributes);
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
-}

@@ -9,12 +9,6 @@
 #include "app.h"
 #include "core/expr.h"
 
-/* Fills values (EXPR_FIELD_COUNT long; purchase and line fields left null) with
- * member id's fields, and *attributes with their declared attributes (in mem).
- * APP_NOT_FOUND when there is no such member. */
-app_status expr_records_member(db *conn, arena *mem, int64_t member_id, const expr_env *env, expr_value *values,
-                               const expr_value **attributes, app_error *err);
-
 /* Appends the columns expr_records_read reads ("m.attributes, m.id, ...";
  * members m joined with member_stats s) to a SELECT being written. */
 void expr_records_select_list(arena_text *sql);

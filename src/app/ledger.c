@@ -68,19 +68,7 @@ ledger_lock_member(db *conn, int64_t member_id, ledger_balances *out, app_error 
     return read_balances(conn, member_id, true, out, err);
 }
 
-typedef struct transfer {
-    int64_t member_id;
-    const char *idem_key;
-    const char *kind;
-    const char *debit;
-    const char *credit;
-    int64_t points;
-    int64_t occurred_at_us;
-    const char *reference_kind; /* NULL: none */
-    int64_t reference_id;
-    const char *reason;
-    int64_t available_after;
-} transfer;
+typedef ledger_transfer transfer;
 
 /* Writes one transfer; DB_CONSTRAINT on its idempotency key means it exists: a bug upstream, refused. */
 static app_status
@@ -179,54 +167,87 @@ static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64
                                 const credit_kind *how, int64_t expires_at_us, bool locked, int64_t *credited,
                                 app_error *err);
 
+/* Works out a credit against balances *b as they are now, and moves *b. */
+static void
+plan_credit(int64_t at_us, ledger_balances *b, int64_t member_id, int64_t points, int64_t occurred_at_us,
+            const program_settings *program, const char *reference_kind, int64_t reference_id,
+            const char *idem_prefix, const char *reason, const credit_kind *how, int64_t expires_at_us,
+            ledger_credit_plan *plan)
+{
+    assert(points > 0);
+    memset(plan, 0, sizeof *plan);
+    int64_t matures_at = how->return_window ? occurred_at_us + program->pending_days * US_PER_DAY : at_us;
+    /* Without a return window points are available at once, even for a till whose clock runs ahead. */
+    bool matured = matures_at <= at_us || !how->return_window || program->pending_days == 0;
+    /* Only available points repay debt: pending ones repay when they mature. */
+    ledger_earn_split split = matured ? ledger_split_earn(b->debt, points) : (ledger_earn_split){0, points};
+    if (split.repay > 0) {
+        ledger_transfer *t = &plan->transfers[plan->transfer_count];
+        snprintf(plan->keys[plan->transfer_count++], sizeof plan->keys[0], "%s:repay", idem_prefix);
+        *t = (ledger_transfer){member_id, plan->keys[0], "repay", how->source, "member:debt", split.repay,
+                               occurred_at_us, reference_kind, reference_id, "repays points owed", b->available};
+    }
+    if (split.credit > 0) {
+        size_t k = plan->transfer_count++;
+        snprintf(plan->keys[k], sizeof plan->keys[k], "%s:%s", idem_prefix, how->kind);
+        plan->transfers[k] = (ledger_transfer){member_id, plan->keys[k], how->kind, how->source,
+                                               matured ? "member:available" : "member:pending", split.credit,
+                                               occurred_at_us, reference_kind, reference_id, reason,
+                                               b->available + (matured ? split.credit : 0)};
+        plan->lot_points = split.credit;
+        plan->lot_matures_at_us = matures_at;
+        plan->lot_matured = matured;
+        plan->lot_expires_at_us = expires_at_us > 0              ? expires_at_us
+                                  : program->expiry == EXPIRY_LOT ? clock_months_later_us(matures_at, program->expiry_months)
+                                                                  : 0;
+    }
+    *(matured ? &b->available : &b->pending) += split.credit;
+    b->debt -= split.repay;
+    b->earned += points;
+    plan->result = (ledger_credit){split.credit, split.repay, matured};
+}
+
+void
+ledger_plan_earn(int64_t at_us, ledger_balances *b, int64_t member_id, int64_t points, int64_t occurred_at_us,
+                 const program_settings *program, const char *reference_kind, int64_t reference_id,
+                 const char *idem_prefix, const char *reason, ledger_credit_plan *plan)
+{
+    plan_credit(at_us, b, member_id, points, occurred_at_us, program, reference_kind, reference_id, idem_prefix,
+                reason, &EARN, 0, plan);
+}
+
 /* Writes a credit's transfers, lot and event against balances *b as they are
  * now, and moves *b as the credit does; the member_stats row is the caller's
- * to update (one UPDATE, or one per member for a whole import batch). */
+ * to update. */
 static app_status
 credit_write(db *conn, const actor *who, int64_t at_us, int64_t member_id, ledger_balances *b, int64_t points,
              int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
              int64_t reference_id, const char *idem_prefix, const char *reason, const credit_kind *how,
              int64_t expires_at_us, ledger_credit *out, app_error *err)
 {
-    assert(points > 0);
-    int64_t matures_at = how->return_window ? occurred_at_us + program->pending_days * US_PER_DAY : at_us;
-    /* Without a return window points are available at once, even for a till whose clock runs ahead. */
-    bool matured = matures_at <= at_us || !how->return_window || program->pending_days == 0;
-    /* Only available points repay debt: pending ones repay when they mature. */
-    ledger_earn_split split = matured ? ledger_split_earn(b->debt, points) : (ledger_earn_split){0, points};
-    char key[IDEMPOTENCY_KEY_BYTES_MAX + 256]; /* a client key and a suffix */
+    ledger_balances after = *b;
+    ledger_credit_plan plan;
+    plan_credit(at_us, &after, member_id, points, occurred_at_us, program, reference_kind, reference_id, idem_prefix,
+                reason, how, expires_at_us, &plan);
     app_status st = APP_OK;
-    if (split.repay > 0) {
-        snprintf(key, sizeof key, "%s:repay", idem_prefix);
-        transfer t = {member_id, key, "repay", how->source, "member:debt", split.repay, occurred_at_us,
-                      reference_kind, reference_id, "repays points owed", b->available};
-        st = write_transfer(conn, who, at_us, &t, NULL, err);
-    }
     int64_t transfer_id = 0;
-    if (st == APP_OK && split.credit > 0) {
-        snprintf(key, sizeof key, "%s:%s", idem_prefix, how->kind);
-        transfer t = {member_id, key, how->kind, how->source, matured ? "member:available" : "member:pending",
-                      split.credit, occurred_at_us, reference_kind, reference_id, reason,
-                      b->available + (matured ? split.credit : 0)};
-        st = write_transfer(conn, who, at_us, &t, &transfer_id, err);
-    }
-    if (st == APP_OK && split.credit > 0) {
+    for (size_t k = 0; st == APP_OK && k < plan.transfer_count; k++)
+        st = write_transfer(conn, who, at_us, &plan.transfers[k], &transfer_id, err);
+    if (st == APP_OK && plan.lot_points > 0) {
         db_stmt *stmt = db_prepare(conn, "INSERT INTO points_lots (member_id, transfer_id, points, remaining,"
                                          " matures_at, expires_at, matured) VALUES (?, ?, ?, ?, ?, ?, ?)");
         if (stmt == NULL)
             return app_db_fail(err, conn, DB_ERROR);
         db_bind_int64(stmt, 1, member_id);
-        db_bind_int64(stmt, 2, transfer_id);
-        db_bind_int64(stmt, 3, split.credit);
-        db_bind_int64(stmt, 4, split.credit);
-        db_bind_int64(stmt, 5, matures_at);
-        if (expires_at_us > 0)
-            db_bind_int64(stmt, 6, expires_at_us);
-        else if (program->expiry == EXPIRY_LOT)
-            db_bind_int64(stmt, 6, clock_months_later_us(matures_at, program->expiry_months));
+        db_bind_int64(stmt, 2, transfer_id); /* the credit: the last transfer */
+        db_bind_int64(stmt, 3, plan.lot_points);
+        db_bind_int64(stmt, 4, plan.lot_points);
+        db_bind_int64(stmt, 5, plan.lot_matures_at_us);
+        if (plan.lot_expires_at_us > 0)
+            db_bind_int64(stmt, 6, plan.lot_expires_at_us);
         else
             db_bind_null(stmt, 6);
-        db_bind_int64(stmt, 7, matured);
+        db_bind_int64(stmt, 7, plan.lot_matured);
         int rc = db_step(stmt);
         db_finalize(stmt);
         if (rc != DB_DONE)
@@ -234,17 +255,15 @@ credit_write(db *conn, const actor *who, int64_t at_us, int64_t member_id, ledge
     }
     if (st == APP_OK && how->event != NULL) {
         json_t *payload = json_pack("{s:I, s:I, s:I, s:s, s:s?, s:I}", "points", (json_int_t)points, "credited",
-                                    (json_int_t)split.credit, "repaid_debt", (json_int_t)split.repay, "status",
-                                    matured ? "available" : "pending", "reference_kind", reference_kind,
-                                    "reference_id", (json_int_t)reference_id);
+                                    (json_int_t)plan.result.credited, "repaid_debt", (json_int_t)plan.result.repaid,
+                                    "status", plan.result.available ? "available" : "pending", "reference_kind",
+                                    reference_kind, "reference_id", (json_int_t)reference_id);
         st = ledger_event(conn, member_id, how->event, occurred_at_us, at_us, payload, err);
         json_decref(payload);
     }
     if (st == APP_OK) {
-        *(matured ? &b->available : &b->pending) += split.credit;
-        b->debt -= split.repay;
-        b->earned += points;
-        *out = (ledger_credit){split.credit, split.repay, matured};
+        *b = after;
+        *out = plan.result;
     }
     return st;
 }

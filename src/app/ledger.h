@@ -31,6 +31,43 @@ typedef struct ledger_credit {
     bool available;
 } ledger_credit;
 
+/* One movement of points between two accounts, as written to transfers. */
+typedef struct ledger_transfer {
+    int64_t member_id;
+    const char *idem_key;
+    const char *kind;
+    const char *debit;
+    const char *credit;
+    int64_t points;
+    int64_t occurred_at_us;
+    const char *reference_kind; /* NULL: none */
+    int64_t reference_id;
+    const char *reason;
+    int64_t available_after;
+} ledger_transfer;
+
+#define LEDGER_KEY_BYTES (IDEMPOTENCY_KEY_BYTES_MAX + 256) /* a client key, its scope and a suffix */
+
+/* A credit worked out before anything is written: its transfers (a debt
+ * repayment, then the credit, whose points become the lot) and the result.
+ * The transfers' idem_key point into keys: the plan is not to be copied. */
+typedef struct ledger_credit_plan {
+    ledger_transfer transfers[2];
+    size_t transfer_count;
+    char keys[2][LEDGER_KEY_BYTES];
+    int64_t lot_points; /* 0: no lot (everything repaid debt) */
+    int64_t lot_matures_at_us, lot_expires_at_us; /* expires 0: never */
+    bool lot_matured;
+    ledger_credit result;
+} ledger_credit_plan;
+
+/* Plans crediting points a purchase earned (what ledger_earn_in_memory
+ * writes) against balances *b, and moves *b: for a bulk import that writes
+ * the rows itself, many at a time. */
+void ledger_plan_earn(int64_t at_us, ledger_balances *b, int64_t member_id, int64_t points, int64_t occurred_at_us,
+                      const program_settings *program, const char *reference_kind, int64_t reference_id,
+                      const char *idem_prefix, const char *reason, ledger_credit_plan *plan);
+
 /* Credits points earned on a reference (a purchase) against the member's
  * balances *b as read under the caller's lock: repays debt first, the rest
  * becomes a lot, pending until the return window ends. Writes the transfers

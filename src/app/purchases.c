@@ -145,40 +145,6 @@ parse_input(const json_t *body, int64_t now_us, purchase_input *in, rules_line l
     return parse_lines(json_object_get(body, "lines"), in, err);
 }
 
-/* The member a purchase names, checked to exist and not be erased; its status in status. */
-static app_status
-resolve_member(db *conn, purchase_input *in, char *status, size_t status_bytes, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, in->member_external_id
-                                         ? "SELECT id, status, erased_at FROM members WHERE external_id = ?"
-                                         : "SELECT id, status, erased_at FROM members WHERE id = ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    if (in->member_external_id)
-        db_bind_text(stmt, 1, in->member_external_id, -1);
-    else
-        db_bind_int64(stmt, 1, in->member_id);
-    int rc = db_step(stmt);
-    bool erased = false;
-    if (rc == DB_ROW) {
-        in->member_id = db_column_int64(stmt, 0);
-        snprintf(status, status_bytes, "%s", db_column_text(stmt, 1));
-        erased = !db_column_is_null(stmt, 2);
-    }
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return in->member_external_id
-                   ? app_fail(err, APP_NOT_FOUND, "member_not_found", "no member has external_id '%s'",
-                              in->member_external_id)
-                   : app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist",
-                              (long long)in->member_id);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    if (erased)
-        return app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)in->member_id);
-    return APP_OK;
-}
-
 /* Registry slots of the purchase and line fields a record carries, found once. */
 static struct {
     int amount, points_paid, channel, store, occurred_at;     /* purchase context */
@@ -400,15 +366,20 @@ purchase_insert_lines(db *conn, int64_t id, const purchase_input *in, const int6
     return APP_OK;
 }
 
+json_t *
+purchase_event_payload(int64_t purchase_id, const purchase_input *in, int64_t points, const ledger_credit *credit)
+{
+    return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s?}", "purchase_id", (json_int_t)purchase_id, "order_id",
+                     in->order_id, "amount_cents", (json_int_t)in->amount_cents, "points", (json_int_t)points,
+                     "credited", (json_int_t)credit->credited, "repaid_debt", (json_int_t)credit->repaid, "status",
+                     points == 0 ? NULL : credit->available ? "available" : "pending");
+}
+
 app_status
 purchase_event(db *conn, int64_t member_id, int64_t purchase_id, const purchase_input *in, int64_t points,
                const ledger_credit *credit, int64_t at_us, app_error *err)
 {
-    json_t *payload = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s?}", "purchase_id", (json_int_t)purchase_id,
-                                "order_id", in->order_id, "amount_cents", (json_int_t)in->amount_cents, "points",
-                                (json_int_t)points, "credited", (json_int_t)credit->credited, "repaid_debt",
-                                (json_int_t)credit->repaid,
-                                "status", points == 0 ? NULL : credit->available ? "available" : "pending");
+    json_t *payload = purchase_event_payload(purchase_id, in, points, credit);
     app_status st = ledger_event(conn, member_id, "purchase", in->occurred_at_us, at_us, payload, err);
     json_decref(payload);
     return st;
@@ -513,26 +484,91 @@ purchase_answer(int64_t id, int64_t at_us, const purchase_input *in, const char 
                      app_json_time(at_us), "lines", lines);
 }
 
+void
+purchase_credit_names(int64_t purchase_id, const purchase_input *in, char prefix[48],
+                      char reason[EXTERNAL_ID_BYTES_MAX + 32])
+{
+    snprintf(prefix, 48, "purchase:%lld", (long long)purchase_id);
+    snprintf(reason, EXTERNAL_ID_BYTES_MAX + 32, "purchase %s", in->order_id);
+}
+
 app_status
 purchase_credit(db *conn, const actor *who, int64_t at_us, const purchase_input *in, int64_t purchase_id,
                 int64_t points, const program_settings *program, ledger_balances *balances, ledger_credit *out,
                 app_error *err)
 {
-    char prefix[48];
-    snprintf(prefix, sizeof prefix, "purchase:%lld", (long long)purchase_id);
-    char reason[EXTERNAL_ID_BYTES_MAX + 32];
-    snprintf(reason, sizeof reason, "purchase %s", in->order_id);
+    char prefix[48], reason[EXTERNAL_ID_BYTES_MAX + 32];
+    purchase_credit_names(purchase_id, in, prefix, reason);
     return ledger_earn_in_memory(conn, who, at_us, in->member_id, balances, points, in->occurred_at_us, program,
                                  "purchase", purchase_id, prefix, reason, out, err);
+}
+
+app_status
+purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id, const char *external_id,
+                    purchase_buyer *out, app_error *err)
+{
+    assert((member_id != 0) != (external_id != NULL));
+    memset(out, 0, sizeof *out);
+    bool postgres = db_engine(conn) == DB_POSTGRES;
+    int rc = DB_OK;
+    if (postgres && external_id != NULL) { /* the id first, to lock its row */
+        db_stmt *stmt = db_prepare(conn, "SELECT id FROM members WHERE external_id = ?");
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
+        db_bind_text(stmt, 1, external_id, -1);
+        rc = db_step(stmt);
+        member_id = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
+        db_finalize(stmt);
+        if (rc == DB_DONE)
+            return APP_NOT_FOUND;
+        if (rc != DB_ROW)
+            return app_db_fail(err, conn, rc);
+        external_id = NULL;
+    }
+    /* PostgreSQL: the balance row is locked first, so what is read next (status,
+     * stats) is what the last change to this member committed; SQLite has one writer. */
+    if (postgres && (rc = db_query_int64(conn, "SELECT member_id FROM member_stats WHERE member_id = ? FOR UPDATE",
+                                         member_id, &out->id)) != DB_OK)
+        return rc == DB_DONE ? APP_NOT_FOUND : app_db_fail(err, conn, rc);
+    arena_text sql = {.mem = mem};
+    arena_text_append(&sql, "SELECT m.id, m.erased_at, s.points_available, s.points_pending, s.points_held,"
+                            " s.points_debt, s.points_earned, ");
+    expr_records_select_list(&sql);
+    arena_text_append(&sql, external_id ? " FROM members m JOIN member_stats s ON s.member_id = m.id"
+                                          " WHERE m.external_id = ?"
+                                        : " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
+    db_stmt *stmt = db_prepare(conn, sql.text);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    if (external_id != NULL)
+        db_bind_text(stmt, 1, external_id, -1);
+    else
+        db_bind_int64(stmt, 1, member_id);
+    rc = db_step(stmt);
+    if (rc == DB_ROW) {
+        out->id = db_column_int64(stmt, 0);
+        out->erased = !db_column_is_null(stmt, 1);
+        out->balances = (ledger_balances){db_column_int64(stmt, 2), db_column_int64(stmt, 3), db_column_int64(stmt, 4),
+                                          db_column_int64(stmt, 5), db_column_int64(stmt, 6)};
+        out->values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *out->values);
+        expr_records_read(stmt, 7, mem, env, out->values, &out->attributes);
+        int status = expr_field_index("status");
+        assert(status >= 0);
+        const expr_value *v = &out->values[status];
+        out->active = !v->is_null && v->s_len == 6 && memcmp(v->s, "active", 6) == 0;
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return APP_NOT_FOUND;
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
 /* Evaluates the rules, stores the purchase with its earning explanation and
  * lines, credits the points and counts them toward daily caps; *id is the new
  * purchase's. The rules see the buyer as before this purchase. */
 static app_status
-record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input *in, const char *status,
-                const purchase_setup *setup, ledger_balances *balances, earned_summary *summary, int64_t *id,
-                app_error *err)
+record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input *in, purchase_buyer *buyer,
+                const purchase_setup *setup, earned_summary *summary, int64_t *id, app_error *err)
 {
     arena mem = {0};
     size_t rule_count = setup->rule_count;
@@ -544,15 +580,11 @@ record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input 
     for (size_t k = 0; st == APP_OK && k < rule_count; k++)
         if (rules[k].cap_per_day > 0)
             st = purchase_earned_today(conn, in->member_id, rules[k].id, day, &rules[k].earned_today, err);
-    expr_value *values = arena_alloc(&mem, EXPR_FIELD_COUNT * sizeof *values);
-    expr_record rec = {0};
-    expr_env env = setup->env;
+    expr_record rec = {.attributes = buyer->attributes};
     if (st == APP_OK)
-        st = expr_records_member(conn, &mem, in->member_id, &env, values, &rec.attributes, err);
-    if (st == APP_OK)
-        purchase_record_fill(&mem, in, values, &rec);
+        purchase_record_fill(&mem, in, buyer->values, &rec);
     rules_result *result = arena_alloc(&mem, sizeof *result);
-    const char *note = strcmp(status, "active") == 0 ? NULL : "the member is not active: no points";
+    const char *note = buyer->active ? NULL : PURCHASE_INACTIVE_NOTE;
     if (st == APP_OK)
         st = purchase_evaluate(setup, in, rules, &rec, note, result, err);
     char *text = NULL;
@@ -565,8 +597,8 @@ record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input 
     }
     free(text);
     if (st == APP_OK && result->points > 0)
-        st = purchase_credit(conn, who, at_us, in, *id, result->points, &setup->program, balances, &summary->credit,
-                             err);
+        st = purchase_credit(conn, who, at_us, in, *id, result->points, &setup->program, &buyer->balances,
+                             &summary->credit, err);
     if (st == APP_OK)
         st = purchase_insert_lines(conn, *id, in, result->line_points, err);
     for (size_t k = 0; st == APP_OK && k < result->award_count; k++) {
@@ -593,28 +625,33 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     if (st != APP_OK)
         return st;
     const program_settings *program = &setup->program;
-    char status[16] = "";
     int64_t id = 0;
     if (in.currency != NULL && strcmp(in.currency, program->currency) != 0)
         st = app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program->currency,
                       in.currency);
-    if (st == APP_OK && in.member_external_id != NULL) /* the id first, to lock it */
-        st = resolve_member(conn, &in, status, sizeof status, err);
-    /* The member's row is locked before the rules read their stats and daily caps:
-     * on PostgreSQL two purchases of one member at once then run one after the other. */
-    ledger_balances locked;
+    /* The buyer is locked (PostgreSQL) and read once: status, balances and the
+     * record the rules see; two purchases of one member run one after the other. */
+    arena mem = {0};
+    purchase_buyer buyer;
     if (st == APP_OK)
-        st = ledger_lock_member(conn, in.member_id, &locked, err);
-    if (st == APP_OK) /* the status under the lock: a merge may have closed the member meanwhile */
-        st = resolve_member(conn, &in, status, sizeof status, err);
+        st = purchase_buyer_load(conn, &mem, &setup->env, in.member_id, in.member_external_id, &buyer, err);
+    if (st == APP_NOT_FOUND)
+        st = in.member_external_id
+                 ? app_fail(err, APP_NOT_FOUND, "member_not_found", "no member has external_id '%s'",
+                            in.member_external_id)
+                 : app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist",
+                            (long long)in.member_id);
+    if (st == APP_OK && buyer.erased)
+        st = app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)buyer.id);
+    in.member_id = buyer.id;
     earned_summary summary = {0};
-    ledger_balances after = locked;
+    ledger_balances before = buyer.balances;
     if (st == APP_OK)
-        st = record_purchase(conn, who, at_us, &in, status, setup, &after, &summary, &id, err);
+        st = record_purchase(conn, who, at_us, &in, &buyer, setup, &summary, &id, err);
     purchase_stats_delta delta = {1, in.amount_cents, in.occurred_at_us, in.occurred_at_us,
                                   summary.points > 0 ? in.occurred_at_us : 0};
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
-        st = purchase_stats_apply(conn, in.member_id, &delta, &locked, &after, err);
+        st = purchase_stats_apply(conn, in.member_id, &delta, &before, &buyer.balances, err);
     if (st == APP_OK)
         st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
     if (st == APP_OK)
@@ -622,6 +659,7 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     if (st == APP_OK && out != NULL)
         *out = purchase_answer(id, at_us, &in, program->currency, &summary);
     json_decref(summary.earning);
+    arena_release(&mem);
     return st;
 }
 

@@ -17,6 +17,7 @@
 #include "purchases_internal.h"
 
 typedef enum purchase_import_outcome {
+    IMPORT_PENDING,   /* not yet decided (only inside a batch) */
     IMPORT_IMPORTED,
     IMPORT_DUPLICATE, /* the order id was recorded already: skipped */
     IMPORT_REJECTED,  /* reason says why; nothing of it was written */

@@ -16,6 +16,7 @@
 #define PURCHASE_DAY_BYTES 16            /* "2026-11-24" and a NUL */
 #define FUTURE_SKEW_US (24LL * 3600 * 1000000) /* tills' clocks drift; a purchase a day ahead is an error */
 #define PURCHASE_FUTURE_MESSAGE "occurred_at is more than a day in the future"
+#define PURCHASE_INACTIVE_NOTE "the member is not active: no points"
 
 /* A purchase as validated from a body or an import row. Text is borrowed. */
 typedef struct purchase_input {
@@ -27,6 +28,21 @@ typedef struct purchase_input {
     rules_line *lines; /* line_count of them, at most RULES_LINES_MAX */
     size_t line_count;
 } purchase_input;
+
+/* A buyer as a purchase needs them: read once, under the lock. */
+typedef struct purchase_buyer {
+    int64_t id;
+    bool active, erased;
+    ledger_balances balances;
+    expr_value *values; /* their expression record (EXPR_FIELD_COUNT long) */
+    const expr_value *attributes;
+} purchase_buyer;
+
+/* Reads the buyer (by id, or by external_id when that is not NULL) with their
+ * balances, status and expression record (in mem), locking their balance row
+ * first on PostgreSQL. APP_NOT_FOUND (err untouched) when there is none. */
+app_status purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id, const char *external_id,
+                               purchase_buyer *out, app_error *err);
 
 /* Completes a purchase's expression record: values (EXPR_FIELD_COUNT long)
  * holds the buyer's fields; the purchase's fields and its lines are added. */
@@ -71,6 +87,15 @@ app_status purchase_insert_lines(db *conn, int64_t id, const purchase_input *in,
 app_status purchase_credit(db *conn, const actor *who, int64_t at_us, const purchase_input *in, int64_t purchase_id,
                            int64_t points, const program_settings *program, ledger_balances *balances,
                            ledger_credit *out, app_error *err);
+
+/* The names of a purchase's credit: its transfers' key prefix ("purchase:ID")
+ * and the reason the member reads ("purchase ORDER"). */
+void purchase_credit_names(int64_t purchase_id, const purchase_input *in, char prefix[48],
+                           char reason[EXTERNAL_ID_BYTES_MAX + 32]);
+
+/* The payload of a purchase's member event (purchase_event writes it). */
+json_t *purchase_event_payload(int64_t purchase_id, const purchase_input *in, int64_t points,
+                               const ledger_credit *credit);
 
 /* The member event "purchase" of purchase id, with the points it earned and
  * what became of them (credit; status null when it earned nothing). */

@@ -62,7 +62,7 @@
 /* Prepared statements kept per connection. */
 #define DB_STMT_CACHE_MAX 160
 /* Parameters in one SQL statement. */
-#define DB_PARAMS_MAX 320
+#define DB_PARAMS_MAX 999 /* SQLite's historical limit; bulk inserts fill it */
 /* Read connections per server (one per HTTP thread plus the scheduler and spare). */
 #define DB_READ_POOL_MAX 64
 

@@ -426,6 +426,50 @@ db_query_int64(db *conn, const char *sql, int64_t param, int64_t *out)
 }
 
 int
+db_reserve_ids(db *conn, const char *table, size_t n, int64_t *ids)
+{
+    if (n == 0)
+        return DB_OK;
+    if (conn->kind == DB_SQLITE) {
+        /* The writer holds the only write transaction: the ids after the
+         * table's highest ever (AUTOINCREMENT) are free until it inserts them. */
+        int64_t base = 0;
+        db_stmt *stmt = db_prepare(conn, "SELECT seq FROM sqlite_sequence WHERE name = ?");
+        if (stmt == NULL)
+            return DB_ERROR;
+        db_bind_text(stmt, 1, table, -1);
+        int rc = db_step(stmt);
+        if (rc == DB_ROW)
+            base = db_column_int64(stmt, 0);
+        db_finalize(stmt);
+        if (rc != DB_ROW && rc != DB_DONE)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            ids[i] = base + 1 + (int64_t)i;
+        return DB_OK;
+    }
+    /* PostgreSQL: the identity's sequence hands them out, never twice. */
+    db_stmt *stmt = db_prepare(conn, "SELECT nextval(pg_get_serial_sequence(?, 'id'))"
+                                     " FROM generate_series(1, CAST(? AS BIGINT))");
+    if (stmt == NULL)
+        return DB_ERROR;
+    db_bind_text(stmt, 1, table, -1);
+    db_bind_int64(stmt, 2, (int64_t)n);
+    size_t got = 0;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW && got < n)
+        ids[got++] = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    if (rc != DB_DONE && rc != DB_ROW)
+        return rc;
+    if (got != n) {
+        db_set_error(conn, "the sequence of %s gave %zu ids, not %zu", table, got, n);
+        return DB_ERROR;
+    }
+    return DB_OK;
+}
+
+int
 db_wal_frames(const db *conn)
 {
     return conn->kind == DB_SQLITE ? conn->wal_frames : 0;

@@ -103,6 +103,13 @@ int db_rollback_to(db *conn, const char *name);
  * column of the first row in *out. DB_DONE when there is no row. */
 int db_query_int64(db *conn, const char *sql, int64_t param, int64_t *out);
 
+/* Reserves n new ids of table's `id` column (an {{ID}} one) for rows the
+ * caller then inserts with explicit ids, many to a statement (db_rows.h).
+ * SQLite: the ids after the highest ever given, valid inside the current
+ * write transaction until they are inserted; PostgreSQL: from the sequence.
+ * table is constant SQL text, never user input. */
+int db_reserve_ids(db *conn, const char *table, size_t n, int64_t *ids);
+
 /* SQLite: the frames in the WAL after this connection's last commit (0 after
  * a checkpoint reset it, and always 0 on PostgreSQL). The writer checkpoints
  * when it grows: every page read looks through the WAL's index, so a long WAL

@@ -30,7 +30,7 @@ struct db_stmt {
     /* PostgreSQL: a named server-side statement, parameters as text. */
     char pg_name[24];
     int pg_params_count;
-    char *pg_params[DB_PARAMS_MAX];
+    char **pg_params; /* pg_params_count of them, NULL when unbound */
     PGresult *pg_result;
     int pg_row;
     int pg_rows;

@@ -77,8 +77,8 @@ char *
 db_pg_rewrite_placeholders(const char *sql, int *params_count)
 {
     size_t n = strlen(sql);
-    /* Each '?' becomes at most "$64": 3 bytes. */
-    char *out = malloc(n * 3 + 1);
+    /* Each '?' becomes at most "$" and DB_PARAMS_MAX's digits: 5 bytes. */
+    char *out = malloc(n * 5 + 1);
     if (out == NULL)
         return NULL;
     char *w = out;
@@ -122,6 +122,12 @@ db_pg_prepare(db_stmt *stmt)
         db_set_error(conn, "statement has more than %d parameters", DB_PARAMS_MAX);
         return DB_ERROR;
     }
+    stmt->pg_params = calloc((size_t)stmt->pg_params_count + 1, sizeof *stmt->pg_params);
+    if (stmt->pg_params == NULL) {
+        free(text);
+        db_set_error(conn, "out of memory");
+        return DB_ERROR;
+    }
     snprintf(stmt->pg_name, sizeof stmt->pg_name, "p%u", ++conn->pg_statements_made);
     PGresult *res = PQprepare(conn->pg, stmt->pg_name, text, 0, NULL);
     free(text);
@@ -142,7 +148,7 @@ db_pg_reset(db_stmt *stmt)
     stmt->pg_executed = false;
     stmt->pg_row = -1;
     stmt->pg_rows = 0;
-    for (int i = 0; i < stmt->pg_params_count; i++) {
+    for (int i = 0; stmt->pg_params != NULL && i < stmt->pg_params_count; i++) {
         free(stmt->pg_params[i]);
         stmt->pg_params[i] = NULL;
     }
@@ -152,6 +158,8 @@ void
 db_pg_release(db_stmt *stmt)
 {
     db_pg_reset(stmt);
+    free(stmt->pg_params);
+    stmt->pg_params = NULL;
     if (stmt->pg_name[0] != '\0' && stmt->conn->pg != NULL) {
         char sql[48];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", stmt->pg_name);

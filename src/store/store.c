@@ -130,24 +130,30 @@ static void
 run_batch(store *s, write_job *jobs)
 {
     db *conn = s->writer_conn;
-    int rc = db_begin_write(conn);
-    int committed_ok = rc == DB_OK;
-    for (write_job *job = jobs; job != NULL; job = job->next) {
-        if (!committed_ok) {
-            job->result = STORE_UNAVAILABLE;
-            continue;
+    bool ok = db_begin_write(conn) == DB_OK;
+    if (ok && jobs->next == NULL) {
+        /* Alone, a job's transaction is its savepoint. Not opening one matters
+         * for a long job (an import batch): under a savepoint SQLite copies every
+         * page it touches to a sub-journal, and each statement's release walks it. */
+        jobs->result = jobs->fn(conn, jobs->arg);
+        if (jobs->result != 0) {
+            db_rollback(conn);
+            return;
         }
-        if (db_savepoint(conn, "w") != DB_OK) {
-            job->result = STORE_UNAVAILABLE;
-            continue;
+    } else {
+        for (write_job *job = jobs; job != NULL; job = job->next) {
+            if (!ok || db_savepoint(conn, "w") != DB_OK) {
+                job->result = STORE_UNAVAILABLE;
+                continue;
+            }
+            job->result = job->fn(conn, job->arg);
+            if (job->result == 0)
+                db_release(conn, "w");
+            else if (db_rollback_to(conn, "w") != DB_OK || db_release(conn, "w") != DB_OK)
+                ok = false; /* the transaction is unusable: fail the batch */
         }
-        job->result = job->fn(conn, job->arg);
-        if (job->result == 0)
-            db_release(conn, "w");
-        else if (db_rollback_to(conn, "w") != DB_OK || db_release(conn, "w") != DB_OK)
-            committed_ok = 0; /* the transaction is unusable: fail the batch */
     }
-    if (committed_ok && db_commit(conn) == DB_OK)
+    if (ok && db_commit(conn) == DB_OK)
         return;
     fprintf(stderr, "patron: write batch failed: %s\n", db_errmsg(conn));
     db_rollback(conn);

@@ -4,7 +4,7 @@ These tests hold that path to the API's: the same purchases earn the same points
 leave the same stats and balances, and every batch is audited."""
 import json
 
-from conftest import unique
+from conftest import run_patron, unique
 from test_ledger import buy, make_rule, points, quoted  # noqa: F401 (make_rule: a fixture)
 from test_ledger_more import days_ago, import_purchases, member_by_external, rejects, write
 
@@ -86,3 +86,41 @@ def test_a_bad_line_refuses_its_whole_order(server, tmp_path):
     assert server.db.count("purchases", f"order_id = '{order}'") == 0, "nothing of the refused order"
     assert rejects(path) == [(2, "category must be text of 1 to 64 bytes (lines[1])")], \
         "the order is refused at its first line, naming the bad one"
+
+
+def test_a_large_import_matches_its_own_purchases_and_the_ledger(server, make_rule, tmp_path, monkeypatch):
+    """More buyers than one lookup (500) and more rows than one statement holds:
+    every chunk boundary of the set-based writes is crossed, on both engines."""
+    monkeypatch.setenv("PATRON_TIME_ZONE", "UTC")
+    tag = unique("big")[:12]
+    make_rule(condition="total_spend_cents >= 5000", formula="fixed", fixed_points=3)  # depends on the stats so far
+    buyers = [f"{tag}-{i}" for i in range(700)]
+    rows = []
+    for i in range(1500):
+        who = buyers[(i * 13) % len(buyers)]  # 13 and 700 are coprime: every buyer, some twice or thrice
+        day = days_ago(1 + (i % 20)).isoformat()
+        rows.append(f"{who},{tag}-O{i},{day},SKU{i % 9},cat{i % 4},{1 + i % 3},{(i % 50) + 0.99:.2f}")
+    path = write(tmp_path, "big.csv", "member,order,date,sku,category,quantity,amount\n" + "\n".join(rows) + "\n")
+    spec = "member=member,order=order,date=date,sku=sku,category=category,quantity=quantity,amount=amount"
+    summary, _ = import_purchases(server.db.url, path, "--header", "--map", spec)
+    assert (summary["purchases"], summary["members_created"], summary["rejected"]) == (1500, 700, 0)
+    per_member = server.db.rows(
+        "SELECT s.purchases_count, s.total_spend_cents, s.points_earned,"
+        " (SELECT COUNT(*) FROM purchases p WHERE p.member_id = m.id),"
+        " (SELECT COALESCE(SUM(p.amount_cents), 0) FROM purchases p WHERE p.member_id = m.id),"
+        " (SELECT COALESCE(SUM(p.points_earned), 0) FROM purchases p WHERE p.member_id = m.id)"
+        f" FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.external_id LIKE '{tag}-%'")
+    assert len(per_member) == 700
+    for count, spend, earned, n, total, points_sum in per_member:
+        assert (int(count), int(spend), int(earned)) == (int(n), int(total), int(points_sum))
+    lines = server.db.count("purchase_lines", f"purchase_id IN (SELECT id FROM purchases WHERE order_id LIKE '{tag}-%')")
+    assert lines == 1500
+    events = server.db.count("member_events", "kind = 'purchase' AND member_id IN"
+                             f" (SELECT id FROM members WHERE external_id LIKE '{tag}-%')")
+    assert events == 1500
+    verify = run_patron("ledger", "verify", "--db", server.db.url)
+    assert "ledger verified" in verify.stdout, verify.stdout + verify.stderr
+    before = server.db.counts(["purchases", "transfers", "points_lots", "member_events", "members"])
+    summary, _ = import_purchases(server.db.url, path, "--header", "--map", spec)
+    assert (summary["purchases"], summary["duplicates_skipped"], summary["members_created"]) == (0, 1500, 0)
+    assert server.db.counts(["purchases", "transfers", "points_lots", "member_events", "members"]) == before

@@ -7,12 +7,18 @@
 # another fresh file with one set-based INSERT ... SELECT each, in sqlite3 --
 # no parsing, no rules, no per-row statements: the floor of this schema on
 # this machine, which no import through it can beat.
+# Then the same import into a throwaway PostgreSQL (scripts/pg-harness.sh).
 #   bench/import.sh [rows, default 1000000]
 set -eu
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 work=$(mktemp -d /tmp/patron-import-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+pg_dir=""
+cleanup() {
+    [ -n "$pg_dir" ] && scripts/pg-harness.sh stop "$pg_dir"
+    rm -rf "$work"
+}
+trap cleanup EXIT
 awk -v n="$rows" 'BEGIN {
     srand(42); print "member,order,date,sku,category,quantity,amount"
     split("garden kitchen decor tools plants gift_cards", cat, " ")
@@ -56,3 +62,10 @@ COMMIT;
 SQL
 awk -v n="$rows" -v s="$start" -v e="$(date +%s.%N)" \
     'BEGIN { printf "schema floor (sqlite3, set-based, same rows): %.2f s, %.0f purchases/s\n", e - s, n / (e - s) }'
+pg_dir=$(scripts/pg-harness.sh start)
+pg_url="postgresql:///postgres?host=$pg_dir&user=postgres"
+./patron demo --db "$pg_url" --members 0 >/dev/null
+echo "the same import into PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}') (a throwaway server on this machine):"
+./patron import purchases "$work/purchases.csv" --db "$pg_url" --header \
+    --map member=member,order=order,date=date,sku=sku,category=category,quantity=quantity,amount=amount 2>/dev/null
+./patron ledger verify --db "$pg_url"

@@ -106,18 +106,39 @@ db_sqlite_exec(db *conn, const char *sql)
     return DB_OK;
 }
 
-/* An INSERT's trailing " RETURNING id" is answered from the rowid instead:
+/* An INSERT's trailing " RETURNING id" is answered from the rowid instead
+ * (when the id is the rowid):
  * SQLite runs RETURNING in a statement savepoint whose release costs grow
  * with the pages the transaction has touched, so an import's later inserts
  * got slower and slower (perf: 60% of the time in sqlite3PagerSavepoint). */
 static const char RETURNING_ID[] = " RETURNING id";
 
+/* Whether sql is "INSERT INTO table ... RETURNING id" into a table whose id is
+ * its rowid (INTEGER PRIMARY KEY): only then is the rowid the id. */
+static bool
+returns_rowid(sqlite3 *lite, const char *sql)
+{
+    size_t len = strlen(sql), tail = sizeof RETURNING_ID - 1;
+    if (len <= tail || strncmp(sql, "INSERT INTO ", 12) != 0 || strcmp(sql + len - tail, RETURNING_ID) != 0)
+        return false;
+    char table[64];
+    size_t n = strcspn(sql + 12, " (");
+    if (n == 0 || n >= sizeof table)
+        return false;
+    memcpy(table, sql + 12, n);
+    table[n] = '\0';
+    const char *type = NULL;
+    int primary_key = 0;
+    if (sqlite3_table_column_metadata(lite, NULL, table, "id", &type, NULL, NULL, &primary_key, NULL) != SQLITE_OK)
+        return false;
+    return primary_key && type != NULL && sqlite3_stricmp(type, "INTEGER") == 0;
+}
+
 int
 db_sqlite_prepare(db_stmt *stmt)
 {
     size_t len = strlen(stmt->sql), tail = sizeof RETURNING_ID - 1;
-    stmt->lite_returning_id = len > tail && strncmp(stmt->sql, "INSERT ", 7) == 0 &&
-                              strcmp(stmt->sql + len - tail, RETURNING_ID) == 0;
+    stmt->lite_returning_id = returns_rowid(stmt->conn->lite, stmt->sql);
     int rc = sqlite3_prepare_v3(stmt->conn->lite, stmt->sql,
                                 (int)(stmt->lite_returning_id ? len - tail : len), SQLITE_PREPARE_PERSISTENT,
                                 &stmt->lite, NULL);

@@ -18,6 +18,7 @@
 
 #include "../common/test_db.h"
 #include "app/members.h"
+#include "store/db_rows.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
@@ -212,6 +213,68 @@ test_driver_values_and_errors(void **state)
     db_finalize(upd);
     assert_null(db_prepare(conn, "SELEC nonsense"));
     assert_true(strlen(db_errmsg(conn)) > 0);
+    db_close(conn);
+}
+
+/* db_rows and db_reserve_ids on the real schema: more rows than one statement
+ * holds, ids reserved before and after ordinary inserts, INSERT ... RETURNING id. */
+static void
+test_bulk_rows_and_reserved_ids(void **state)
+{
+    (void)state;
+    db *conn = open_or_fail(fresh_db("patron_t_bulk"));
+    int applied = 0;
+    assert_int_equal(migrate_apply(conn, 1, &applied), DB_OK);
+    assert_int_equal(db_begin_write(conn), DB_OK);
+    /* One ordinary insert first: reserved ids come after it. */
+    db_stmt *one = db_prepare(conn, "INSERT INTO members (external_id, status, attributes, joined_at, created_at,"
+                                    " updated_at) VALUES ('first', 'active', '{}', 0, 0, 0) RETURNING id");
+    assert_int_equal(db_step(one), DB_ROW);
+    int64_t first = db_column_int64(one, 0);
+    assert_int_equal(db_step(one), DB_DONE);
+    db_finalize(one);
+    enum { N = 2500 };
+    static int64_t ids[N];
+    assert_int_equal(db_reserve_ids(conn, "members", N, ids), DB_OK);
+    db_rows rows;
+    db_rows_init(&rows, "INSERT INTO members (id, external_id, status, attributes, joined_at, created_at, updated_at)"
+                        " VALUES ", "(?, ?, 'active', '{}', ?, 0, 0)", "");
+    static char names[N][16];
+    for (int i = 0; i < N; i++) {
+        assert_true(ids[i] > first);
+        if (i > 0)
+            assert_true(ids[i] > ids[i - 1]);
+        snprintf(names[i], sizeof names[i], "bulk-%d", i);
+        db_rows_int(&rows, ids[i]);
+        db_rows_text(&rows, names[i]);
+        db_rows_int(&rows, i);
+    }
+    assert_int_equal(db_rows_count(&rows), N);
+    int64_t changed = 0;
+    assert_int_equal(db_rows_flush(conn, &rows, &changed), DB_OK);
+    assert_int_equal(changed, N);
+    assert_int_equal(db_rows_count(&rows), 0);
+    db_rows_free(&rows);
+    /* An ordinary insert after them gets a new id, and so does the next reservation. */
+    one = db_prepare(conn, "INSERT INTO members (external_id, status, attributes, joined_at, created_at,"
+                           " updated_at) VALUES ('after', 'active', '{}', 0, 0, 0) RETURNING id");
+    assert_int_equal(db_step(one), DB_ROW);
+    int64_t after = db_column_int64(one, 0);
+    db_finalize(one);
+    assert_true(after > ids[N - 1]);
+    int64_t next = 0;
+    assert_int_equal(db_reserve_ids(conn, "members", 1, &next), DB_OK);
+    assert_true(next > after);
+    /* RETURNING id under ON CONFLICT DO NOTHING: no row when nothing was inserted. */
+    db_stmt *dup = db_prepare(conn, "INSERT INTO members (external_id, status, attributes, joined_at, created_at,"
+                                    " updated_at) VALUES ('after', 'active', '{}', 0, 0, 0)"
+                                    " ON CONFLICT (external_id) DO NOTHING RETURNING id");
+    assert_int_equal(db_step(dup), DB_DONE);
+    db_finalize(dup);
+    assert_int_equal(db_commit(conn), DB_OK);
+    assert_int_equal(count(conn, "SELECT COUNT(*) FROM members WHERE external_id LIKE 'bulk-%'"), N);
+    assert_int_equal(count(conn, "SELECT COUNT(DISTINCT id) FROM members"), N + 2);
+    assert_int_equal(count(conn, "SELECT joined_at FROM members WHERE external_id = 'bulk-2499'"), 2499);
     db_close(conn);
 }
 
@@ -486,6 +549,7 @@ main(void)
         cmocka_unit_test(test_migrations_race),
         cmocka_unit_test(test_every_table_classified_for_erasure),
         cmocka_unit_test(test_driver_values_and_errors),
+        cmocka_unit_test(test_bulk_rows_and_reserved_ids),
         cmocka_unit_test(test_savepoints),
         cmocka_unit_test(test_store_write_concurrent),
         cmocka_unit_test(test_members_life_cycle),

@@ -580,7 +580,7 @@ handle_row(import_state *s)
                  line_index);
     if (amount < 0) {
         /* A return is keyed by its order and its place among that order's returns in the file. */
-        char key[200];
+        char key[sizeof order_id + 8];
         snprintf(key, sizeof key, "return|%s", order_id);
         json_int_t n = json_integer_value(json_object_get(s->day_counts, key)) + 1;
         json_object_set_new(s->day_counts, key, json_integer(n));

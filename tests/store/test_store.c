@@ -239,7 +239,7 @@ test_bulk_rows_and_reserved_ids(void **state)
     db_rows rows;
     db_rows_init(&rows, "INSERT INTO members (id, external_id, status, attributes, joined_at, created_at, updated_at)"
                         " VALUES ", "(?, ?, 'active', '{}', ?, 0, 0)", "");
-    static char names[N][16];
+    static char names[N][24];
     for (int i = 0; i < N; i++) {
         assert_true(ids[i] > first);
         if (i > 0)

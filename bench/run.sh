@@ -44,7 +44,14 @@ bench_engine() { # ENGINE URL
     run_wrk "$1 GET /v1/members/{id}" get_member.lua
     run_wrk "$1 POST /v1/members" post_member.lua
     run_wrk "$1 GET /v1/members/{id}/points" get_points.lua
+    local before after
+    before=$(curl -sf "http://127.0.0.1:$port/healthz")
     run_wrk "$1 POST /v1/purchases" post_purchase.lua
+    after=$(curl -sf "http://127.0.0.1:$port/healthz")
+    /usr/bin/python3 -c 'import json, sys
+b, a = (json.loads(t)["writer"] for t in sys.argv[1:3])
+w, c = a["writes"] - b["writes"], a["commits"] - b["commits"]
+print("%-28s %10d writes in %d commits (fsyncs): %.1f writes a commit" % (sys.argv[3] + " POST /v1/purchases", w, c, w / max(c, 1)))' "$before" "$after" "$1"
     kill "$server"; wait "$server" 2>/dev/null || true
     server=""
 }

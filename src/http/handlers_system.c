@@ -2,6 +2,7 @@
 #include "router.h"
 
 #include "store/migrate.h"
+#include "store/store.h"
 
 
 void
@@ -15,10 +16,16 @@ handle_healthz(http_request *req, http_reply *reply)
         http_reply_error(reply, 503, "database_unavailable", "the database does not answer");
         return;
     }
+    /* The writer's figures: writes per commit is writes per fsync (SQLite's group
+     * commit); on PostgreSQL every write is its own transaction. */
+    int64_t writes = 0, commits = 0;
+    store_write_stats(req->app->store, &writes, &commits);
+    bool sqlite = db_engine(conn) == DB_SQLITE;
     http_reply_json(reply, 200,
-                    json_pack("{s:s, s:s, s:i, s:s}", "status", "ok", "database",
-                              db_engine(conn) == DB_SQLITE ? "sqlite" : "postgres", "schema_version",
-                              version, "time_zone", clock_time_zone()));
+                    json_pack("{s:s, s:s, s:i, s:s, s:{s:I, s:I}}", "status", "ok", "database",
+                              sqlite ? "sqlite" : "postgres", "schema_version", version, "time_zone",
+                              clock_time_zone(), "writer", "writes", (json_int_t)writes, "commits",
+                              (json_int_t)commits));
 }
 
 void

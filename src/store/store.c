@@ -251,6 +251,12 @@ postgres_write(store *s, store_write_fn fn, void *arg)
         if (rc == DB_OK) {
             result = fn(conn, arg);
             rc = result == 0 ? db_commit(conn) : db_rollback(conn);
+            if (result == 0 && rc == DB_OK) {
+                pthread_mutex_lock(&s->queue_lock);
+                s->writes++;
+                s->batches++; /* its own transaction: one commit each */
+                pthread_mutex_unlock(&s->queue_lock);
+            }
             if (result == 0 && rc != DB_OK) {
                 db_rollback(conn);
                 result = rc == DB_RETRY ? DB_RETRY : STORE_UNAVAILABLE;

@@ -55,7 +55,8 @@ db *store_read_acquire(store *s);
 /* Gives a read connection back. A connection whose link broke is replaced. */
 void store_read_release(store *s, db *conn);
 
-/* Writes committed and batches run since start (the SQLite writer's figures). */
+/* Writes committed and the commits (fsyncs) that made them durable, since
+ * start: SQLite's writer commits many a batch; PostgreSQL one each. */
 void store_write_stats(store *s, int64_t *writes, int64_t *batches);
 
 #endif

@@ -334,3 +334,10 @@ def test_health_needs_no_key_and_reports_the_engine(server):
     assert isinstance(body["schema_version"], int) and body["schema_version"] >= 1
     assert body["schema_version"] == server.db.scalar("SELECT MAX(version) FROM schema_migrations")
     assert isinstance(body["time_zone"], str) and body["time_zone"]
+    writer = body["writer"]
+    assert set(writer) == {"writes", "commits"} and 0 <= writer["commits"] <= writer["writes"]
+    server.create_member()
+    after = server.get("/healthz", key=None).json()["writer"]
+    assert after["writes"] >= writer["writes"] + 1 and after["commits"] >= writer["commits"] + 1  # (and jobs')
+    if server.engine == "postgres":
+        assert after["commits"] == after["writes"], "each write is its own transaction"

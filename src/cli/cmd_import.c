@@ -786,19 +786,19 @@ cmd_import(int argc, char **argv)
         fclose(f);
         return 2;
     }
+    s.batch_rows = calloc(IMPORT_BATCH_PURCHASES, sizeof *s.batch_rows);
+    if (s.batch_rows == NULL) {
+        fclose(f);
+        return cli_fail("out of memory");
+    }
     app a;
     if (cli_open_app(&a, cli_db_url(db_url), 2) != 0) {
         fclose(f);
+        free(s.batch_rows);
         return 1;
     }
     s.app = &a;
     s.batch = json_array();
-    s.batch_rows = calloc(IMPORT_BATCH_PURCHASES, sizeof *s.batch_rows);
-    if (s.batch_rows == NULL) {
-        fclose(f);
-        cli_close_app(&a);
-        return cli_fail("out of memory");
-    }
     s.day_counts = json_object();
     s.seen_orders = json_object();
     s.started_s = monotonic_s();
@@ -808,6 +808,7 @@ cmd_import(int argc, char **argv)
     progress(&s, true);
     double seconds = monotonic_s() - s.started_s;
     cli_close_app(&a);
+    s.app = NULL; /* s is static: no pointer to this frame outlives it */
     json_decref(s.batch);
     free(s.batch_rows);
     arena_release(&s.row_mem);

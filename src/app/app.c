@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "app.h"
 
+#include "core/suggest.h"
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +86,29 @@ app_write(app *a, app_tx_fn fn, void *arg, app_error *err)
         return app_fail(err, APP_UNAVAILABLE, "overloaded", "too many writes waiting; retry shortly");
     return app_fail(err, APP_UNAVAILABLE, "database_unavailable",
                     "the write could not be committed; retry the request");
+}
+
+app_status
+app_check_keys(const json_t *object, const char *const *keys, const char *where, app_error *err)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)object, key, value) {
+        bool known = false;
+        for (size_t k = 0; keys[k] != NULL && !known; k++)
+            known = strcmp(keys[k], key) == 0;
+        if (known)
+            continue;
+        const char *hint = suggest_closest(key, keys);
+        if (hint != NULL)
+            return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%s%.64s' (did you mean '%s'?)", where,
+                            key, hint);
+        char list[256] = "";
+        for (size_t k = 0, used = 0; keys[k] != NULL && used < sizeof list; k++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", keys[k]);
+        return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%s%.64s' (fields: %s)", where, key, list);
+    }
+    return APP_OK;
 }
 
 json_t *

@@ -101,6 +101,12 @@ app_status app_page(db *conn, db_stmt *stmt, int limit, app_row_json_fn row_json
 app_status app_get_one(db *conn, const char *sql, int64_t id, app_row_json_fn row_json, const char *what,
                        json_t **out, app_error *err);
 
+/* Refuses a body (object) with a key not in keys (NULL-terminated):
+ * unknown_field, "unknown field 'WHEREkey' (did you mean 'x'?)" when one is
+ * close, else naming the fields it takes. where prefixes nested keys ("lines[0].").
+ * One wording for every use case and handler. */
+app_status app_check_keys(const json_t *object, const char *const *keys, const char *where, app_error *err);
+
 /* JSON helpers shared by use cases: a time as RFC 3339 text, or null. */
 json_t *app_json_time(int64_t at_us);
 json_t *app_json_time_or_null(db_stmt *stmt, int column);

@@ -59,12 +59,10 @@ approvals_list(db *conn, const char *state, int64_t before, int limit, json_t **
 static app_status
 parse_adjustment(const json_t *body, int64_t min, int64_t *points, const char **reason, app_error *err)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)body, key, value) {
-        if (strcmp(key, "points") != 0 && strcmp(key, "reason") != 0)
-            return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%.64s' (points, reason)", key);
-    }
+    static const char *const KEYS[] = {"points", "reason", NULL};
+    app_status st = app_check_keys(body, KEYS, "", err);
+    if (st != APP_OK)
+        return st;
     json_t *p = json_object_get(body, "points");
     *points = json_integer_value(p);
     if (!json_is_integer(p) || *points == 0 || *points < min || *points > POINTS_ADJUST_MAX)
@@ -218,12 +216,10 @@ app_status
 approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool approve, const json_t *body,
                     json_t **out, app_error *err)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)body, key, value) {
-        if (strcmp(key, "reason") != 0)
-            return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%.64s' (reason)", key);
-    }
+    static const char *const KEYS[] = {"reason", NULL};
+    app_status checked = app_check_keys(body, KEYS, "", err);
+    if (checked != APP_OK)
+        return checked;
     const char *reason = json_string_value(json_object_get(body, "reason"));
     if (json_object_get(body, "reason") != NULL && (reason == NULL || !validate_text(reason, LABEL_BYTES_MAX)))
         return app_fail(err, APP_INVALID, "invalid_field", "reason must be text of at most %d bytes", LABEL_BYTES_MAX);

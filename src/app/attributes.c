@@ -60,13 +60,10 @@ attributes_list(db *conn, json_t **out, app_error *err)
 static app_status
 check_body(const json_t *body, const char **name, int *type, const char **description, app_error *err)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)body, key, value) {
-        if (strcmp(key, "name") != 0 && strcmp(key, "type") != 0 && strcmp(key, "description") != 0)
-            return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%.64s' (name, type, description)",
-                            key);
-    }
+    static const char *const KEYS[] = {"name", "type", "description", NULL};
+    app_status st = app_check_keys(body, KEYS, "", err);
+    if (st != APP_OK)
+        return st;
     *name = json_string_value(json_object_get(body, "name"));
     *description = json_string_value(json_object_get(body, "description"));
     *type = type_index(json_string_value(json_object_get(body, "type")));

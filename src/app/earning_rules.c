@@ -9,7 +9,6 @@
 #include "earning_rules.h"
 
 #include "attributes.h"
-#include "core/suggest.h"
 #include "core/validate.h"
 
 #include <assert.h>
@@ -131,23 +130,13 @@ check_field(db *conn, const rule_field *f, json_t *v, app_error *err)
 static app_status
 check_rule(db *conn, json_t *rule, app_error *err)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach(rule, key, value) {
-        bool known = false;
-        const char *names[FIELD_COUNT + 1];
-        for (int i = 0; i < FIELD_COUNT; i++) {
-            names[i] = FIELDS[i].name;
-            known = known || strcmp(FIELDS[i].name, key) == 0;
-        }
-        names[FIELD_COUNT] = NULL;
-        if (!known) {
-            const char *hint = suggest_closest(key, names);
-            return hint ? app_fail(err, APP_INVALID, "unknown_field", "unknown field '%.64s' (did you mean '%s'?)", key,
-                                   hint)
-                        : app_fail(err, APP_INVALID, "unknown_field", "unknown field '%.64s'", key);
-        }
-    }
+    const char *names[FIELD_COUNT + 1];
+    for (int i = 0; i < FIELD_COUNT; i++)
+        names[i] = FIELDS[i].name;
+    names[FIELD_COUNT] = NULL;
+    app_status checked = app_check_keys(rule, names, "", err);
+    if (checked != APP_OK)
+        return checked;
     for (int i = 0; i < FIELD_COUNT; i++) {
         app_status st = check_field(conn, &FIELDS[i], json_object_get(rule, FIELDS[i].name), err);
         if (st != APP_OK)

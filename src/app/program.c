@@ -8,7 +8,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program.h"
 
-#include "core/suggest.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -86,16 +85,9 @@ parse_codes(json_t *list, const char *field, const char **out, app_error *err)
 static app_status
 parse_settings(json_t *json, program_settings *s, app_error *err)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach(json, key, value) {
-        if (index_of(key, KEYS) < 0) {
-            const char *hint = suggest_closest(key, KEYS);
-            return hint ? app_fail(err, APP_INVALID, "unknown_field", "unknown setting '%.64s' (did you mean '%s'?)",
-                                   key, hint)
-                        : app_fail(err, APP_INVALID, "unknown_field", "unknown setting '%.64s'", key);
-        }
-    }
+    app_status checked = app_check_keys(json, KEYS, "", err);
+    if (checked != APP_OK)
+        return checked;
     s->currency = json_string_value(json_object_get(json, "currency"));
     if (s->currency == NULL || strlen(s->currency) != 3 || strspn(s->currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)
         return invalid(err, "currency", "an ISO 4217 code such as \"EUR\"");

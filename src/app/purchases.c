@@ -24,21 +24,6 @@
 #include <string.h>
 
 
-static app_status
-only_keys(const json_t *object, const char *const *keys, const char *where, app_error *err)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)object, key, value) {
-        bool known = false;
-        for (int k = 0; keys[k] != NULL; k++)
-            known = known || strcmp(keys[k], key) == 0;
-        if (!known)
-            return app_fail(err, APP_INVALID, "unknown_field", "unknown field '%s%.64s'", where, key);
-    }
-    return APP_OK;
-}
-
 /* An optional text field of at most max bytes; *out NULL when absent or null. */
 static app_status
 text_field(const json_t *object, const char *name, size_t max, bool required, const char **out, app_error *err)
@@ -86,7 +71,7 @@ parse_lines(const json_t *lines, purchase_input *in, app_error *err)
             return app_fail(err, APP_INVALID, "invalid_field", "lines[%zu] must be an object", i);
         rules_line *l = &in->lines[i];
         l->quantity = 1;
-        app_status st = only_keys(line, LINE_KEYS, where, err);
+        app_status st = app_check_keys(line, LINE_KEYS, where, err);
         if (st == APP_OK)
             st = text_field(line, "sku", PROGRAM_CODE_BYTES_MAX, true, &l->sku, err);
         if (st == APP_OK)
@@ -115,7 +100,7 @@ parse_input(const json_t *body, int64_t now_us, purchase_input *in, rules_line l
     in->lines = lines;
     if (!json_is_object(body))
         return app_fail(err, APP_INVALID, "invalid_body", "a purchase is a JSON object");
-    app_status st = only_keys(body, KEYS, "", err);
+    app_status st = app_check_keys(body, KEYS, "", err);
     if (st == APP_OK)
         st = int_field(body, "member_id", 1, INT64_MAX, false, &in->member_id, err);
     if (st == APP_OK)
@@ -778,7 +763,7 @@ refund_lines(db *conn, int64_t purchase_id, const json_t *lines, int64_t *amount
     json_t *item;
     json_array_foreach(lines, i, item) {
         int64_t index = -1, quantity = 0;
-        app_status st = json_is_object(item) ? only_keys(item, KEYS, "lines[].", err)
+        app_status st = json_is_object(item) ? app_check_keys(item, KEYS, "lines[].", err)
                                              : app_fail(err, APP_INVALID, "invalid_field", "lines[%zu] must be an object", i);
         if (st == APP_OK)
             st = int_field(item, "line", 0, RULES_LINES_MAX - 1, true, &index, err);
@@ -894,7 +879,7 @@ purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, int64_t pur
                           const char *request_key, json_t **out, app_error *err)
 {
     static const char *const KEYS[] = {"amount_cents", "lines", "reason", NULL};
-    app_status st = json_is_object(body) ? only_keys(body, KEYS, "", err)
+    app_status st = json_is_object(body) ? app_check_keys(body, KEYS, "", err)
                                          : app_fail(err, APP_INVALID, "invalid_body", "a refund is a JSON object");
     const char *reason = NULL;
     if (st == APP_OK)

@@ -72,13 +72,14 @@ app_status
 segments_input_parse(const json_t *body, bool partial, segment_input *in, app_error *err)
 {
     memset(in, 0, sizeof *in);
+    static const char *const KEYS[] = {"name", "expression", "description", NULL};
+    app_status st = app_check_keys(body, KEYS, "", err);
+    if (st != APP_OK)
+        return st;
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)body, key, value) {
         bool is_description = strcmp(key, "description") == 0;
-        if (strcmp(key, "name") != 0 && strcmp(key, "expression") != 0 && !is_description)
-            return app_fail(err, APP_INVALID, "unknown_field",
-                            "unknown field '%.64s' (name, expression, description)", key);
         if (!json_is_string(value) && !(is_description && json_is_null(value)))
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be a string", key);
     }

@@ -18,16 +18,11 @@ body_string(http_request *req, const char *name)
 static bool
 only_keys(http_request *req, const char *const *allowed, http_reply *reply)
 {
+    if (!http_body_keys(req, allowed, reply))
+        return false;
     const char *key;
     json_t *value;
     json_object_foreach(req->json, key, value) {
-        bool known = false;
-        for (const char *const *a = allowed; *a; a++)
-            known = known || strcmp(*a, key) == 0;
-        if (!known) {
-            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s'", key);
-            return false;
-        }
         if (!json_is_string(value)) {
             http_reply_error(reply, 400, "invalid_field", "field '%s' must be a string", key);
             return false;

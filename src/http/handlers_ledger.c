@@ -160,16 +160,9 @@ void
 handle_points_spend(http_request *req, http_reply *reply)
 {
     spend_write w = {0};
-    if (!http_param_id(req, 0, &w.member_id, reply) || !http_require_object(req, reply))
+    static const char *const KEYS[] = {"points", "reason", NULL};
+    if (!http_param_id(req, 0, &w.member_id, reply) || !http_body_keys(req, KEYS, reply))
         return;
-    const char *key;
-    json_t *value;
-    json_object_foreach(req->json, key, value) {
-        if (strcmp(key, "points") != 0 && strcmp(key, "reason") != 0) {
-            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s' (points, reason)", key);
-            return;
-        }
-    }
     json_t *points = json_object_get(req->json, "points");
     w.reason = json_string_value(json_object_get(req->json, "reason"));
     if (!json_is_integer(points)) {
@@ -199,19 +192,8 @@ typedef struct member_points_write {
 static bool
 points_body(http_request *req, const char *const *allowed, member_points_write *w, http_reply *reply)
 {
-    if (!http_require_object(req, reply))
+    if (!http_body_keys(req, allowed, reply))
         return false;
-    const char *key;
-    json_t *value;
-    json_object_foreach(req->json, key, value) {
-        bool known = false;
-        for (int k = 0; allowed[k] != NULL; k++)
-            known = known || strcmp(allowed[k], key) == 0;
-        if (!known) {
-            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s'", key);
-            return false;
-        }
-    }
     json_t *points = json_object_get(req->json, "points");
     if (points != NULL && !json_is_integer(points)) {
         http_reply_error(reply, 400, "invalid_field", "points must be a whole number");
@@ -433,16 +415,9 @@ void
 handle_members_merge(http_request *req, http_reply *reply)
 {
     merge_write w = {0};
-    if (!http_param_id(req, 0, &w.from, reply) || !http_require_object(req, reply))
+    static const char *const KEYS[] = {"into", NULL};
+    if (!http_param_id(req, 0, &w.from, reply) || !http_body_keys(req, KEYS, reply))
         return;
-    const char *key;
-    json_t *value;
-    json_object_foreach(req->json, key, value) {
-        if (strcmp(key, "into") != 0) {
-            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s' (into)", key);
-            return;
-        }
-    }
     json_t *into = json_object_get(req->json, "into");
     if (!json_is_integer(into) || json_integer_value(into) < 1) {
         http_reply_error(reply, 400, "invalid_field", "into must be the id of the member to keep");

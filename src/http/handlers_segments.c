@@ -173,16 +173,9 @@ void
 handle_segments_preview(http_request *req, http_reply *reply)
 {
     int limit;
-    if (!http_query_limit(req, &limit, reply) || !http_require_object(req, reply))
+    static const char *const KEYS[] = {"expression", NULL};
+    if (!http_query_limit(req, &limit, reply) || !http_body_keys(req, KEYS, reply))
         return;
-    const char *key;
-    json_t *value;
-    json_object_foreach(req->json, key, value) {
-        if (strcmp(key, "expression") != 0) {
-            http_reply_error(reply, 400, "unknown_field", "unknown field '%.64s' (expression)", key);
-            return;
-        }
-    }
     const char *expression = json_string_value(json_object_get(req->json, "expression"));
     if (expression == NULL) {
         http_reply_error(reply, 400, "invalid_field", "expression must be a string");

@@ -123,6 +123,10 @@ void http_write_id_body(http_request *req, http_reply *reply, http_id_body_tx_fn
 /* Requires a JSON object body; false (reply set, 400) otherwise. */
 bool http_require_object(http_request *req, http_reply *reply);
 
+/* The body is an object whose keys are all in keys (NULL-terminated); else a
+ * 400 unknown_field worded as every use case words it (app_check_keys). */
+bool http_body_keys(http_request *req, const char *const *keys, http_reply *reply);
+
 /* A write: runs in the transaction http_write opens. Sets *out on success. */
 typedef app_status (*http_tx_fn)(db *conn, http_request *req, void *ctx, json_t **out,
                                  app_error *err);

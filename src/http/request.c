@@ -173,6 +173,18 @@ http_require_object(http_request *req, http_reply *reply)
     return false;
 }
 
+bool
+http_body_keys(http_request *req, const char *const *keys, http_reply *reply)
+{
+    if (!http_require_object(req, reply))
+        return false;
+    app_error err = {0};
+    if (app_check_keys(req->json, keys, "", &err) == APP_OK)
+        return true;
+    http_reply_app_error(reply, &err);
+    return false;
+}
+
 /* ---- in-flight keys ---------------------------------------------------- */
 
 #define IN_FLIGHT_BUCKETS 1024

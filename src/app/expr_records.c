@@ -7,29 +7,6 @@
 #include <assert.h>
 #include <string.h>
 
-const expr_value *
-expr_records_attributes(arena *mem, const char *json_text, const expr_env *env)
-{
-    expr_value *out = arena_alloc(mem, (env->attribute_count + 1) * sizeof *out);
-    json_t *root = json_text ? json_loads(json_text, 0, NULL) : NULL;
-    for (size_t j = 0; j < env->attribute_count; j++) {
-        json_t *v = json_object_get(root, env->attributes[j].name);
-        expr_type t = env->attributes[j].type;
-        out[j] = (expr_value){.type = t, .is_null = true};
-        if (t == EXPR_T_STRING && json_is_string(v))
-            out[j] = (expr_value){.type = t, .s = arena_strndup(mem, json_string_value(v), json_string_length(v)),
-                                  .s_len = json_string_length(v)};
-        else if (t == EXPR_T_INT && json_is_integer(v))
-            out[j] = (expr_value){.type = t, .i = json_integer_value(v)};
-        else if (t == EXPR_T_DECIMAL && json_is_number(v))
-            out[j] = (expr_value){.type = t, .d = json_number_value(v)};
-        else if (t == EXPR_T_BOOL && json_is_boolean(v))
-            out[j] = (expr_value){.type = t, .b = json_is_true(v)};
-    }
-    json_decref(root);
-    return out;
-}
-
 /* A member field read from its column: stored (not derived) and not purchase-side. */
 static bool
 member_column(const expr_field *f)
@@ -52,7 +29,8 @@ void
 expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *env, expr_value *values,
                   const expr_value **attributes)
 {
-    *attributes = expr_records_attributes(mem, db_column_text(stmt, first_column), env);
+    *attributes = expr_attribute_values(mem, db_column_text(stmt, first_column), env->attributes,
+                                        env->attribute_count);
     int col = first_column + 1;
     for (size_t i = 0; i < EXPR_FIELD_COUNT; i++) {
         const expr_field *f = &EXPR_FIELDS[i];

@@ -18,8 +18,4 @@ void expr_records_select_list(arena_text *sql);
 void expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *env, expr_value *values,
                        const expr_value **attributes);
 
-/* The declared attributes' values from a member's attributes JSON text (in
- * mem): a value of another type than declared is null. */
-const expr_value *expr_records_attributes(arena *mem, const char *json_text, const expr_env *env);
-
 #endif

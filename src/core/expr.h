@@ -201,4 +201,10 @@ expr_value expr_eval(const expr_node *node, const expr_env *env, const expr_reco
 /* Whether rec matches: a boolean tree that evaluates to true (unknown is no). */
 bool expr_matches(const expr_node *root, const expr_env *env, const expr_record *rec);
 
+/* The declared attributes' values (count of them, in mem) from a member's
+ * attributes JSON text (NULL: none): a value of another type than declared,
+ * or absent, is null. */
+const expr_value *expr_attribute_values(arena *mem, const char *json_text, const expr_attribute *attributes,
+                                        size_t count);
+
 #endif

@@ -4,7 +4,6 @@
 #include "core/clock.h"
 
 #include <assert.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,32 +90,6 @@ set_time(expr_value *values, const char *field, const char *text)
     set_int(values, field, EXPR_T_TIME, text ? fixture_time(text) : 0, text == NULL);
 }
 
-/* Declared attributes from the member's JSON; a value of another type stays null. */
-static expr_value *
-attribute_values(arena *mem, const char *json)
-{
-    expr_value *out = arena_alloc(mem, FIXTURE_ATTRIBUTE_COUNT * sizeof *out);
-    json_t *root = json_loads(json, 0, NULL);
-    assert(root != NULL);
-    for (size_t j = 0; j < FIXTURE_ATTRIBUTE_COUNT; j++) {
-        json_t *v = json_object_get(root, FIXTURE_ATTRIBUTES[j].name);
-        expr_type t = FIXTURE_ATTRIBUTES[j].type;
-        out[j] = (expr_value){.type = t, .is_null = true};
-        if (t == EXPR_T_STRING && json_is_string(v)) {
-            out[j] = (expr_value){.type = t, .s = arena_strndup(mem, json_string_value(v), json_string_length(v)),
-                                  .s_len = json_string_length(v)};
-        } else if (t == EXPR_T_INT && json_is_integer(v)) {
-            out[j] = (expr_value){.type = t, .i = json_integer_value(v)};
-        } else if (t == EXPR_T_DECIMAL && json_is_number(v)) {
-            out[j] = (expr_value){.type = t, .d = json_number_value(v)};
-        } else if (t == EXPR_T_BOOL && json_is_boolean(v)) {
-            out[j] = (expr_value){.type = t, .b = json_is_true(v)};
-        }
-    }
-    json_decref(root);
-    return out;
-}
-
 static void
 fill_member(expr_value *values, const fixture_member *m, int64_t id)
 {
@@ -151,7 +124,9 @@ fixture_member_record(arena *mem, int i)
     for (size_t k = 0; k < EXPR_FIELD_COUNT; k++)
         values[k] = (expr_value){.type = EXPR_FIELDS[k].type, .is_null = true};
     fill_member(values, &FIXTURE_MEMBERS[i], i + 1);
-    return (expr_record){.values = values, .attributes = attribute_values(mem, FIXTURE_MEMBERS[i].attributes)};
+    const expr_value *attributes =
+        expr_attribute_values(mem, FIXTURE_MEMBERS[i].attributes, FIXTURE_ATTRIBUTES, FIXTURE_ATTRIBUTE_COUNT);
+    return (expr_record){.values = values, .attributes = attributes};
 }
 
 expr_record

@@ -37,7 +37,6 @@
  * pointers, whose slots are written VIEW_SLOT_BYTES (clang-tidy 14 reads
  * `sizeof *view` as a pointer mistaken for the struct it points to). */
 #define VIEW_SLOT_BYTES sizeof(void *)
-#define IMPORT_CAPS_MAX 64    /* (rule, day) counters one buyer may touch in a batch */
 #define IMPORT_LOOKUP_KEYS 500 /* keys in one `IN (...)` lookup */
 
 /* A daily cap counter of one buyer: what the rule gave on the day, and how much of it this batch added. */
@@ -57,8 +56,8 @@ typedef struct buyer {
     const expr_value *attributes;
     ledger_balances before, now;
     purchase_stats_delta stats;
-    cap_count caps[IMPORT_CAPS_MAX];
-    size_t cap_count;
+    cap_count *caps; /* in the batch's arena, grown by cap_add */
+    size_t cap_count, cap_room;
 } buyer;
 
 /* What a batch gathers before writing. */
@@ -258,6 +257,21 @@ create_buyers(db *conn, int64_t at_us, arena *mem, const expr_env *env, buyer *b
     return APP_OK;
 }
 
+/* A new daily cap counter of buyer b (the array moves when it grows: callers keep indices). */
+static cap_count *
+cap_add(arena *mem, buyer *b)
+{
+    if (b->cap_count == b->cap_room) {
+        size_t room = b->cap_room ? 2 * b->cap_room : 8;
+        cap_count *grown = arena_alloc(mem, room * sizeof *grown);
+        if (b->cap_count > 0)
+            memcpy(grown, b->caps, b->cap_count * sizeof *grown);
+        b->caps = grown;
+        b->cap_room = room;
+    }
+    return &b->caps[b->cap_count++];
+}
+
 /* Loads every buyer's daily cap counters for the batch's days [first_day, last_day]. */
 static app_status
 read_caps(db *conn, arena *mem, buyer *buyers, size_t count, const char *first_day, const char *last_day,
@@ -285,10 +299,7 @@ read_caps(db *conn, arena *mem, buyer *buyers, size_t count, const char *first_d
             int64_t member = db_column_int64(stmt, 0);
             buyer **found = bsearch(&member, ids, count, VIEW_SLOT_BYTES, buyer_by_id);
             assert(found != NULL);
-            buyer *b = *found;
-            if (b->cap_count == IMPORT_CAPS_MAX)
-                continue; /* too many: cap_counter refuses the rows that need more */
-            cap_count *c = &b->caps[b->cap_count++];
+            cap_count *c = cap_add(mem, *found);
             *c = (cap_count){.rule_id = db_column_int64(stmt, 1), .earned = db_column_int64(stmt, 3)};
             snprintf(c->day, sizeof c->day, "%s", db_column_text(stmt, 2));
         }
@@ -372,24 +383,18 @@ find_duplicates(db *conn, arena *mem, purchase_import_row *rows, size_t n, app_e
     return APP_OK;
 }
 
-/* The counter of rule_id on day for buyer b (every one of the batch's days was read: absent is 0). */
-static app_status
-cap_counter(buyer *b, int64_t rule_id, const char *day, cap_count **out, app_error *err)
+/* The index of buyer b's counter of rule_id on day (every one of the batch's days
+ * was read: one not there yet starts at 0). */
+static size_t
+cap_counter(arena *mem, buyer *b, int64_t rule_id, const char *day)
 {
     for (size_t k = 0; k < b->cap_count; k++)
-        if (b->caps[k].rule_id == rule_id && strcmp(b->caps[k].day, day) == 0) {
-            *out = &b->caps[k];
-            return APP_OK;
-        }
-    if (b->cap_count == IMPORT_CAPS_MAX)
-        return app_fail(err, APP_INVALID, "too_many_days",
-                        "member '%s' has purchases on more than %d capped rule-days in one batch: import them in"
-                        " smaller files", b->external_id, IMPORT_CAPS_MAX);
-    cap_count *c = &b->caps[b->cap_count++];
+        if (b->caps[k].rule_id == rule_id && strcmp(b->caps[k].day, day) == 0)
+            return k;
+    cap_count *c = cap_add(mem, b);
     *c = (cap_count){.rule_id = rule_id};
     snprintf(c->day, sizeof c->day, "%s", day);
-    *out = c;
-    return APP_OK;
+    return b->cap_count - 1;
 }
 
 static void
@@ -457,13 +462,12 @@ import_row(const actor *who, int64_t at_us, const purchase_setup *setup, buyer *
     app_status st = APP_OK;
     if (in->occurred_at_us > at_us + FUTURE_SKEW_US)
         st = app_fail(&row_err, APP_INVALID, "invalid_field", "%s", PURCHASE_FUTURE_MESSAGE);
-    cap_count *caps[RULES_MAX] = {0};
+    size_t caps[RULES_MAX]; /* indices into b->caps; SIZE_MAX: no daily cap */
     for (size_t k = 0; st == APP_OK && k < setup->rule_count; k++) {
         rules[k] = setup->rules[k];
-        if (rules[k].cap_per_day > 0 && b->active)
-            st = cap_counter(b, rules[k].id, day, &caps[k], &row_err);
-        if (caps[k] != NULL)
-            rules[k].earned_today = caps[k]->earned;
+        caps[k] = rules[k].cap_per_day > 0 && b->active ? cap_counter(&out->mem, b, rules[k].id, day) : SIZE_MAX;
+        if (caps[k] != SIZE_MAX)
+            rules[k].earned_today = b->caps[caps[k]].earned;
     }
     arena mem = {0};
     expr_record rec = {.attributes = b->attributes};
@@ -530,9 +534,9 @@ import_row(const actor *who, int64_t at_us, const purchase_setup *setup, buyer *
     free(text);
     for (size_t k = 0; k < result->award_count; k++)
         for (size_t j = 0; j < setup->rule_count; j++)
-            if (caps[j] != NULL && caps[j]->rule_id == result->awards[k].rule_id) {
-                caps[j]->earned += result->awards[k].points;
-                caps[j]->added += result->awards[k].points;
+            if (caps[j] != SIZE_MAX && b->caps[caps[j]].rule_id == result->awards[k].rule_id) {
+                b->caps[caps[j]].earned += result->awards[k].points;
+                b->caps[caps[j]].added += result->awards[k].points;
             }
     /* The buyer as the next purchase's rules see them. */
     purchase_stats_delta *s = &b->stats;

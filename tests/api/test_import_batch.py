@@ -124,3 +124,25 @@ def test_a_large_import_matches_its_own_purchases_and_the_ledger(server, make_ru
     summary, _ = import_purchases(server.db.url, path, "--header", "--map", spec)
     assert (summary["purchases"], summary["duplicates_skipped"], summary["members_created"]) == (0, 1500, 0)
     assert server.db.counts(["purchases", "transfers", "points_lots", "member_events", "members"]) == before
+
+
+def test_daily_caps_hold_across_many_days_and_across_imports(server, make_rule, tmp_path, monkeypatch):
+    """A buyer with purchases on 90 days of one batch keeps 90 cap counters, and a
+    second file the next day sees what the first gave (counters read back, not reset)."""
+    monkeypatch.setenv("PATRON_TIME_ZONE", "UTC")
+    city = unique("c")[:16]
+    make_rule(condition=f"city = {quoted(city)}", formula="fixed", fixed_points=50, cap_per_day=60)
+    m = server.create_member(external_id=unique("imp-"), address={"city": city})
+    days = [days_ago(n).isoformat() for n in range(1, 91)]
+    spec = ["--header", "--map", "member=member,order=order,date=date,amount=amount"]
+    first = write(tmp_path, "caps1.csv", "member,order,date,amount\n" + "".join(
+        f"{m['external_id']},{unique('C1-')},{day},5.00\n" for day in days))
+    summary, _ = import_purchases(server.db.url, first, *spec)
+    assert (summary["purchases"], summary["rejected"]) == (90, 0)
+    assert points(server, m["id"])["earned_total"] == 90 * 50
+    second = write(tmp_path, "caps2.csv", "member,order,date,amount\n" + "".join(
+        f"{m['external_id']},{unique('C2-')},{day},5.00\n" for day in days))
+    summary, _ = import_purchases(server.db.url, second, *spec)
+    assert (summary["purchases"], summary["rejected"]) == (90, 0)
+    assert points(server, m["id"])["earned_total"] == 90 * 60, "each day's cap of 60 holds across the two files"
+    assert server.db.rows(f"SELECT DISTINCT points FROM rule_awards_daily WHERE member_id = {m['id']}") == [("60",)]

@@ -1,10 +1,13 @@
 /*
  * purchases.c -- see purchases.h.
  *
- * One transaction: the purchase and its lines, the rules' evaluation, the
- * ledger's earn (transfers, lot, balances), the member's stats, the daily
- * cap counters, a member event and the audit row. The answer is read back
- * from what was stored, by the same renderer as GET.
+ * One transaction: the buyer read once (locked on PostgreSQL), the rules'
+ * evaluation, the purchase with its earning explanation and lines, the
+ * ledger's earn (transfers, lot), one UPDATE of the buyer's stats and
+ * balances, the daily cap counters, a member event and the audit row. The
+ * answer is built from what was written (reading it back would cost two
+ * queries on the one writer). The steps are shared with the bulk import
+ * (purchases_internal.h).
  */
 #include "purchases.h"
 #include "purchases_internal.h"

@@ -1,14 +1,14 @@
 /*
  * purchases_import.h -- many purchases in one transaction, for bulk imports.
  *
- * The same rules, ledger and rows as POST /v1/purchases (purchases_internal.h),
- * but set-based where that is safe: each buyer is read (and locked on
- * PostgreSQL) once per batch, in external-id order, created when unknown;
- * their stats and balances are then kept in memory while the batch's
- * purchases run in file order, and written back with one UPDATE per buyer.
- * Daily cap counters likewise: read once per member, rule and day, written
- * once. Rows are never half-written: a row is checked and evaluated before
- * any of it is stored, so no savepoint is needed per row.
+ * The same rules, ledger arithmetic and rows as POST /v1/purchases
+ * (purchases_internal.h, ledger_plan_earn), but set-based: each buyer is read
+ * (and locked on PostgreSQL) once per batch and created when unknown; their
+ * stats, balances and daily cap counters are kept in memory while their
+ * purchases run in file order; the rows are written many to a statement and
+ * the buyers updated a few hundred to a statement. A row is checked and
+ * evaluated before anything of it is gathered, so a refused row leaves no
+ * trace and needs no savepoint.
  */
 #ifndef PATRON_PURCHASES_IMPORT_H
 #define PATRON_PURCHASES_IMPORT_H

@@ -11,6 +11,7 @@ seconds=${1:-10}
 members=${PATRON_BENCH_MEMBERS:-10000}
 connections=${PATRON_BENCH_CONNECTIONS:-64}
 threads=${PATRON_BENCH_SERVER_THREADS:-2}
+wrk_threads=${PATRON_BENCH_WRK_THREADS:-2} # 1 leaves the server most of a 2-core box
 port=${PATRON_BENCH_PORT:-18080}
 work=$(mktemp -d /tmp/patron-bench.XXXXXX)
 pg_dir=""
@@ -25,7 +26,7 @@ trap cleanup EXIT
 # run_wrk NAME SCRIPT: one wrk run, then one summary line.
 run_wrk() {
     local out="$work/run-$RANDOM.txt"
-    wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "bench/$2" "http://127.0.0.1:$port" >"$out"
+    wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency -s "bench/$2" "http://127.0.0.1:$port" >"$out"
     awk -v name="$1" '
         /Requests\/sec/ { rps = $2 }
         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
@@ -56,7 +57,7 @@ print("%-28s %10d writes in %d commits (fsyncs): %.1f writes a commit" % (sys.ar
     server=""
 }
 
-echo "patron bench: $(nproc) cores, wrk -t2 -c$connections -d${seconds}s, server --threads $threads, $members members"
+echo "patron bench: $(nproc) cores, wrk -t$wrk_threads -c$connections -d${seconds}s, server --threads $threads, $members members"
 echo
 bench_engine sqlite "$work/bench.db"
 pg_dir=$(scripts/pg-harness.sh start)

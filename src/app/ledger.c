@@ -147,6 +147,16 @@ move_balances_held(db *conn, int64_t member_id, int64_t d_available, int64_t d_p
     return APP_OK;
 }
 
+/* Moves a member's stored balances from before to after (as deltas). */
+static app_status
+balances_to(db *conn, int64_t member_id, const ledger_balances *before, const ledger_balances *after,
+            int64_t activity_at_us, app_error *err)
+{
+    return move_balances_held(conn, member_id, after->available - before->available, after->pending - before->pending,
+                              after->debt - before->debt, after->earned - before->earned, after->held - before->held,
+                              activity_at_us, err);
+}
+
 /* How points enter a member's account: an earning (pending for the return
  * window) or an adjustment (available at once). */
 typedef struct credit_kind {
@@ -294,19 +304,11 @@ credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
         st = credit_write(conn, who, at_us, member_id, &after, points, occurred_at_us, program, reference_kind,
                           reference_id, idem_prefix, reason, how, expires_at_us, &done, err);
     if (st == APP_OK)
-        st = ledger_move_balances(conn, member_id, &b, &after, occurred_at_us, err);
+        st = balances_to(conn, member_id, &b, &after, occurred_at_us, err);
     *credited = (after.available - b.available) + (after.pending - b.pending);
     return st;
 }
 
-app_status
-ledger_move_balances(db *conn, int64_t member_id, const ledger_balances *before, const ledger_balances *after,
-                     int64_t activity_at_us, app_error *err)
-{
-    return move_balances_held(conn, member_id, after->available - before->available, after->pending - before->pending,
-                              after->debt - before->debt, after->earned - before->earned, after->held - before->held,
-                              activity_at_us, err);
-}
 
 app_status
 ledger_earn_in_memory(db *conn, const actor *who, int64_t at_us, int64_t member_id, ledger_balances *b,

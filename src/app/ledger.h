@@ -80,12 +80,6 @@ app_status ledger_earn_in_memory(db *conn, const actor *who, int64_t at_us, int6
                                  const char *reference_kind, int64_t reference_id, const char *idem_prefix,
                                  const char *reason, ledger_credit *out, app_error *err);
 
-/* Moves a member's stored balances from `before` to `after` (as deltas, so a
- * CHECK still refuses a negative one) and their last activity to activity_at_us
- * when later (0: no activity). insufficient_points when the row refused. */
-app_status ledger_move_balances(db *conn, int64_t member_id, const ledger_balances *before,
-                                const ledger_balances *after, int64_t activity_at_us, app_error *err);
-
 /* Adjusts a member's points by hand (positive: a credit available at once,
  * with expiry as the program says; negative: taken from available points, or
  * insufficient_points). Transfers keyed idem_prefix + ":adjust". */

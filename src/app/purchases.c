@@ -19,6 +19,7 @@
 #include "expr_records.h"
 #include "ledger.h"
 #include "program.h"
+#include "store/db_rows.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -203,7 +204,8 @@ purchase_record_fill(arena *mem, const purchase_input *in, expr_value *values, e
     rec->line_count = in->line_count;
 }
 
-app_status
+/* What rule_id already gave member_id on day (0 when nothing). */
+static app_status
 purchase_earned_today(db *conn, int64_t member_id, int64_t rule_id, const char *day, int64_t *points, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, "SELECT points FROM rule_awards_daily WHERE member_id = ? AND rule_id = ? AND day = ?");
@@ -218,7 +220,8 @@ purchase_earned_today(db *conn, int64_t member_id, int64_t rule_id, const char *
     return rc == DB_ROW || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-app_status
+/* Adds points to what rule_id gave member_id on day (daily caps). */
+static app_status
 purchase_count_daily_award(db *conn, int64_t member_id, int64_t rule_id, const char *day, int64_t points,
                            app_error *err)
 {
@@ -292,7 +295,8 @@ purchase_earning_json(const rules_result *r, const earn_rule *rules, size_t rule
     return json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
 }
 
-const earn_rule *
+/* The setup's rule with this id, or NULL. */
+static const earn_rule *
 purchase_rule(const purchase_setup *setup, int64_t rule_id)
 {
     for (size_t j = 0; j < setup->rule_count; j++)
@@ -301,7 +305,9 @@ purchase_rule(const purchase_setup *setup, int64_t rule_id)
     return NULL;
 }
 
-app_status
+/* Inserts the purchase row with what it earned; duplicate_order (409) when the
+ * order id exists (nothing is written, so a PostgreSQL transaction goes on). */
+static app_status
 purchase_insert(db *conn, int64_t at_us, const purchase_input *in, const char *currency, int64_t eligible_cents,
                 int64_t points, const char *earning, int64_t *id, app_error *err)
 {
@@ -332,7 +338,8 @@ purchase_insert(db *conn, int64_t at_us, const purchase_input *in, const char *c
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-app_status
+/* Inserts the purchase's lines with the points the rules attributed to each. */
+static app_status
 purchase_insert_lines(db *conn, int64_t id, const purchase_input *in, const int64_t *line_points, app_error *err)
 {
     for (size_t i = 0; i < in->line_count; i++) {
@@ -364,7 +371,8 @@ purchase_event_payload(int64_t purchase_id, const purchase_input *in, int64_t po
                      points == 0 ? NULL : credit->available ? "available" : "pending");
 }
 
-app_status
+/* The member event "purchase", with the points it earned and what became of them. */
+static app_status
 purchase_event(db *conn, int64_t member_id, int64_t purchase_id, const purchase_input *in, int64_t points,
                const ledger_credit *credit, int64_t at_us, app_error *err)
 {
@@ -375,37 +383,50 @@ purchase_event(db *conn, int64_t member_id, int64_t purchase_id, const purchase_
 }
 
 app_status
-purchase_stats_apply(db *conn, int64_t member_id, const purchase_stats_delta *d, const ledger_balances *before,
-                     const ledger_balances *after, app_error *err)
+purchase_stats_write(db *conn, const purchase_stats_row *rows, size_t n, app_error *err)
 {
-    db_stmt *stmt = db_prepare(
-        conn, "UPDATE member_stats SET purchases_count = purchases_count + ?, total_spend_cents = total_spend_cents + ?,"
-              " first_purchase_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (first_purchase_at IS NULL OR first_purchase_at > ?)"
-              " THEN CAST(? AS BIGINT) ELSE first_purchase_at END,"
-              " last_purchase_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (last_purchase_at IS NULL OR last_purchase_at < ?)"
-              " THEN CAST(? AS BIGINT) ELSE last_purchase_at END,"
-              " points_available = points_available + ?, points_pending = points_pending + ?,"
-              " points_debt = points_debt + ?, points_earned = points_earned + ?,"
-              " last_activity_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (last_activity_at IS NULL OR last_activity_at < ?)"
-              " THEN CAST(? AS BIGINT) ELSE last_activity_at END"
-              " WHERE member_id = ? AND points_available + ? >= 0 AND points_pending + ? >= 0 AND points_debt + ? >= 0");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    assert(after->held == before->held);
-    int64_t available = after->available - before->available, pending = after->pending - before->pending;
-    int64_t debt = after->debt - before->debt;
-    int64_t values[] = {d->purchases, d->spend_cents, d->first_at_us, d->first_at_us, d->first_at_us, d->last_at_us,
-                        d->last_at_us, d->last_at_us, available, pending, debt, after->earned - before->earned,
-                        d->activity_at_us, d->activity_at_us, d->activity_at_us, member_id, available, pending, debt};
-    for (int k = 0; k < (int)(sizeof values / sizeof values[0]); k++)
-        db_bind_int64(stmt, k + 1, values[k]);
-    int rc = db_step(stmt);
-    int64_t changed = rc == DB_DONE ? db_changes(stmt) : 0;
-    db_finalize(stmt);
-    if (rc != DB_DONE)
+    db_rows stats;
+    db_rows_init(&stats,
+                 "UPDATE member_stats SET purchases_count = purchases_count + v.column2,"
+                 " total_spend_cents = total_spend_cents + v.column3,"
+                 " first_purchase_at = CASE WHEN first_purchase_at IS NULL OR first_purchase_at > v.column4"
+                 " THEN v.column4 ELSE first_purchase_at END,"
+                 " last_purchase_at = CASE WHEN last_purchase_at IS NULL OR last_purchase_at < v.column5"
+                 " THEN v.column5 ELSE last_purchase_at END,"
+                 " points_available = points_available + v.column6, points_pending = points_pending + v.column7,"
+                 " points_debt = points_debt + v.column8, points_earned = points_earned + v.column9,"
+                 " last_activity_at = CASE WHEN v.column10 > 0 AND (last_activity_at IS NULL"
+                 " OR last_activity_at < v.column10) THEN v.column10 ELSE last_activity_at END"
+                 " FROM (VALUES ",
+                 "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),"
+                 " CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))",
+                 ") AS v WHERE member_stats.member_id = v.column1 AND points_available + v.column6 >= 0"
+                 " AND points_pending + v.column7 >= 0 AND points_debt + v.column8 >= 0");
+    db_rows_reserve(&stats, n);
+    for (size_t i = 0; i < n; i++) {
+        const purchase_stats_row *r = &rows[i];
+        assert(r->stats.purchases > 0 && r->after.held == r->before.held);
+        int64_t values[] = {r->member_id,
+                            r->stats.purchases,
+                            r->stats.spend_cents,
+                            r->stats.first_at_us,
+                            r->stats.last_at_us,
+                            r->after.available - r->before.available,
+                            r->after.pending - r->before.pending,
+                            r->after.debt - r->before.debt,
+                            r->after.earned - r->before.earned,
+                            r->stats.activity_at_us};
+        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++)
+            db_rows_int(&stats, values[k]);
+    }
+    int64_t changed = 0;
+    int rc = db_rows_flush(conn, &stats, &changed);
+    db_rows_free(&stats);
+    if (rc != DB_OK)
         return app_db_fail(err, conn, rc);
-    if (changed != 1) /* the balances moved under us: never on the locked row, so a bug */
-        return app_fail(err, APP_INTERNAL, "internal", "member %lld's balances did not match", (long long)member_id);
+    if (changed != (int64_t)n) /* the balances moved under us: never on locked rows, so a bug */
+        return app_fail(err, APP_INTERNAL, "internal", "%lld of %zu members' stats were updated", (long long)changed,
+                        n);
     return APP_OK;
 }
 
@@ -481,7 +502,9 @@ purchase_credit_names(int64_t purchase_id, const purchase_input *in, char prefix
     snprintf(reason, EXTERNAL_ID_BYTES_MAX + 32, "purchase %s", in->order_id);
 }
 
-app_status
+/* Credits the points a purchase earned against the buyer's balances held in
+ * memory, moving them; the stats row is purchase_stats_write's. */
+static app_status
 purchase_credit(db *conn, const actor *who, int64_t at_us, const purchase_input *in, int64_t purchase_id,
                 int64_t points, const program_settings *program, ledger_balances *balances, ledger_credit *out,
                 app_error *err)
@@ -490,6 +513,30 @@ purchase_credit(db *conn, const actor *who, int64_t at_us, const purchase_input 
     purchase_credit_names(purchase_id, in, prefix, reason);
     return ledger_earn_in_memory(conn, who, at_us, in->member_id, balances, points, in->occurred_at_us, program,
                                  "purchase", purchase_id, prefix, reason, out, err);
+}
+
+void
+purchase_buyer_select(arena_text *sql)
+{
+    arena_text_append(sql, "SELECT m.id, m.erased_at, s.points_available, s.points_pending, s.points_held,"
+                           " s.points_debt, s.points_earned, m.external_id, ");
+    expr_records_select_list(sql);
+    arena_text_append(sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE ");
+}
+
+void
+purchase_buyer_row(db_stmt *stmt, arena *mem, const expr_env *env, purchase_buyer *out)
+{
+    out->id = db_column_int64(stmt, 0);
+    out->erased = !db_column_is_null(stmt, 1);
+    out->balances = (ledger_balances){db_column_int64(stmt, 2), db_column_int64(stmt, 3), db_column_int64(stmt, 4),
+                                      db_column_int64(stmt, 5), db_column_int64(stmt, 6)};
+    out->values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *out->values);
+    expr_records_read(stmt, PURCHASE_BUYER_EXTERNAL_ID + 1, mem, env, out->values, &out->attributes);
+    int status = expr_field_index("status");
+    assert(status >= 0);
+    const expr_value *v = &out->values[status];
+    out->active = !v->is_null && v->s_len == 6 && memcmp(v->s, "active", 6) == 0;
 }
 
 app_status
@@ -520,12 +567,8 @@ purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id
                                          member_id, &out->id)) != DB_OK)
         return rc == DB_DONE ? APP_NOT_FOUND : app_db_fail(err, conn, rc);
     arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT m.id, m.erased_at, s.points_available, s.points_pending, s.points_held,"
-                            " s.points_debt, s.points_earned, ");
-    expr_records_select_list(&sql);
-    arena_text_append(&sql, external_id ? " FROM members m JOIN member_stats s ON s.member_id = m.id"
-                                          " WHERE m.external_id = ?"
-                                        : " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
+    purchase_buyer_select(&sql);
+    arena_text_append(&sql, external_id ? "m.external_id = ?" : "m.id = ?");
     db_stmt *stmt = db_prepare(conn, sql.text);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
@@ -534,18 +577,8 @@ purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id
     else
         db_bind_int64(stmt, 1, member_id);
     rc = db_step(stmt);
-    if (rc == DB_ROW) {
-        out->id = db_column_int64(stmt, 0);
-        out->erased = !db_column_is_null(stmt, 1);
-        out->balances = (ledger_balances){db_column_int64(stmt, 2), db_column_int64(stmt, 3), db_column_int64(stmt, 4),
-                                          db_column_int64(stmt, 5), db_column_int64(stmt, 6)};
-        out->values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *out->values);
-        expr_records_read(stmt, 7, mem, env, out->values, &out->attributes);
-        int status = expr_field_index("status");
-        assert(status >= 0);
-        const expr_value *v = &out->values[status];
-        out->active = !v->is_null && v->s_len == 6 && memcmp(v->s, "active", 6) == 0;
-    }
+    if (rc == DB_ROW)
+        purchase_buyer_row(stmt, mem, env, out);
     db_finalize(stmt);
     if (rc == DB_DONE)
         return APP_NOT_FOUND;
@@ -637,10 +670,12 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
     ledger_balances before = buyer.balances;
     if (st == APP_OK)
         st = record_purchase(conn, who, at_us, &in, &buyer, setup, &summary, &id, err);
-    purchase_stats_delta delta = {1, in.amount_cents, in.occurred_at_us, in.occurred_at_us,
-                                  summary.points > 0 ? in.occurred_at_us : 0};
+    purchase_stats_row stats = {in.member_id,
+                                {1, in.amount_cents, in.occurred_at_us, in.occurred_at_us,
+                                 summary.points > 0 ? in.occurred_at_us : 0},
+                                before, buyer.balances};
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
-        st = purchase_stats_apply(conn, in.member_id, &delta, &before, &buyer.balances, err);
+        st = purchase_stats_write(conn, &stats, 1, err);
     if (st == APP_OK)
         st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
     if (st == APP_OK)

@@ -153,10 +153,8 @@ read_buyers(db *conn, arena *mem, const expr_env *env, buyer **which, size_t n, 
 {
     assert(n > 0 && n <= IMPORT_LOOKUP_KEYS);
     arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT m.id, s.points_available, s.points_pending, s.points_held, s.points_debt,"
-                            " s.points_earned, m.external_id, ");
-    expr_records_select_list(&sql);
-    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.external_id IN ");
+    purchase_buyer_select(&sql);
+    arena_text_append(&sql, "m.external_id IN ");
     arena_text_append(&sql, placeholders(mem, n));
     /* PostgreSQL: both rows locked, so the status read is the latest. No ORDER BY m.id:
      * with statistics behind the import it made the planner walk every member in id
@@ -171,17 +169,16 @@ read_buyers(db *conn, arena *mem, const expr_env *env, buyer **which, size_t n, 
         db_bind_text(stmt, (int)i + 1, which[i]->external_id, -1);
     int rc;
     while ((rc = db_step(stmt)) == DB_ROW) {
-        buyer *b = bsearch(db_column_text(stmt, 6), buyers, count, sizeof *buyers, buyer_by_external_id);
+        buyer *b = bsearch(db_column_text(stmt, PURCHASE_BUYER_EXTERNAL_ID), buyers, count, sizeof *buyers,
+                           buyer_by_external_id);
         assert(b != NULL);
-        b->id = db_column_int64(stmt, 0);
-        b->before = b->now = (ledger_balances){db_column_int64(stmt, 1), db_column_int64(stmt, 2),
-                                               db_column_int64(stmt, 3), db_column_int64(stmt, 4),
-                                               db_column_int64(stmt, 5)};
-        b->values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *b->values);
-        expr_records_read(stmt, 7, mem, env, b->values, &b->attributes);
-        int status = expr_field_index("status");
-        const expr_value *v = &b->values[status];
-        b->active = !v->is_null && v->s_len == 6 && memcmp(v->s, "active", 6) == 0;
+        purchase_buyer read;
+        purchase_buyer_row(stmt, mem, env, &read);
+        b->id = read.id;
+        b->active = read.active; /* an erased member has no external id: never found here */
+        b->values = read.values;
+        b->attributes = read.attributes;
+        b->before = b->now = read.balances;
     }
     db_finalize(stmt);
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
@@ -586,30 +583,15 @@ write_rows(db *conn, batch *out, size_t purchases, app_error *err)
     return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-/* Step 4 for the buyers: stats and balances a few hundred a statement (as
- * deltas: a CHECK still refuses a negative balance), then the cap counters. */
+/* Step 4 for the buyers: stats and balances (purchase_stats_write), then the cap counters. */
 static app_status
-write_buyers(db *conn, const buyer *buyers, size_t count, app_error *err)
+write_buyers(db *conn, arena *mem, const buyer *buyers, size_t count, app_error *err)
 {
-    db_rows stats, caps;
-    db_rows_init(&stats,
-                 "UPDATE member_stats SET purchases_count = purchases_count + v.column2,"
-                 " total_spend_cents = total_spend_cents + v.column3,"
-                 " first_purchase_at = CASE WHEN first_purchase_at IS NULL OR first_purchase_at > v.column4"
-                 " THEN v.column4 ELSE first_purchase_at END,"
-                 " last_purchase_at = CASE WHEN last_purchase_at IS NULL OR last_purchase_at < v.column5"
-                 " THEN v.column5 ELSE last_purchase_at END,"
-                 " points_available = points_available + v.column6, points_pending = points_pending + v.column7,"
-                 " points_debt = points_debt + v.column8, points_earned = points_earned + v.column9,"
-                 " last_activity_at = CASE WHEN v.column10 > 0 AND (last_activity_at IS NULL"
-                 " OR last_activity_at < v.column10) THEN v.column10 ELSE last_activity_at END"
-                 " FROM (VALUES ",
-                 "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),"
-                 " CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))",
-                 ") AS v WHERE member_stats.member_id = v.column1");
+    purchase_stats_row *moved = arena_alloc(mem, (count + 1) * sizeof *moved);
+    size_t n = 0;
+    db_rows caps;
     db_rows_init(&caps, "INSERT INTO rule_awards_daily (member_id, rule_id, day, points) VALUES ", "(?, ?, ?, ?)",
                  " ON CONFLICT (member_id, rule_id, day) DO UPDATE SET points = rule_awards_daily.points + excluded.points");
-    int64_t moving = 0;
     for (size_t i = 0; i < count; i++) {
         const buyer *b = &buyers[i];
         for (size_t k = 0; k < b->cap_count; k++)
@@ -619,29 +601,15 @@ write_buyers(db *conn, const buyer *buyers, size_t count, app_error *err)
                 db_rows_text(&caps, b->caps[k].day);
                 db_rows_int(&caps, b->caps[k].added);
             }
-        if (b->stats.purchases == 0)
-            continue;
-        assert(b->now.held == b->before.held);
-        int64_t values[] = {b->id, b->stats.purchases, b->stats.spend_cents, b->stats.first_at_us,
-                            b->stats.last_at_us, b->now.available - b->before.available,
-                            b->now.pending - b->before.pending, b->now.debt - b->before.debt,
-                            b->now.earned - b->before.earned, b->stats.activity_at_us};
-        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++)
-            db_rows_int(&stats, values[k]);
-        moving++;
+        if (b->stats.purchases > 0)
+            moved[n++] = (purchase_stats_row){b->id, b->stats, b->before, b->now};
     }
-    int64_t changed = 0;
-    int rc = db_rows_flush(conn, &stats, &changed);
-    if (rc == DB_OK && changed != moving)
-        rc = DB_ERROR;
-    if (rc == DB_OK)
-        rc = db_rows_flush(conn, &caps, NULL);
-    db_rows_free(&stats);
+    app_status st = purchase_stats_write(conn, moved, n, err);
+    int rc = st == APP_OK ? db_rows_flush(conn, &caps, NULL) : DB_OK;
     db_rows_free(&caps);
-    if (rc == DB_ERROR && changed != moving)
-        return app_fail(err, APP_INTERNAL, "internal", "%lld of %lld buyers' stats were updated", (long long)changed,
-                        (long long)moving);
-    return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
+    if (rc != DB_OK)
+        return app_db_fail(err, conn, rc);
+    return st;
 }
 
 static void
@@ -751,7 +719,7 @@ purchases_import_batch(db *conn, const actor *who, int64_t at_us, const purchase
     if (st == APP_OK)
         st = write_rows(conn, &out, imported, err);
     if (st == APP_OK)
-        st = write_buyers(conn, buyers, buyer_count, err);
+        st = write_buyers(conn, mem, buyers, buyer_count, err);
     if (st == APP_OK) {
         json_int_t duplicates = 0, created = 0;
         for (size_t i = 0; i < n; i++) {

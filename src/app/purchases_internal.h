@@ -38,6 +38,14 @@ typedef struct purchase_buyer {
     const expr_value *attributes;
 } purchase_buyer;
 
+/* Appends "SELECT <a buyer's columns> FROM members m JOIN member_stats s ...
+ * WHERE " to a query; the caller adds the condition. */
+void purchase_buyer_select(arena_text *sql);
+#define PURCHASE_BUYER_EXTERNAL_ID 7 /* the column of the buyer's external id */
+
+/* Reads a row of purchase_buyer_select's columns into out (in mem). */
+void purchase_buyer_row(db_stmt *stmt, arena *mem, const expr_env *env, purchase_buyer *out);
+
 /* Reads the buyer (by id, or by external_id when that is not NULL) with their
  * balances, status and expression record (in mem), locking their balance row
  * first on PostgreSQL. APP_NOT_FOUND (err untouched) when there is none. */
@@ -51,14 +59,6 @@ void purchase_record_fill(arena *mem, const purchase_input *in, expr_value *valu
 /* The business day (program time zone) of a purchase: the key of daily caps. */
 void purchase_business_day(int64_t occurred_at_us, char day[PURCHASE_DAY_BYTES]);
 
-/* What rule_id already gave member_id on day (0 when nothing). */
-app_status purchase_earned_today(db *conn, int64_t member_id, int64_t rule_id, const char *day, int64_t *points,
-                                 app_error *err);
-
-/* Adds points to what rule_id gave member_id on day. */
-app_status purchase_count_daily_award(db *conn, int64_t member_id, int64_t rule_id, const char *day, int64_t points,
-                                      app_error *err);
-
 /* Runs the rules (rules: the setup's, with earned_today filled) on a complete
  * record. note non-NULL: the member earns nothing (the result is zeroed).
  * points_overflow when a figure saturated. */
@@ -70,24 +70,6 @@ app_status purchase_evaluate(const purchase_setup *setup, const purchase_input *
 json_t *purchase_earning_json(const rules_result *r, const earn_rule *rules, size_t rule_count, size_t line_count,
                               const char *note);
 
-/* The setup's rule with this id, or NULL. */
-const earn_rule *purchase_rule(const purchase_setup *setup, int64_t rule_id);
-
-/* Inserts the purchase row with what it earned; duplicate_order (409) when the
- * order id exists (nothing is written, so a PostgreSQL transaction goes on). */
-app_status purchase_insert(db *conn, int64_t at_us, const purchase_input *in, const char *currency,
-                           int64_t eligible_cents, int64_t points, const char *earning, int64_t *id, app_error *err);
-
-/* Inserts the purchase's lines with the points the rules attributed to each. */
-app_status purchase_insert_lines(db *conn, int64_t id, const purchase_input *in, const int64_t *line_points,
-                                 app_error *err);
-
-/* Credits the points a purchase earned (keys "purchase:ID:...") against the
- * buyer's balances held in memory, moving them; the stats row is the caller's. */
-app_status purchase_credit(db *conn, const actor *who, int64_t at_us, const purchase_input *in, int64_t purchase_id,
-                           int64_t points, const program_settings *program, ledger_balances *balances,
-                           ledger_credit *out, app_error *err);
-
 /* The names of a purchase's credit: its transfers' key prefix ("purchase:ID")
  * and the reason the member reads ("purchase ORDER"). */
 void purchase_credit_names(int64_t purchase_id, const purchase_input *in, char prefix[48],
@@ -97,21 +79,23 @@ void purchase_credit_names(int64_t purchase_id, const purchase_input *in, char p
 json_t *purchase_event_payload(int64_t purchase_id, const purchase_input *in, int64_t points,
                                const ledger_credit *credit);
 
-/* The member event "purchase" of purchase id, with the points it earned and
- * what became of them (credit; status null when it earned nothing). */
-app_status purchase_event(db *conn, int64_t member_id, int64_t purchase_id, const purchase_input *in, int64_t points,
-                          const ledger_credit *credit, int64_t at_us, app_error *err);
-
 /* What purchases add to a member's stats: how many, how much, the first and
  * last times (0: none), and the last activity (a credit of points; 0: none). */
 typedef struct purchase_stats_delta {
     int64_t purchases, spend_cents, first_at_us, last_at_us, activity_at_us;
 } purchase_stats_delta;
 
-/* One UPDATE of the member's stats row: the purchases' figures and the
- * balances from `before` to `after` (as deltas, refused if one would go
- * negative). Held points are not a purchase's to move. */
-app_status purchase_stats_apply(db *conn, int64_t member_id, const purchase_stats_delta *d,
-                                const ledger_balances *before, const ledger_balances *after, app_error *err);
+/* A member's stats row moved by their purchases: the figures, and the
+ * balances from `before` to `after`. Held points are not a purchase's to move. */
+typedef struct purchase_stats_row {
+    int64_t member_id;
+    purchase_stats_delta stats; /* purchases > 0 */
+    ledger_balances before, after;
+} purchase_stats_row;
+
+/* Updates the stats rows of n members (one for a purchase, a few hundred a
+ * statement for an import), balances as deltas that never go negative; an
+ * internal error if a row did not match. */
+app_status purchase_stats_write(db *conn, const purchase_stats_row *rows, size_t n, app_error *err);
 
 #endif

@@ -2,10 +2,12 @@
 the buyers are read once per batch and held in memory while their purchases run.
 These tests hold that path to the API's: the same purchases earn the same points,
 leave the same stats and balances, and every batch is audited."""
+import datetime
 import json
+import zoneinfo
 
 from conftest import run_patron, unique
-from test_ledger import buy, make_rule, points, quoted  # noqa: F401 (make_rule: a fixture)
+from test_ledger import buy, make_rule, points, program_settings, quoted  # noqa: F401 (make_rule: a fixture)
 from test_ledger_more import days_ago, import_purchases, member_by_external, rejects, write
 
 
@@ -146,3 +148,18 @@ def test_daily_caps_hold_across_many_days_and_across_imports(server, make_rule, 
     assert (summary["purchases"], summary["rejected"]) == (90, 0)
     assert points(server, m["id"])["earned_total"] == 90 * 60, "each day's cap of 60 holds across the two files"
     assert server.db.rows(f"SELECT DISTINCT points FROM rule_awards_daily WHERE member_id = {m['id']}") == [("60",)]
+
+
+def test_import_reads_dates_in_the_programs_time_zone(server, tmp_path, monkeypatch):
+    """Without PATRON_TIME_ZONE every command takes the program's zone, as serve does:
+    a file's date is that day's midnight in Auckland, not in the machine's zone."""
+    monkeypatch.delenv("PATRON_TIME_ZONE", raising=False)
+    who, order = unique("imp-"), unique("TZ-")
+    day = days_ago(3)
+    path = write(tmp_path, "tz.csv", f"{who},{order},{day.isoformat()},4.00\n")
+    with program_settings(server, time_zone="Pacific/Auckland"):
+        summary, _ = import_purchases(server.db.url, path, "--map", "member=1,order=2,date=3,amount=4")
+    assert summary["purchases"] == 1
+    midnight_auckland = datetime.datetime(day.year, day.month, day.day, tzinfo=zoneinfo.ZoneInfo("Pacific/Auckland"))
+    occurred = int(server.db.scalar(f"SELECT occurred_at FROM purchases WHERE order_id = '{order}'"))
+    assert occurred == int(midnight_auckland.timestamp()) * 10 ** 6

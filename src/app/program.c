@@ -17,7 +17,9 @@
 
 static const char *const KEYS[] = {"currency", "point_value_millicents", "rounding", "pending_days", "expiry",
                                    "time_zone", "excluded_skus", "excluded_categories",
-                                   "manager_adjustment_limit", "supervisor_approval_limit", NULL};
+                                   "manager_adjustment_limit", "supervisor_approval_limit",
+                                   "coupon_expiry_refund", "referral_referrer_points", "referral_referred_points",
+                                   "referral_daily_max", "referral_min_purchase_cents", NULL};
 static const char *const ROUNDINGS[] = {"down", "nearest", "up", NULL};
 static const char *const POLICIES[] = {"none", "lot", "inactivity", NULL};
 
@@ -115,20 +117,37 @@ parse_settings(json_t *json, program_settings *s, app_error *err)
     s->time_zone = json_string_value(json_object_get(json, "time_zone"));
     if (!known_time_zone(s->time_zone))
         return invalid(err, "time_zone", "an IANA time zone such as \"Europe/Paris\"");
-    /* Limits added after version 1 default when a stored version lacks them. */
+    /* Settings added after version 1 default when a stored version lacks them. */
     static const struct {
         const char *key;
-        json_int_t fallback;
-    } LIMITS[] = {{"manager_adjustment_limit", 1000}, {"supervisor_approval_limit", 5000}};
-    int64_t *limits[] = {&s->manager_adjustment_limit, &s->supervisor_approval_limit};
-    for (int k = 0; k < 2; k++) {
+        json_int_t fallback, max;
+        const char *what;
+    } LIMITS[] = {
+        {"manager_adjustment_limit", 1000, 1000000000, "a whole number of points from 0 to 1000000000"},
+        {"supervisor_approval_limit", 5000, 1000000000, "a whole number of points from 0 to 1000000000"},
+        {"referral_referrer_points", 0, 1000000000, "a whole number of points from 0 to 1000000000"},
+        {"referral_referred_points", 0, 1000000000, "a whole number of points from 0 to 1000000000"},
+        {"referral_daily_max", 10, 1000, "a whole number of referrals a day from 0 to 1000"},
+        {"referral_min_purchase_cents", 0, 1000000000000, "a whole number of cents from 0 to 1000000000000"},
+    };
+    int64_t *limits[] = {&s->manager_adjustment_limit,  &s->supervisor_approval_limit,
+                         &s->referral_referrer_points,  &s->referral_referred_points,
+                         &s->referral_daily_max,        &s->referral_min_purchase_cents};
+    static_assert(sizeof limits / sizeof *limits == sizeof LIMITS / sizeof *LIMITS, "one field a setting");
+    for (size_t k = 0; k < sizeof LIMITS / sizeof *LIMITS; k++) {
         v = json_object_get(json, LIMITS[k].key);
         if (v == NULL)
             json_object_set_new(json, LIMITS[k].key, v = json_integer(LIMITS[k].fallback));
         *limits[k] = json_integer_value(v);
-        if (!json_is_integer(v) || *limits[k] < 0 || *limits[k] > 1000000000)
-            return invalid(err, LIMITS[k].key, "a whole number of points from 0 to 1000000000");
+        if (!json_is_integer(v) || *limits[k] < 0 || *limits[k] > LIMITS[k].max)
+            return invalid(err, LIMITS[k].key, LIMITS[k].what);
     }
+    v = json_object_get(json, "coupon_expiry_refund");
+    if (v == NULL)
+        json_object_set_new(json, "coupon_expiry_refund", v = json_false());
+    if (!json_is_boolean(v))
+        return invalid(err, "coupon_expiry_refund", "true (expired unused coupons give their points back) or false");
+    s->coupon_expiry_refund = json_is_true(v);
     app_status st = parse_codes(json_object_get(json, "excluded_skus"), "excluded_skus", s->excluded_skus, err);
     if (st == APP_OK)
         st = parse_codes(json_object_get(json, "excluded_categories"), "excluded_categories",

@@ -3,7 +3,9 @@
  *
  * JSON: {version, currency, point_value_millicents, rounding, pending_days,
  * expiry: {policy, months}, time_zone, excluded_skus, excluded_categories,
- * manager_adjustment_limit, supervisor_approval_limit, updated_at, updated_by}. Every change is validated whole, stored as a new
+ * manager_adjustment_limit, supervisor_approval_limit, coupon_expiry_refund,
+ * referral_referrer_points, referral_referred_points, referral_daily_max,
+ * referral_min_purchase_cents, updated_at, updated_by}. Every change is validated whole, stored as a new
  * version (the highest is current) and audited; before any change the
  * defaults apply (version 0). The time zone takes effect when the server
  * starts (it is process-wide; changing it under running threads is unsafe).
@@ -29,6 +31,11 @@ typedef struct program_settings {
     const char *time_zone;
     int64_t manager_adjustment_limit;  /* points a manager may adjust without a second approval */
     int64_t supervisor_approval_limit; /* points of an approval a supervisor may decide */
+    bool coupon_expiry_refund;         /* an expired unused coupon gives its points back */
+    int64_t referral_referrer_points;  /* the bonus a referrer earns (0: no referral bonus) */
+    int64_t referral_referred_points;  /* the bonus the referred member earns */
+    int64_t referral_daily_max;        /* referrals one member may make a business day */
+    int64_t referral_min_purchase_cents; /* the least first purchase that qualifies a referral */
     const char *excluded_skus[PROGRAM_EXCLUSIONS_MAX + 1];       /* NULL-terminated */
     const char *excluded_categories[PROGRAM_EXCLUSIONS_MAX + 1]; /* NULL-terminated */
 } program_settings;

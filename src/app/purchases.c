@@ -138,6 +138,7 @@ parse_input(const json_t *body, int64_t now_us, purchase_input *in, rules_line l
 static struct {
     int amount, points_paid, channel, store, occurred_at;     /* purchase context */
     int sku, category, quantity, line_amount;                  /* line context */
+    int tier;                                                  /* the buyer's */
 } slots;
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
@@ -163,6 +164,7 @@ slots_find(void)
     slots.category = slot_of("category", EXPR_CTX_LINE);
     slots.quantity = slot_of("quantity", EXPR_CTX_LINE);
     slots.line_amount = slot_of("amount_cents", EXPR_CTX_LINE);
+    slots.tier = slot_of("tier", EXPR_CTX_PURCHASE);
 }
 
 static expr_value
@@ -256,6 +258,13 @@ purchase_evaluate(const purchase_setup *setup, const purchase_input *in, const e
     rules_program rp = {program->excluded_skus, program->excluded_categories, program->rounding};
     rules_evaluate(rules, setup->rule_count, &rp, in->lines, in->line_count, in->amount_cents, in->points_paid_cents,
                    &env, rec, result);
+    pthread_once(&slots_once, slots_find);
+    const expr_value *tier = &rec->values[slots.tier];
+    const tier_def *held = tier->is_null ? NULL : tiers_find(&setup->tiers, tier->s, tier->s_len);
+    if (held != NULL && note == NULL) {
+        rules_apply_tier(result, in->line_count, held->multiplier_permille);
+        result->tier_name = result->tier_points > 0 ? held->name : NULL;
+    }
     if (result->saturated)
         return app_fail(err, APP_INVALID, "points_overflow",
                         "the earning rules give this purchase more than %lld points: check the rules",
@@ -292,7 +301,10 @@ purchase_earning_json(const rules_result *r, const earn_rule *rules, size_t rule
     for (size_t i = 0; i < line_count; i++)
         if (r->line_excluded[i])
             json_array_append_new(excluded, json_integer((json_int_t)i));
-    return json_pack("{s:o, s:o, s:s?}", "rules", awards, "excluded_lines", excluded, "note", note);
+    json_t *tier = r->tier_name ? json_pack("{s:s, s:I}", "name", r->tier_name, "points", (json_int_t)r->tier_points)
+                                : NULL;
+    return json_pack("{s:o, s:o, s:o?, s:s?}", "rules", awards, "excluded_lines", excluded, "tier", tier, "note",
+                     note);
 }
 
 /* The setup's rule with this id, or NULL. */
@@ -443,6 +455,8 @@ purchases_setup_load(db *conn, purchase_setup **out, app_error *err)
     setup->env = (expr_env){.context = EXPR_CTX_PURCHASE, .attributes = attributes, .attribute_count = attribute_count};
     if (st == APP_OK)
         st = earning_rules_load(conn, &setup->mem, &setup->env, setup->rules, &setup->rule_count, err);
+    if (st == APP_OK)
+        st = tiers_load(conn, &setup->mem, &setup->env, &setup->tiers, err);
     if (st != APP_OK) {
         purchases_setup_release(setup);
         return st;
@@ -678,6 +692,8 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
         st = purchase_stats_write(conn, &stats, 1, err);
     if (st == APP_OK)
         st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
+    if (st == APP_OK && buyer.active && setup->tiers.count > 0) /* upgrade at once when the purchase qualifies */
+        st = tiers_after_purchase_tx(conn, &setup->tiers, &setup->env, at_us, in.member_id, err);
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "purchase.create", "purchase", id, NULL, err);
     if (st == APP_OK && out != NULL)
@@ -696,7 +712,8 @@ setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
     db_stmt *stmt = db_prepare(conn, "SELECT (SELECT COALESCE(MAX(version), 0) FROM program_versions),"
                                      " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM earning_rules),"
                                      " (SELECT COUNT(*) FROM attribute_definitions),"
-                                     " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions)");
+                                     " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions)"
+                                     " + (SELECT COUNT(*) FROM tiers) + (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM tiers)");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int rc = db_step(stmt);

@@ -15,6 +15,7 @@
 #include "app.h"
 #include "core/rules.h"
 #include "program.h"
+#include "tiers.h"
 
 /* Creates a purchase from a body (validated here). Errors: invalid_field,
  * unknown_field, member_not_found (404), duplicate_order (409), currency_mismatch. */
@@ -30,6 +31,7 @@ typedef struct purchase_setup {
     expr_env env; /* purchase context with the declared attributes */
     earn_rule rules[RULES_MAX];
     size_t rule_count;
+    tiers_set tiers; /* their earn multipliers apply on top of the rules */
 } purchase_setup;
 app_status purchases_setup_load(db *conn, purchase_setup **out, app_error *err);
 void purchases_setup_release(purchase_setup *setup);

@@ -115,6 +115,8 @@
 #define PROGRAM_CODE_BYTES_MAX 64
 /* Earning rules: names, and how many a program may have (all are evaluated on every purchase). */
 #define RULE_NAME_BYTES_MAX 100
+/* A tier's name ("Gold"). */
+#define TIER_NAME_BYTES_MAX 64
 /* Holds last at most a week: a till that never captures must not lock points for long. */
 #define HOLD_TTL_S_MAX ((int64_t)7 * 24 * 3600)
 #define HOLD_TTL_S_DEFAULT ((int64_t)15 * 60)

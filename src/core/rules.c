@@ -4,6 +4,8 @@
  */
 #include "rules.h"
 
+#include "tiers.h"
+
 #include <assert.h>
 #include <string.h>
 
@@ -175,4 +177,25 @@ rules_evaluate(const earn_rule *rules, size_t rule_count, const rules_program *p
     }
     out->order_points = order_points;
     assert(out->points >= 0);
+}
+
+void
+rules_apply_tier(rules_result *out, size_t line_count, int64_t multiplier_permille)
+{
+    assert(line_count <= RULES_LINES_MAX);
+    if (multiplier_permille <= 1000 || out->points <= 0)
+        return;
+    int64_t extra = tiers_extra_points(out->order_points, multiplier_permille);
+    out->order_points += extra;
+    for (size_t i = 0; i < line_count; i++) {
+        int64_t e = tiers_extra_points(out->line_points[i], multiplier_permille);
+        out->line_points[i] += e;
+        extra += e;
+    }
+    if (extra >= RULES_POINTS_MAX - out->points) {
+        out->saturated = true; /* the caller refuses the purchase: the split no longer matters */
+        extra = RULES_POINTS_MAX - out->points;
+    }
+    out->tier_points = extra;
+    out->points += extra;
 }

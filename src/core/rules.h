@@ -89,6 +89,8 @@ typedef struct rules_result {
     size_t award_count;
     int64_t line_points[RULES_LINES_MAX]; /* the points attributed to each line */
     int64_t order_points;                 /* points attributed to no line (bonuses on an order without amounts) */
+    int64_t tier_points;                  /* what the buyer's tier multiplier added (rules_apply_tier) */
+    const char *tier_name;                /* the tier that multiplied, set by the caller (borrowed) */
 } rules_result;
 
 /* Computes the points of a purchase. rec is the purchase's expression record
@@ -97,5 +99,10 @@ typedef struct rules_result {
 void rules_evaluate(const earn_rule *rules, size_t rule_count, const rules_program *program,
                     const rules_line *lines, size_t line_count, int64_t amount_cents, int64_t points_paid_cents,
                     const expr_env *env, const expr_record *rec, rules_result *out);
+
+/* Applies a tier's earn multiplier on top of what the rules gave (after their
+ * caps): each line's points and the order's grow by the extra, rounded down
+ * per line, so a returned line takes back its own share. Saturates like the rules. */
+void rules_apply_tier(rules_result *out, size_t line_count, int64_t multiplier_permille);
 
 #endif

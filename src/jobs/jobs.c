@@ -11,6 +11,8 @@
 #include "app/identity.h"
 #include "app/ledger.h"
 #include "app/program.h"
+#include "app/attributes.h"
+#include "app/tiers.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -191,6 +193,55 @@ job_holds_expire(app *a, int64_t at_us, job_report *report, app_error *err)
     return APP_OK;
 }
 
+typedef struct tiers_call {
+    int64_t now_us;
+    int64_t after; /* the last member reviewed */
+    int members;   /* reviewed in this chunk */
+    int64_t changed;
+} tiers_call;
+
+/* One chunk of the review: the program's tiers, then up to JOB_CHUNK_MEMBERS members. */
+static app_status
+tiers_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    tiers_call *call = arg;
+    arena mem = {0};
+    expr_attribute *attributes = NULL;
+    size_t attribute_count = 0;
+    app_status st = attributes_load(conn, &mem, &attributes, &attribute_count, err);
+    expr_env env = {.context = EXPR_CTX_MEMBER, .attributes = attributes, .attribute_count = attribute_count};
+    tiers_set *set = arena_alloc(&mem, sizeof *set);
+    int64_t ids[JOB_CHUNK_MEMBERS];
+    call->members = 0;
+    if (st == APP_OK)
+        st = tiers_load(conn, &mem, &env, set, err);
+    if (st == APP_OK)
+        st = tiers_review_due(conn, call->now_us, call->after, JOB_CHUNK_MEMBERS, ids, &call->members, err);
+    for (int k = 0; st == APP_OK && k < call->members; k++) {
+        bool changed = false;
+        st = tiers_review_member_tx(conn, set, &env, call->now_us, ids[k], &changed, err);
+        call->changed += changed;
+        call->after = ids[k];
+    }
+    arena_release(&mem);
+    return st;
+}
+
+/* The periodic tier review: members move up when they qualify higher, and down
+ * once their grace has run out while they fall short. */
+static app_status
+job_tiers_review(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    tiers_call call = {at_us, 0, 0, 0};
+    do {
+        app_status st = app_write(a, tiers_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+    } while (call.members == JOB_CHUNK_MEMBERS);
+    report->affected = call.changed;
+    return APP_OK;
+}
+
 const job_def JOBS[] = {
     {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
@@ -200,6 +251,8 @@ const job_def JOBS[] = {
     {"idempotency_purge", "forget stored idempotent answers older than 24 hours",
      3600 * US_PER_SECOND, job_idempotency_purge},
     {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},
+    {"tiers_review", "move members up or (after their grace) down to the tier their purchases hold",
+     24 * 3600 * US_PER_SECOND, job_tiers_review},
     {NULL, NULL, 0, NULL},
 };
 

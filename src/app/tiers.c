@@ -1,0 +1,670 @@
+/*
+ * tiers.c -- stored tiers, members' tiers, upgrades after purchases and the
+ * review (see tiers.h; the arithmetic is core/tiers.c).
+ *
+ * A member's metrics are read from their purchases of the longest window, one
+ * indexed range (purchases_member), so the check after each purchase costs a
+ * query or two, and nothing when the program has no tiers.
+ */
+#include "tiers.h"
+
+#include "attributes.h"
+#include "core/clock.h"
+#include "core/validate.h"
+#include "expr_records.h"
+#include "ledger.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIER_COLUMNS                                                                                           \
+    "id, name, rank, metric, threshold, window_months, condition, multiplier_permille, grace_days, created_at," \
+    " updated_at"
+#define TIER_HISTORY_MAX 20
+
+static const char *const KEYS[] = {"name",      "rank",      "metric",     "threshold", "window_months",
+                                   "condition", "multiplier_permille", "grace_days", NULL};
+
+/* ---------------------------------------------------------------- stored tiers */
+
+static json_t *
+tier_json(db_stmt *stmt)
+{
+    return json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:o, s:I, s:I, s:o, s:o}", "id",
+                     (json_int_t)db_column_int64(stmt, 0), "name", db_column_text(stmt, 1), "rank",
+                     (json_int_t)db_column_int64(stmt, 2), "metric", db_column_text(stmt, 3), "threshold",
+                     (json_int_t)db_column_int64(stmt, 4), "window_months", (json_int_t)db_column_int64(stmt, 5),
+                     "condition", app_json_text_or_null(db_column_text(stmt, 6)), "multiplier_permille",
+                     (json_int_t)db_column_int64(stmt, 7), "grace_days", (json_int_t)db_column_int64(stmt, 8),
+                     "created_at", app_json_time(db_column_int64(stmt, 9)), "updated_at",
+                     app_json_time(db_column_int64(stmt, 10)));
+}
+
+static app_status
+whole_number(const json_t *tier, const char *key, int64_t min, int64_t max, const char *unit, app_error *err)
+{
+    json_t *v = json_object_get(tier, key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return app_fail(err, APP_INVALID, "invalid_field", "%s must be a whole number%s from %lld to %lld", key, unit,
+                        (long long)min, (long long)max);
+    return APP_OK;
+}
+
+/* Validates a whole tier (defaults or the stored tier, merged with the input). */
+static app_status
+check_tier(db *conn, const json_t *tier, app_error *err)
+{
+    app_status st = app_check_keys(tier, KEYS, "", err);
+    if (st != APP_OK)
+        return st;
+    const char *name = json_string_value(json_object_get(tier, "name"));
+    if (name == NULL || name[0] == '\0' || !validate_text(name, TIER_NAME_BYTES_MAX))
+        return app_fail(err, APP_INVALID, "invalid_field", "name must be text of 1 to %d bytes", TIER_NAME_BYTES_MAX);
+    if (tiers_metric_parse(json_string_value(json_object_get(tier, "metric"))) < 0)
+        return app_fail(err, APP_INVALID, "invalid_field", "metric must be one of spend, points, purchases");
+    if ((st = whole_number(tier, "rank", 1, TIERS_MAX, "", err)) != APP_OK ||
+        (st = whole_number(tier, "threshold", 0, 1000000000000LL, " (cents for spend)", err)) != APP_OK ||
+        (st = whole_number(tier, "window_months", 1, 120, " of months", err)) != APP_OK ||
+        (st = whole_number(tier, "multiplier_permille", 1000, 10000, " (1000 = no extra points)", err)) != APP_OK ||
+        (st = whole_number(tier, "grace_days", 0, 366, " of days", err)) != APP_OK)
+        return st;
+    json_t *condition = json_object_get(tier, "condition");
+    if (json_is_null(condition))
+        return APP_OK;
+    if (!json_is_string(condition))
+        return app_fail(err, APP_INVALID, "invalid_field", "condition must be an expression (a string) or null");
+    return attributes_check_expression(conn, "condition", json_string_value(condition), EXPR_CTX_MEMBER, err);
+}
+
+static void
+bind_tier(db_stmt *stmt, const json_t *tier)
+{
+    db_bind_text(stmt, 1, json_string_value(json_object_get(tier, "name")), -1);
+    db_bind_int64(stmt, 2, json_integer_value(json_object_get(tier, "rank")));
+    db_bind_text(stmt, 3, json_string_value(json_object_get(tier, "metric")), -1);
+    db_bind_int64(stmt, 4, json_integer_value(json_object_get(tier, "threshold")));
+    db_bind_int64(stmt, 5, json_integer_value(json_object_get(tier, "window_months")));
+    db_bind_text_or_null(stmt, 6, json_string_value(json_object_get(tier, "condition")));
+    db_bind_int64(stmt, 7, json_integer_value(json_object_get(tier, "multiplier_permille")));
+    db_bind_int64(stmt, 8, json_integer_value(json_object_get(tier, "grace_days")));
+}
+
+/* Steps a write RETURNING the tier: no row is a taken name or rank (both
+ * statements guard it without raising, so PostgreSQL's transaction goes on). */
+static app_status
+finish_write(db *conn, db_stmt *stmt, const actor *who, int64_t at_us, const char *action, const json_t *tier,
+             json_t **out, app_error *err)
+{
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int rc = db_step(stmt);
+    int64_t id = 0;
+    if (rc == DB_ROW) {
+        *out = tier_json(stmt);
+        id = db_column_int64(stmt, 0);
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE || rc == DB_CONSTRAINT)
+        return app_fail(err, APP_CONFLICT, "duplicate_tier", "a tier named '%s' or of rank %lld exists already",
+                        json_string_value(json_object_get(tier, "name")),
+                        (long long)json_integer_value(json_object_get(tier, "rank")));
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    app_status st = audit_record(conn, who, at_us, action, "tier", id, NULL, err);
+    if (st != APP_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+app_status
+tiers_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+{
+    if (!json_is_object(body))
+        return app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object");
+    int64_t count = 0;
+    int rc = db_query_int64(conn, "SELECT count(*) FROM tiers WHERE 0 < ?", 1, &count);
+    if (rc != DB_OK)
+        return app_db_fail(err, conn, rc);
+    if (count >= TIERS_MAX)
+        return app_fail(err, APP_INVALID, "too_many_tiers", "at most %d tiers", TIERS_MAX);
+    json_t *tier = json_pack("{s:I, s:n, s:I, s:I}", "window_months", (json_int_t)12, "condition",
+                             "multiplier_permille", (json_int_t)1000, "grace_days", (json_int_t)0);
+    json_object_update(tier, (json_t *)body);
+    app_status st = check_tier(conn, tier, err);
+    if (st == APP_OK) {
+        db_stmt *stmt = db_prepare(conn, "INSERT INTO tiers (name, rank, metric, threshold, window_months, condition,"
+                                         " multiplier_permille, grace_days, created_at, updated_at)"
+                                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                                         " RETURNING " TIER_COLUMNS);
+        if (stmt != NULL) {
+            bind_tier(stmt, tier);
+            db_bind_int64(stmt, 9, at_us);
+            db_bind_int64(stmt, 10, at_us);
+        }
+        st = finish_write(conn, stmt, who, at_us, "tier.create", tier, out, err);
+    }
+    json_decref(tier);
+    return st;
+}
+
+app_status
+tiers_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch, json_t **out,
+                app_error *err)
+{
+    if (!json_is_object(patch) || json_object_size(patch) == 0)
+        return app_fail(err, APP_INVALID, "empty_patch", "give at least one field to change");
+    json_t *tier = NULL;
+    app_status st = tiers_get(conn, id, &tier, err);
+    if (st != APP_OK)
+        return st;
+    json_object_del(tier, "id");
+    json_object_del(tier, "created_at");
+    json_object_del(tier, "updated_at");
+    json_object_update(tier, (json_t *)patch);
+    st = check_tier(conn, tier, err);
+    if (st == APP_OK) {
+        db_stmt *stmt = db_prepare(conn, "UPDATE tiers SET name = ?, rank = ?, metric = ?, threshold = ?,"
+                                         " window_months = ?, condition = ?, multiplier_permille = ?, grace_days = ?,"
+                                         " updated_at = ? WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tiers o"
+                                         " WHERE o.id <> ? AND (o.name = ? OR o.rank = ?)) RETURNING " TIER_COLUMNS);
+        if (stmt != NULL) {
+            bind_tier(stmt, tier);
+            db_bind_int64(stmt, 9, at_us);
+            db_bind_int64(stmt, 10, id);
+            db_bind_int64(stmt, 11, id);
+            db_bind_text(stmt, 12, json_string_value(json_object_get(tier, "name")), -1);
+            db_bind_int64(stmt, 13, json_integer_value(json_object_get(tier, "rank")));
+        }
+        st = finish_write(conn, stmt, who, at_us, "tier.update", tier, out, err);
+    }
+    /* A renamed tier: the members holding it carry the new name. */
+    db_stmt *stmt = st == APP_OK ? db_prepare(conn, "UPDATE members SET tier = ? WHERE id IN"
+                                                    " (SELECT member_id FROM member_tiers WHERE tier_id = ?)")
+                                 : NULL;
+    if (st == APP_OK && stmt == NULL)
+        st = app_db_fail(err, conn, DB_ERROR);
+    if (stmt != NULL) {
+        db_bind_text(stmt, 1, json_string_value(json_object_get(tier, "name")), -1);
+        db_bind_int64(stmt, 2, id);
+        int rc = db_step(stmt);
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            st = app_db_fail(err, conn, rc);
+    }
+    json_decref(tier);
+    return st;
+}
+
+app_status
+tiers_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err)
+{
+    int64_t users = 0;
+    int rc = db_query_int64(conn, "SELECT count(*) FROM member_tiers WHERE tier_id = ?", id, &users);
+    int64_t rewards = 0;
+    if (rc == DB_OK)
+        rc = db_query_int64(conn, "SELECT count(*) FROM rewards WHERE min_tier_id = ?", id, &rewards);
+    if (rc != DB_OK)
+        return app_db_fail(err, conn, rc);
+    users += rewards;
+    if (users > 0)
+        return app_fail(err, APP_CONFLICT, "tier_in_use",
+                        "members hold tier %lld or rewards require it: move them first", (long long)id);
+    db_stmt *stmt = db_prepare(conn, "DELETE FROM tiers WHERE id = ? RETURNING " TIER_COLUMNS);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, id);
+    rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *out = tier_json(stmt);
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "tier %lld does not exist", (long long)id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    return audit_record(conn, who, at_us, "tier.delete", "tier", id, NULL, err);
+}
+
+app_status
+tiers_get(db *conn, int64_t id, json_t **out, app_error *err)
+{
+    return app_get_one(conn, "SELECT " TIER_COLUMNS " FROM tiers WHERE id = ?", id, tier_json, "tier", out, err);
+}
+
+app_status
+tiers_list(db *conn, json_t **out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT " TIER_COLUMNS " FROM tiers ORDER BY rank");
+    return app_page(conn, stmt, TIERS_MAX, tier_json, NULL, out, err);
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+app_status
+tiers_load(db *conn, arena *mem, const expr_env *env, tiers_set *set, app_error *err)
+{
+    memset(set, 0, sizeof *set);
+    db_stmt *stmt = db_prepare(conn, "SELECT " TIER_COLUMNS " FROM tiers ORDER BY rank");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    expr_env member_env = *env;
+    member_env.context = EXPR_CTX_MEMBER;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW && set->count < TIERS_MAX) {
+        tier_def *t = &set->tiers[set->count];
+        const char *name = db_column_text(stmt, 1);
+        t->id = db_column_int64(stmt, 0);
+        t->name = arena_strndup(mem, name, strlen(name));
+        t->rank = (int)db_column_int64(stmt, 2);
+        t->metric = (tier_metric)tiers_metric_parse(db_column_text(stmt, 3));
+        t->threshold = db_column_int64(stmt, 4);
+        t->window_months = db_column_int64(stmt, 5);
+        t->multiplier_permille = db_column_int64(stmt, 7);
+        t->grace_days = db_column_int64(stmt, 8);
+        t->condition_met = true;
+        set->conditions[set->count] = NULL;
+        if (!db_column_is_null(stmt, 6)) {
+            expr_error e;
+            /* A stored condition was checked; failing now means a declared attribute
+             * changed under it: the tier cannot be reached until it is fixed. */
+            set->conditions[set->count] = expr_parse(mem, db_column_text(stmt, 6), &member_env, &e);
+            t->condition_met = set->conditions[set->count] != NULL;
+        }
+        set->count++;
+    }
+    db_finalize(stmt);
+    return rc == DB_ROW || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+const tier_def *
+tiers_find(const tiers_set *set, const char *name, size_t name_len)
+{
+    for (size_t k = 0; name != NULL && k < set->count; k++)
+        if (strlen(set->tiers[k].name) == name_len && memcmp(set->tiers[k].name, name, name_len) == 0)
+            return &set->tiers[k];
+    return NULL;
+}
+
+/* The longest window of the set, from now: where a member's purchases start to matter. */
+static int64_t
+longest_window_start(const tiers_set *set, int64_t now_us)
+{
+    int64_t start = now_us;
+    for (size_t k = 0; k < set->count; k++) {
+        int64_t s = tiers_window_start_us(&set->tiers[k], now_us);
+        if (s < start)
+            start = s;
+    }
+    return start;
+}
+
+/* A member's purchases after from_us up to now_us, oldest first, as the metrics
+ * see them (net of refunds); the newest TIER_PURCHASES_MAX. */
+static app_status
+load_purchases(db *conn, arena *mem, int64_t member_id, int64_t from_us, int64_t now_us, tier_purchase **out,
+               size_t *n, app_error *err)
+{
+    db_stmt *stmt = db_prepare(
+        conn, "SELECT p.occurred_at, p.amount_cents - p.refunded_cents,"
+              " p.points_earned - COALESCE((SELECT sum(r.points) FROM purchase_refunds r WHERE r.purchase_id = p.id), 0),"
+              " CASE WHEN p.refunded_cents < p.amount_cents OR p.amount_cents = 0 THEN 1 ELSE 0 END"
+              " FROM purchases p WHERE p.member_id = ? AND p.occurred_at > ? AND p.occurred_at <= ?"
+              " ORDER BY p.occurred_at DESC LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, from_us);
+    db_bind_int64(stmt, 3, now_us);
+    db_bind_int64(stmt, 4, TIER_PURCHASES_MAX);
+    tier_purchase *rows = arena_alloc(mem, TIER_PURCHASES_MAX * sizeof *rows);
+    size_t count = 0;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW) {
+        assert(count < TIER_PURCHASES_MAX);
+        rows[count++] = (tier_purchase){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
+                                        db_column_int64(stmt, 3) != 0};
+    }
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    for (size_t i = 0; i < count / 2; i++) { /* newest first from the query: oldest first here */
+        tier_purchase t = rows[i];
+        rows[i] = rows[count - 1 - i];
+        rows[count - 1 - i] = t;
+    }
+    *out = rows;
+    *n = count;
+    return APP_OK;
+}
+
+/* What one member's tier needs: their tier (id 0: none), grace, purchases, and
+ * the set's tiers with their conditions evaluated on the member. */
+typedef struct member_view {
+    int64_t tier_id, since_us, grace_until_us;
+    tier_def tiers[TIERS_MAX];
+    size_t tier_count;
+    tier_purchase *purchases;
+    size_t purchase_count;
+} member_view;
+
+static app_status
+load_view(db *conn, arena *mem, const tiers_set *set, const expr_env *env, int64_t now_us, int64_t member_id,
+          member_view *v, app_error *err)
+{
+    memset(v, 0, sizeof *v);
+    memcpy(v->tiers, set->tiers, set->count * sizeof *v->tiers);
+    v->tier_count = set->count;
+    arena_text sql = {.mem = mem};
+    arena_text_append(&sql, "SELECT t.tier_id, t.since, t.grace_until, ");
+    expr_records_select_list(&sql);
+    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id"
+                            " LEFT JOIN member_tiers t ON t.member_id = m.id WHERE m.id = ?");
+    db_stmt *stmt = db_prepare(conn, sql.text);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW) {
+        v->tier_id = db_column_is_null(stmt, 0) ? 0 : db_column_int64(stmt, 0);
+        v->since_us = db_column_is_null(stmt, 1) ? 0 : db_column_int64(stmt, 1);
+        v->grace_until_us = db_column_is_null(stmt, 2) ? 0 : db_column_int64(stmt, 2);
+        expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
+        expr_record rec = {.values = values};
+        expr_env member_env = *env;
+        member_env.context = EXPR_CTX_MEMBER;
+        member_env.now_us = now_us;
+        expr_records_read(stmt, 3, mem, &member_env, values, &rec.attributes);
+        for (size_t k = 0; k < set->count; k++)
+            if (set->conditions[k] != NULL)
+                v->tiers[k].condition_met = expr_matches(set->conditions[k], &member_env, &rec);
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    return load_purchases(conn, mem, member_id, longest_window_start(set, now_us), now_us, &v->purchases,
+                          &v->purchase_count, err);
+}
+
+static const tier_def *
+view_tier(const member_view *v, int64_t id)
+{
+    for (size_t k = 0; k < v->tier_count; k++)
+        if (v->tiers[k].id == id)
+            return &v->tiers[k];
+    return NULL;
+}
+
+static const char *const REASONS[] = {"qualified", "review", "grace", "removed"};
+typedef enum change_reason { CHANGE_QUALIFIED, CHANGE_REVIEW, CHANGE_GRACE } change_reason;
+
+/* Moves a member from one tier to another (either may be NULL): members.tier,
+ * member_tiers, tier_changes and the tier_changed event, together. */
+static app_status
+change_tier(db *conn, int64_t at_us, int64_t member_id, const tier_def *from, const tier_def *to,
+            change_reason reason, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "UPDATE members SET tier = ? WHERE id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text_or_null(stmt, 1, to ? to->name : NULL);
+    db_bind_int64(stmt, 2, member_id);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    stmt = db_prepare(conn, to ? "INSERT INTO member_tiers (member_id, tier_id, since, grace_until) VALUES (?, ?, ?, NULL)"
+                                 " ON CONFLICT (member_id) DO UPDATE SET tier_id = excluded.tier_id,"
+                                 " since = excluded.since, grace_until = NULL"
+                               : "DELETE FROM member_tiers WHERE member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    if (to != NULL) {
+        db_bind_int64(stmt, 2, to->id);
+        db_bind_int64(stmt, 3, at_us);
+    }
+    rc = db_step(stmt);
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    stmt = db_prepare(conn, "INSERT INTO tier_changes (member_id, from_tier, to_tier, reason, occurred_at)"
+                            " VALUES (?, ?, ?, ?, ?)");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_text_or_null(stmt, 2, from ? from->name : NULL);
+    db_bind_text_or_null(stmt, 3, to ? to->name : NULL);
+    db_bind_text(stmt, 4, REASONS[reason], -1);
+    db_bind_int64(stmt, 5, at_us);
+    rc = db_step(stmt);
+    db_finalize(stmt);
+    if (rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    bool up = to != NULL && (from == NULL || to->rank > from->rank);
+    json_t *payload = json_pack("{s:o, s:o, s:s, s:s}", "from", app_json_text_or_null(from ? from->name : NULL), "to",
+                                app_json_text_or_null(to ? to->name : NULL), "direction", up ? "up" : "down",
+                                "reason", REASONS[reason]);
+    app_status st = ledger_event(conn, member_id, "tier_changed", at_us, at_us, payload, err);
+    json_decref(payload);
+    return st;
+}
+
+/* Sets or clears a running grace. */
+static app_status
+set_grace(db *conn, int64_t member_id, int64_t grace_until_us, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "UPDATE member_tiers SET grace_until = ? WHERE member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    if (grace_until_us > 0)
+        db_bind_int64(stmt, 1, grace_until_us);
+    else
+        db_bind_null(stmt, 1);
+    db_bind_int64(stmt, 2, member_id);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* One member's tier at now_us: up at once; down only when review is set. */
+static app_status
+settle(db *conn, const tiers_set *set, const expr_env *env, int64_t now_us, int64_t member_id, bool review,
+       bool *changed, app_error *err)
+{
+    *changed = false;
+    if (set->count == 0)
+        return APP_OK;
+    arena mem = {0};
+    member_view *v = arena_alloc(&mem, sizeof *v);
+    app_status st = load_view(conn, &mem, set, env, now_us, member_id, v, err);
+    const tier_def *held = st == APP_OK ? view_tier(v, v->tier_id) : NULL;
+    int best_k = st == APP_OK ? tiers_best(v->tiers, v->tier_count, v->purchases, v->purchase_count, now_us) : -1;
+    const tier_def *best = best_k >= 0 ? &v->tiers[best_k] : NULL;
+    if (st != APP_OK) {
+        /* nothing */
+    } else if (best != NULL && (held == NULL || best->rank > held->rank)) {
+        st = change_tier(conn, now_us, member_id, held, best, review ? CHANGE_REVIEW : CHANGE_QUALIFIED, err);
+        *changed = st == APP_OK;
+    } else if (held != NULL && best != NULL && best->rank == held->rank) {
+        if (v->grace_until_us > 0) /* qualifies again: the grace ends */
+            st = set_grace(conn, member_id, 0, err);
+    } else if (held != NULL && review) { /* below the tier held */
+        if (v->grace_until_us == 0 && held->grace_days > 0) {
+            civil_date today = clock_local_date(now_us);
+            st = set_grace(conn, member_id,
+                           clock_local_midnight_us(civil_from_days(civil_to_days(today) + held->grace_days)), err);
+        } else if (v->grace_until_us <= now_us) {
+            st = change_tier(conn, now_us, member_id, held, best, held->grace_days > 0 ? CHANGE_GRACE : CHANGE_REVIEW,
+                             err);
+            *changed = st == APP_OK;
+        }
+    }
+    arena_release(&mem);
+    return st;
+}
+
+app_status
+tiers_after_purchase_tx(db *conn, const tiers_set *set, const expr_env *env, int64_t at_us, int64_t member_id,
+                        app_error *err)
+{
+    bool changed;
+    return settle(conn, set, env, at_us, member_id, false, &changed, err);
+}
+
+app_status
+tiers_review_member_tx(db *conn, const tiers_set *set, const expr_env *env, int64_t now_us, int64_t member_id,
+                       bool *changed, app_error *err)
+{
+    return settle(conn, set, env, now_us, member_id, true, changed, err);
+}
+
+app_status
+tiers_review_due(db *conn, int64_t now_us, int64_t after, int limit, int64_t *ids, int *count, app_error *err)
+{
+    /* The longest window bounds who can hold or reach a tier by purchases;
+     * members with a tier are reviewed whatever they bought. */
+    int64_t longest = 0;
+    int rc = db_query_int64(conn, "SELECT COALESCE(max(window_months), 0) FROM tiers WHERE 0 < ?", 1, &longest);
+    if (rc != DB_OK)
+        return app_db_fail(err, conn, rc);
+    *count = 0;
+    if (longest == 0)
+        return APP_OK;
+    db_stmt *stmt = db_prepare(conn, "SELECT s.member_id FROM member_stats s JOIN members m ON m.id = s.member_id"
+                                     " WHERE s.member_id > ? AND m.erased_at IS NULL AND (s.last_purchase_at > ?"
+                                     " OR s.member_id IN (SELECT member_id FROM member_tiers)"
+                                     " OR NOT EXISTS (SELECT 1 FROM tiers WHERE threshold > 0))"
+                                     " ORDER BY s.member_id LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, after);
+    db_bind_int64(stmt, 2, clock_months_later_us(now_us, -longest));
+    db_bind_int64(stmt, 3, limit);
+    while ((rc = db_step(stmt)) == DB_ROW)
+        ids[(*count)++] = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* ---------------------------------------------------------------- a member's progress */
+
+/* "120.00" from cents, "300 points", "2 purchases": a metric's amount as a member reads it. */
+static void
+format_amount(tier_metric metric, int64_t amount, char *out, size_t out_bytes)
+{
+    if (metric == TIER_SPEND)
+        snprintf(out, out_bytes, "%lld.%02lld", (long long)(amount / 100), (long long)(amount % 100));
+    else
+        snprintf(out, out_bytes, "%lld %s", (long long)amount,
+                 metric == TIER_POINTS ? (amount == 1 ? "point" : "points")
+                                       : (amount == 1 ? "purchase" : "purchases"));
+}
+
+static void
+format_day(int64_t at_us, char out[16])
+{
+    civil_date d = clock_local_date(at_us);
+    snprintf(out, 16, "%04d-%02d-%02d", d.year, d.month, d.day);
+}
+
+static const char *const VERBS[] = {"spend", "earn", "make"};
+static const char *const GERUNDS[] = {"spending", "earning", "making"};
+
+/* {tier, metric, value, threshold, missing, by, message} toward a tier not held. */
+static json_t *
+next_json(const tier_def *t, const member_view *v, int64_t now_us)
+{
+    tier_gap gap = tiers_gap_to_reach(t, v->purchases, v->purchase_count, now_us);
+    char amount[48], day[16] = "", message[256];
+    format_amount(t->metric, gap.missing, amount, sizeof amount);
+    if (gap.by_us > 0) /* the last day the oldest counted purchase still counts */
+        format_day(gap.by_us - US_PER_DAY, day);
+    if (!t->condition_met)
+        snprintf(message, sizeof message, "%s also needs its condition met", t->name);
+    else if (gap.by_us > 0)
+        snprintf(message, sizeof message, "%s %s more by %s to reach %s", VERBS[t->metric], amount, day, t->name);
+    else
+        snprintf(message, sizeof message, "%s %s more to reach %s", VERBS[t->metric], amount, t->name);
+    int64_t value = t->threshold - gap.missing;
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s?, s:b, s:s}", "tier", t->name, "metric",
+                     tiers_metric_name(t->metric), "value", (json_int_t)(value < 0 ? 0 : value), "threshold",
+                     (json_int_t)t->threshold, "missing", (json_int_t)gap.missing, "by", day[0] ? day : NULL,
+                     "condition_met", t->condition_met, "message", message);
+}
+
+/* {tier, metric, missing, before, message} to keep the tier held, or NULL when nothing can take it. */
+static json_t *
+keep_json(const tier_def *t, const member_view *v, int64_t now_us)
+{
+    tier_gap gap = tiers_gap_to_keep(t, v->purchases, v->purchase_count, now_us, v->grace_until_us);
+    if (gap.by_us == 0)
+        return NULL;
+    char amount[48], day[16], message[256];
+    format_amount(t->metric, gap.missing, amount, sizeof amount);
+    format_day(gap.by_us, day);
+    if (gap.missing > 0)
+        snprintf(message, sizeof message, "keep %s by %s %s before %s", t->name, GERUNDS[t->metric], amount, day);
+    else
+        snprintf(message, sizeof message, "%s is kept through the review of %s", t->name, day);
+    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "tier", t->name, "metric", tiers_metric_name(t->metric),
+                     "missing", (json_int_t)gap.missing, "before", day, "message", message);
+}
+
+static json_t *
+change_json(db_stmt *stmt)
+{
+    return json_pack("{s:o, s:o, s:s, s:o}", "from", app_json_text_or_null(db_column_text(stmt, 0)), "to",
+                     app_json_text_or_null(db_column_text(stmt, 1)), "reason", db_column_text(stmt, 2),
+                     "occurred_at", app_json_time(db_column_int64(stmt, 3)));
+}
+
+app_status
+tiers_member_get(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err)
+{
+    arena mem = {0};
+    expr_attribute *attributes = NULL;
+    size_t attribute_count = 0;
+    app_status st = attributes_load(conn, &mem, &attributes, &attribute_count, err);
+    expr_env env = {.context = EXPR_CTX_MEMBER, .attributes = attributes, .attribute_count = attribute_count};
+    tiers_set *set = arena_alloc(&mem, sizeof *set);
+    member_view *v = arena_alloc(&mem, sizeof *v);
+    if (st == APP_OK)
+        st = tiers_load(conn, &mem, &env, set, err);
+    if (st == APP_OK)
+        st = load_view(conn, &mem, set, &env, now_us, member_id, v, err);
+    json_t *history = NULL;
+    if (st == APP_OK) {
+        db_stmt *stmt = db_prepare(conn, "SELECT from_tier, to_tier, reason, occurred_at FROM tier_changes"
+                                         " WHERE member_id = ? ORDER BY id DESC LIMIT ?");
+        if (stmt != NULL) {
+            db_bind_int64(stmt, 1, member_id);
+            db_bind_int64(stmt, 2, TIER_HISTORY_MAX);
+        }
+        st = app_page(conn, stmt, TIER_HISTORY_MAX, change_json, NULL, &history, err);
+    }
+    if (st == APP_OK) {
+        const tier_def *held = view_tier(v, v->tier_id);
+        const tier_def *next = NULL; /* the lowest tier above the one held */
+        for (size_t k = 0; k < v->tier_count; k++)
+            if ((held == NULL || v->tiers[k].rank > held->rank) && (next == NULL || v->tiers[k].rank < next->rank))
+                next = &v->tiers[k];
+        json_t *tier = held ? json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)held->id, "name", held->name,
+                                        "rank", (json_int_t)held->rank, "multiplier_permille",
+                                        (json_int_t)held->multiplier_permille)
+                            : json_null();
+        json_t *keep = held ? keep_json(held, v, now_us) : NULL;
+        *out = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "member_id", (json_int_t)member_id, "tier", tier,
+                         "since", held ? app_json_time(v->since_us) : json_null(), "grace_until",
+                         v->grace_until_us ? app_json_time(v->grace_until_us) : json_null(), "next",
+                         next ? next_json(next, v, now_us) : json_null(), "keep", keep ? keep : json_null(),
+                         "history", json_incref(json_object_get(history, "data")));
+    }
+    json_decref(history);
+    arena_release(&mem);
+    return st;
+}

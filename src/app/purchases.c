@@ -95,8 +95,11 @@ parse_lines(const json_t *lines, purchase_input *in, app_error *err)
     return APP_OK;
 }
 
+/* Reads a purchase body. A quote needs no order id, and its amount defaults to
+ * the sum of its lines. */
 static app_status
-parse_input(const json_t *body, int64_t now_us, purchase_input *in, rules_line lines[RULES_LINES_MAX], app_error *err)
+parse_input(const json_t *body, int64_t now_us, bool quote, purchase_input *in, rules_line lines[RULES_LINES_MAX],
+            app_error *err)
 {
     static const char *const KEYS[] = {"member_id", "member_external_id", "order_id", "occurred_at", "amount_cents",
                                        "points_paid_cents", "currency", "channel", "store", "lines", NULL};
@@ -112,8 +115,15 @@ parse_input(const json_t *body, int64_t now_us, purchase_input *in, rules_line l
     if (st == APP_OK && (in->member_id != 0) == (in->member_external_id != NULL))
         st = app_fail(err, APP_INVALID, "invalid_field", "give exactly one of member_id, member_external_id");
     if (st == APP_OK)
-        st = text_field(body, "order_id", EXTERNAL_ID_BYTES_MAX, true, &in->order_id, err);
-    if (st == APP_OK)
+        st = text_field(body, "order_id", EXTERNAL_ID_BYTES_MAX, !quote, &in->order_id, err);
+    if (st == APP_OK && quote && json_object_get(body, "amount_cents") == NULL) {
+        st = parse_lines(json_object_get(body, "lines"), in, err);
+        for (size_t i = 0; i < in->line_count; i++) /* each ≤ AMOUNT_CENTS_MAX, at most RULES_LINES_MAX: no overflow */
+            in->amount_cents += in->lines[i].amount_cents;
+        if (st == APP_OK && in->amount_cents > AMOUNT_CENTS_MAX)
+            st = app_fail(err, APP_INVALID, "invalid_field", "the lines add up to more than %lld cents",
+                          (long long)AMOUNT_CENTS_MAX);
+    } else if (st == APP_OK)
         st = int_field(body, "amount_cents", 0, AMOUNT_CENTS_MAX, true, &in->amount_cents, err);
     if (st == APP_OK)
         st = int_field(body, "points_paid_cents", 0, in->amount_cents, false, &in->points_paid_cents, err);
@@ -554,12 +564,12 @@ purchase_buyer_row(db_stmt *stmt, arena *mem, const expr_env *env, purchase_buye
 }
 
 app_status
-purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id, const char *external_id,
+purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id, const char *external_id, bool lock,
                     purchase_buyer *out, app_error *err)
 {
     assert((member_id != 0) != (external_id != NULL));
     memset(out, 0, sizeof *out);
-    bool postgres = db_engine(conn) == DB_POSTGRES;
+    bool postgres = lock && db_engine(conn) == DB_POSTGRES;
     int rc = DB_OK;
     if (postgres && external_id != NULL) { /* the id first, to lock its row */
         db_stmt *stmt = db_prepare(conn, "SELECT id FROM members WHERE external_id = ?");
@@ -599,6 +609,40 @@ purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+/* What a purchase would earn: the rules (with what their daily caps gave the
+ * buyer that day) and the buyer's tier, on the buyer as they are now. Booking
+ * and the checkout quote both run it, so a quote is what booking then does.
+ * rules (a copy with earned_today) and result are allocated in mem. */
+typedef struct purchase_plan {
+    earn_rule *rules;
+    rules_result *result;
+    const char *note; /* non-NULL: the member earns nothing, and why */
+    char day[PURCHASE_DAY_BYTES];
+} purchase_plan;
+
+static app_status
+plan_purchase(db *conn, arena *mem, const purchase_input *in, const purchase_buyer *buyer,
+              const purchase_setup *setup, purchase_plan *plan, app_error *err)
+{
+    size_t rule_count = setup->rule_count;
+    plan->rules = arena_alloc(mem, (rule_count + 1) * sizeof *plan->rules);
+    memcpy(plan->rules, setup->rules, rule_count * sizeof *plan->rules); /* earned_today is per member and day */
+    purchase_business_day(in->occurred_at_us, plan->day);
+    app_status st = APP_OK;
+    for (size_t k = 0; st == APP_OK && k < rule_count; k++)
+        if (plan->rules[k].cap_per_day > 0)
+            st = purchase_earned_today(conn, in->member_id, plan->rules[k].id, plan->day,
+                                       &plan->rules[k].earned_today, err);
+    expr_record rec = {.attributes = buyer->attributes};
+    if (st == APP_OK)
+        purchase_record_fill(mem, in, buyer->values, &rec);
+    plan->result = arena_alloc(mem, sizeof *plan->result);
+    plan->note = buyer->active ? NULL : PURCHASE_INACTIVE_NOTE;
+    if (st == APP_OK)
+        st = purchase_evaluate(setup, in, plan->rules, &rec, plan->note, plan->result, err);
+    return st;
+}
+
 /* Evaluates the rules, stores the purchase with its earning explanation and
  * lines, credits the points and counts them toward daily caps; *id is the new
  * purchase's. The rules see the buyer as before this purchase. */
@@ -608,21 +652,12 @@ record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input 
 {
     arena mem = {0};
     size_t rule_count = setup->rule_count;
-    earn_rule *rules = arena_alloc(&mem, (rule_count + 1) * sizeof *rules);
-    memcpy(rules, setup->rules, rule_count * sizeof *rules); /* earned_today is per member and day */
-    char day[PURCHASE_DAY_BYTES];
-    purchase_business_day(in->occurred_at_us, day);
-    app_status st = APP_OK;
-    for (size_t k = 0; st == APP_OK && k < rule_count; k++)
-        if (rules[k].cap_per_day > 0)
-            st = purchase_earned_today(conn, in->member_id, rules[k].id, day, &rules[k].earned_today, err);
-    expr_record rec = {.attributes = buyer->attributes};
-    if (st == APP_OK)
-        purchase_record_fill(&mem, in, buyer->values, &rec);
-    rules_result *result = arena_alloc(&mem, sizeof *result);
-    const char *note = buyer->active ? NULL : PURCHASE_INACTIVE_NOTE;
-    if (st == APP_OK)
-        st = purchase_evaluate(setup, in, rules, &rec, note, result, err);
+    purchase_plan plan;
+    app_status st = plan_purchase(conn, &mem, in, buyer, setup, &plan, err);
+    earn_rule *rules = plan.rules;
+    rules_result *result = plan.result;
+    const char *note = plan.note;
+    const char *day = plan.day;
     char *text = NULL;
     if (st == APP_OK) {
         summary->earning = purchase_earning_json(result, rules, rule_count, in->line_count, note);
@@ -651,35 +686,46 @@ record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input 
     return st;
 }
 
+/* The buyer of a parsed purchase (or quote), checked: the program's currency,
+ * member_not_found, member_erased. Sets in->member_id. */
+static app_status
+load_buyer(db *conn, arena *mem, const purchase_setup *setup, purchase_input *in, bool lock, purchase_buyer *buyer,
+           app_error *err)
+{
+    const program_settings *program = &setup->program;
+    if (in->currency != NULL && strcmp(in->currency, program->currency) != 0)
+        return app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program->currency,
+                        in->currency);
+    app_status st = purchase_buyer_load(conn, mem, &setup->env, in->member_id, in->member_external_id, lock, buyer,
+                                        err);
+    if (st == APP_NOT_FOUND)
+        return in->member_external_id
+                   ? app_fail(err, APP_NOT_FOUND, "member_not_found", "no member has external_id '%s'",
+                              in->member_external_id)
+                   : app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist",
+                              (long long)in->member_id);
+    if (st == APP_OK && buyer->erased)
+        return app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)buyer->id);
+    in->member_id = buyer->id;
+    return st;
+}
+
 app_status
 purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, const purchase_setup *setup,
                          json_t **out, app_error *err)
 {
     purchase_input in;
     rules_line lines[RULES_LINES_MAX];
-    app_status st = parse_input(body, at_us, &in, lines, err);
+    app_status st = parse_input(body, at_us, false, &in, lines, err);
     if (st != APP_OK)
         return st;
     const program_settings *program = &setup->program;
     int64_t id = 0;
-    if (in.currency != NULL && strcmp(in.currency, program->currency) != 0)
-        st = app_fail(err, APP_INVALID, "currency_mismatch", "the program counts in %s, not %s", program->currency,
-                      in.currency);
     /* The buyer is locked (PostgreSQL) and read once: status, balances and the
      * record the rules see; two purchases of one member run one after the other. */
     arena mem = {0};
     purchase_buyer buyer = {0};
-    if (st == APP_OK)
-        st = purchase_buyer_load(conn, &mem, &setup->env, in.member_id, in.member_external_id, &buyer, err);
-    if (st == APP_NOT_FOUND)
-        st = in.member_external_id
-                 ? app_fail(err, APP_NOT_FOUND, "member_not_found", "no member has external_id '%s'",
-                            in.member_external_id)
-                 : app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist",
-                            (long long)in.member_id);
-    if (st == APP_OK && buyer.erased)
-        st = app_fail(err, APP_CONFLICT, "member_erased", "member %lld was erased", (long long)buyer.id);
-    in.member_id = buyer.id;
+    st = load_buyer(conn, &mem, setup, &in, true, &buyer, err);
     earned_summary summary = {0};
     ledger_balances before = buyer.balances;
     if (st == APP_OK)
@@ -752,8 +798,9 @@ cache_key_create(void)
     (void)rc;
 }
 
-app_status
-purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+/* This thread's setup, loaded again when the fingerprint says it changed. */
+static app_status
+setup_cached(db *conn, const purchase_setup **out, app_error *err)
 {
     pthread_once(&cache_once, cache_key_create);
     setup_cache *cache = pthread_getspecific(cache_key);
@@ -774,7 +821,60 @@ purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *bod
             return st;
         snprintf(cache->fingerprint, sizeof cache->fingerprint, "%s", fingerprint);
     }
-    return purchases_create_with_tx(conn, who, at_us, body, cache->setup, out, err);
+    *out = cache->setup;
+    return APP_OK;
+}
+
+app_status
+purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+{
+    const purchase_setup *setup = NULL;
+    app_status st = setup_cached(conn, &setup, err);
+    return st == APP_OK ? purchases_create_with_tx(conn, who, at_us, body, setup, out, err) : st;
+}
+
+app_status
+purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_error *err)
+{
+    purchase_input in;
+    rules_line lines[RULES_LINES_MAX];
+    app_status st = parse_input(body, now_us, true, &in, lines, err);
+    const purchase_setup *setup = NULL;
+    if (st == APP_OK)
+        st = setup_cached(conn, &setup, err);
+    arena mem = {0};
+    purchase_buyer buyer = {0};
+    if (st == APP_OK)
+        st = load_buyer(conn, &mem, setup, &in, false, &buyer, err);
+    purchase_plan plan;
+    if (st == APP_OK)
+        st = plan_purchase(conn, &mem, &in, &buyer, setup, &plan, err);
+    if (st == APP_OK) {
+        const program_settings *program = &setup->program;
+        /* Points the member may pay with: what they have, up to the basket's
+         * worth (a point is worth point_value_millicents / 1000 cents). */
+        int64_t value = program->point_value_millicents;
+        int64_t basket_points = (int64_t)(((__int128)in.amount_cents * 1000 + value - 1) / value);
+        int64_t payable = buyer.active ? buyer.balances.available : 0;
+        if (payable > basket_points)
+            payable = basket_points;
+        int64_t payable_cents = (int64_t)((__int128)payable * value / 1000);
+        if (payable_cents > in.amount_cents)
+            payable_cents = in.amount_cents;
+        json_t *line_points = json_array();
+        for (size_t i = 0; i < in.line_count; i++)
+            json_array_append_new(line_points, json_integer((json_int_t)plan.result->line_points[i]));
+        *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "member_id",
+                         (json_int_t)buyer.id, "amount_cents", (json_int_t)in.amount_cents, "points_paid_cents",
+                         (json_int_t)in.points_paid_cents, "eligible_cents", (json_int_t)plan.result->eligible_cents,
+                         "points_earned", (json_int_t)plan.result->points, "earning",
+                         purchase_earning_json(plan.result, plan.rules, setup->rule_count, in.line_count, plan.note),
+                         "line_points", line_points, "pay_with_points", "available",
+                         (json_int_t)buyer.balances.available, "point_value_millicents", (json_int_t)value,
+                         "max_points", (json_int_t)payable, "max_cents", (json_int_t)payable_cents);
+    }
+    arena_release(&mem);
+    return st;
 }
 
 /* The purchase a refund is about. */

@@ -55,6 +55,14 @@ app_status purchases_refund_tx(db *conn, const actor *who, int64_t at_us, int64_
 app_status purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, int64_t purchase_id,
                                      const json_t *body, const char *request_key, json_t **out, app_error *err);
 
+/* What a basket would earn, without changing anything: the body of a purchase
+ * (order_id optional, amount_cents defaulting to the sum of the lines),
+ * evaluated by the code that books purchases, on the member as they are now.
+ * {member_id, amount_cents, points_paid_cents, eligible_cents, points_earned,
+ * earning, line_points, pay_with_points: {available, point_value_millicents,
+ * max_points, max_cents}}. The errors of a purchase. */
+app_status purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_error *err);
+
 /* Reads one purchase with its lines and earning. */
 app_status purchases_get(db *conn, int64_t id, json_t **out, app_error *err);
 

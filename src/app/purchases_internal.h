@@ -47,10 +47,10 @@ void purchase_buyer_select(arena_text *sql);
 void purchase_buyer_row(db_stmt *stmt, arena *mem, const expr_env *env, purchase_buyer *out);
 
 /* Reads the buyer (by id, or by external_id when that is not NULL) with their
- * balances, status and expression record (in mem), locking their balance row
- * first on PostgreSQL. APP_NOT_FOUND (err untouched) when there is none. */
+ * balances, status and expression record (in mem), with lock locking their
+ * balance row first on PostgreSQL. APP_NOT_FOUND (err untouched) when there is none. */
 app_status purchase_buyer_load(db *conn, arena *mem, const expr_env *env, int64_t member_id, const char *external_id,
-                               purchase_buyer *out, app_error *err);
+                               bool lock, purchase_buyer *out, app_error *err);
 
 /* Completes a purchase's expression record: values (EXPR_FIELD_COUNT long)
  * holds the buyer's fields; the purchase's fields and its lines are added. */

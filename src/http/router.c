@@ -56,6 +56,7 @@ const route ROUTES[] = {
     {"PATCH", "/v1/tiers/{id}", PERM_PROGRAM_MANAGE, 0, handle_tiers_update},
     {"DELETE", "/v1/tiers/{id}", PERM_PROGRAM_MANAGE, 0, handle_tiers_delete},
     {"GET", "/v1/members/{id}/tier", PERM_MEMBERS_READ, 0, handle_member_tier},
+    {"POST", "/v1/checkout/quote", PERM_MEMBERS_READ, 0, handle_checkout_quote},
     {"POST", "/v1/purchases", PERM_PURCHASES_WRITE, 0, handle_purchases_create},
     {"GET", "/v1/purchases/{id}", PERM_MEMBERS_READ, 0, handle_purchases_get},
     {"POST", "/v1/purchases/{id}/refunds", PERM_PURCHASES_WRITE, ROUTE_IDEMPOTENCY_REQUIRED, handle_purchases_refund},

@@ -81,6 +81,7 @@ void handle_tiers_get(http_request *req, http_reply *reply);
 void handle_tiers_update(http_request *req, http_reply *reply);
 void handle_tiers_delete(http_request *req, http_reply *reply);
 void handle_member_tier(http_request *req, http_reply *reply);
+void handle_checkout_quote(http_request *req, http_reply *reply);
 void handle_purchases_create(http_request *req, http_reply *reply);
 void handle_purchases_get(http_request *req, http_reply *reply);
 void handle_points_get(http_request *req, http_reply *reply);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # patron's benchmarks: wrk against a running `patron serve` on SQLite and on a
 # throwaway PostgreSQL, for GET /v1/members/{id}, POST /v1/members,
-# GET /v1/members/{id}/points and POST /v1/purchases (the demo's rules). Prints
+# GET /v1/members/{id}/points, POST /v1/checkout/quote and POST /v1/purchases
+# (the demo's rules and tiers). Prints
 # requests/s and latency percentiles. Everything runs on this machine, so wrk
 # and patron share the cores: figures are what one 2-core box does end to end.
 #   bench/run.sh [seconds per run, default 10]
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 members=${PATRON_BENCH_MEMBERS:-10000}
 connections=${PATRON_BENCH_CONNECTIONS:-64}
+quote_connections=${PATRON_BENCH_QUOTE_CONNECTIONS:-8}
 threads=${PATRON_BENCH_SERVER_THREADS:-2}
 wrk_threads=${PATRON_BENCH_WRK_THREADS:-2} # 1 leaves the server most of a 2-core box
 port=${PATRON_BENCH_PORT:-18080}
@@ -23,10 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run_wrk NAME SCRIPT: one wrk run, then one summary line.
+# run_wrk NAME SCRIPT [CONNECTIONS]: one wrk run, then one summary line.
 run_wrk() {
     local out="$work/run-$RANDOM.txt"
-    wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency -s "bench/$2" "http://127.0.0.1:$port" >"$out"
+    wrk -t"$wrk_threads" -c"${3:-$connections}" -d"${seconds}s" --latency -s "bench/$2" "http://127.0.0.1:$port" >"$out"
     awk -v name="$1" '
         /Requests\/sec/ { rps = $2 }
         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
@@ -45,6 +47,9 @@ bench_engine() { # ENGINE URL
     run_wrk "$1 GET /v1/members/{id}" get_member.lua
     run_wrk "$1 POST /v1/members" post_member.lua
     run_wrk "$1 GET /v1/members/{id}/points" get_points.lua
+    # The quote's goal is latency at a till (p99 < 5 ms): a few tills at once, not a flood.
+    run_wrk "$1 POST /v1/checkout/quote" post_quote.lua "$quote_connections"
+    run_wrk "$1 POST /v1/checkout/quote (flood)" post_quote.lua
     local before after
     before=$(curl -sf "http://127.0.0.1:$port/healthz")
     run_wrk "$1 POST /v1/purchases" post_purchase.lua

@@ -19,6 +19,7 @@
 #include "app/program.h"
 #include "app/purchases.h"
 #include "app/segments.h"
+#include "app/tiers.h"
 #include "jobs/jobs.h"
 
 #include <getopt.h>
@@ -213,7 +214,7 @@ demo_segments_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
-/* The shop's loyalty program: settings and earning rules. */
+/* The shop's loyalty program: settings, earning rules and tiers. */
 static app_status
 demo_program_tx(db *conn, void *arg, app_error *err)
 {
@@ -243,6 +244,23 @@ demo_program_tx(db *conn, void *arg, app_error *err)
         json_decref(out);
         out = NULL;
         json_decref(rules[i]);
+    }
+    json_t *tiers[] = {
+        json_pack("{s:s, s:I, s:s, s:I}", "name", "Member", "rank", (json_int_t)1, "metric", "purchases",
+                  "threshold", (json_int_t)1),
+        json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "name", "Silver", "rank", (json_int_t)2, "metric", "spend",
+                  "threshold", (json_int_t)30000, "multiplier_permille", (json_int_t)1250, "grace_days",
+                  (json_int_t)30),
+        json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}", "name", "Gold", "rank", (json_int_t)3, "metric", "spend",
+                  "threshold", (json_int_t)80000, "multiplier_permille", (json_int_t)1500, "grace_days",
+                  (json_int_t)60),
+    };
+    for (size_t i = 0; i < sizeof tiers / sizeof tiers[0]; i++) {
+        if (st == APP_OK)
+            st = tiers_create_tx(conn, &s->who, s->now_us, tiers[i], &out, err);
+        json_decref(out);
+        out = NULL;
+        json_decref(tiers[i]);
     }
     return st;
 }
@@ -372,10 +390,12 @@ cmd_demo(int argc, char **argv)
     job_report report;
     if (st == APP_OK) /* points of old purchases that have run out */
         st = jobs_run(&a, jobs_find("points_expire"), app_now_us(&a), &report, &err);
+    if (st == APP_OK) /* members whose best purchases left the window: grace, or down */
+        st = jobs_run(&a, jobs_find("tiers_review"), app_now_us(&a), &report, &err);
     cli_close_app(&a);
     if (st != APP_OK)
         return cli_fail_app(&err);
-    printf("demo shop 'Maison Verte' ready: %ld members, %d purchases, 4 earning rules, 5 segments, 4 staff\n",
+    printf("demo shop 'Maison Verte' ready: %ld members, %d purchases, 4 earning rules, 3 tiers, 5 segments, 4 staff\n",
            members, orders);
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);

@@ -45,5 +45,16 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "points_holds",      /* points reserved by tills, under the bare id */
     "points_hold_takes", /* lots they came from */
     "approvals",         /* payloads hold ids, points and staff reasons */
+    "tiers",             /* the program's levels */
+    "member_tiers",      /* a tier id and dates under the bare id */
+    "tier_changes",      /* tier names and dates under the bare id */
+    "rewards",           /* the program's catalog */
+    "coupons",           /* random codes, reward ids and order ids under the bare id */
+    "stamp_cards",       /* the program's card definitions */
+    "member_stamp_cards", /* stamp counts under the bare id */
+    "stamps",            /* purchase ids */
+    "offers",            /* the program's specials */
+    "offer_claims",      /* ids and times */
+    "referrals",         /* who referred whom, as bare ids */
     NULL,
 };

@@ -26,11 +26,13 @@ static const char *const POLICIES[] = {"none", "lot", "inactivity", NULL};
 static json_t *
 defaults(void)
 {
-    return json_pack("{s:s, s:I, s:s, s:I, s:{s:s, s:I}, s:s, s:[], s:[], s:I, s:I}", "currency", "EUR",
-                     "point_value_millicents", (json_int_t)1000, "rounding", "down", "pending_days", (json_int_t)0,
-                     "expiry", "policy", "none", "months", (json_int_t)0, "time_zone", "UTC", "excluded_skus",
-                     "excluded_categories", "manager_adjustment_limit", (json_int_t)1000,
-                     "supervisor_approval_limit", (json_int_t)5000);
+    return json_pack("{s:s, s:I, s:s, s:I, s:{s:s, s:I}, s:s, s:[], s:[], s:I, s:I, s:b, s:I, s:I, s:I, s:I}",
+                     "currency", "EUR", "point_value_millicents", (json_int_t)1000, "rounding", "down",
+                     "pending_days", (json_int_t)0, "expiry", "policy", "none", "months", (json_int_t)0, "time_zone",
+                     "UTC", "excluded_skus", "excluded_categories", "manager_adjustment_limit", (json_int_t)1000,
+                     "supervisor_approval_limit", (json_int_t)5000, "coupon_expiry_refund", 0,
+                     "referral_referrer_points", (json_int_t)0, "referral_referred_points", (json_int_t)0,
+                     "referral_daily_max", (json_int_t)10, "referral_min_purchase_cents", (json_int_t)0);
 }
 
 static int

@@ -479,6 +479,16 @@ settle(db *conn, const tiers_set *set, const expr_env *env, int64_t now_us, int6
     *changed = false;
     if (set->count == 0)
         return APP_OK;
+    /* PostgreSQL: the member's balance row is the lock every change of theirs
+     * takes (a purchase holds it already), so a review and a purchase of one
+     * member never both move their tier. */
+    int64_t locked = 0;
+    int rc = db_engine(conn) == DB_POSTGRES
+                 ? db_query_int64(conn, "SELECT member_id FROM member_stats WHERE member_id = ? FOR UPDATE", member_id,
+                                  &locked)
+                 : DB_OK;
+    if (rc != DB_OK && rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
     arena mem = {0};
     member_view *v = arena_alloc(&mem, sizeof *v);
     app_status st = load_view(conn, &mem, set, env, now_us, member_id, v, err);

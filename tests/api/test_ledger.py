@@ -30,8 +30,10 @@ LEDGER_TABLES = COUNTED_TABLES + [
 ]
 
 PROGRAM_KEYS = {"currency", "point_value_millicents", "rounding", "pending_days", "expiry",
-                "time_zone", "excluded_skus", "excluded_categories", "version", "updated_at",
-                "updated_by"}
+                "time_zone", "excluded_skus", "excluded_categories", "manager_adjustment_limit",
+                "supervisor_approval_limit", "coupon_expiry_refund", "referral_referrer_points",
+                "referral_referred_points", "referral_daily_max", "referral_min_purchase_cents",
+                "version", "updated_at", "updated_by"}
 RULE_KEYS = {"id", "name", "condition", "line_condition", "formula", "points_per_unit",
              "unit_cents", "fixed_points", "multiplier_permille", "valid_from", "valid_until",
              "priority", "stackable", "cap_per_order", "cap_per_day", "active", "created_at",
@@ -219,8 +221,10 @@ def test_program_settings_default_before_any_change(engine):
         assert {k: got[k] for k in PROGRAM_KEYS} == {
             "currency": "EUR", "point_value_millicents": 1000, "rounding": "down",
             "pending_days": 0, "expiry": {"policy": "none", "months": 0}, "time_zone": "UTC",
-            "excluded_skus": [], "excluded_categories": [], "version": 0, "updated_at": None,
-            "updated_by": None}
+            "excluded_skus": [], "excluded_categories": [], "manager_adjustment_limit": 1000,
+            "supervisor_approval_limit": 5000, "coupon_expiry_refund": False,
+            "referral_referrer_points": 0, "referral_referred_points": 0, "referral_daily_max": 10,
+            "referral_min_purchase_cents": 0, "version": 0, "updated_at": None, "updated_by": None}
         r = s.get("/v1/program/versions")
         assert r.status_code == 200, r.text
         assert r.json() == {"data": [], "next_before": None}
@@ -599,7 +603,7 @@ def test_purchase_earns_and_answers_the_whole_purchase(server, make_rule):
     assert p["points_earned"] == 246  # 2 points a euro, rounded down
     assert p["earning"] == {"rules": [{"rule_id": rule["id"], "rule": rule["name"], "points": 246,
                                        "capped": False, "lines": [0, 1]}],
-                            "excluded_lines": [], "note": None}
+                            "excluded_lines": [], "tier": None, "note": None}
     assert [{k: line[k] for k in LINE_KEYS} for line in p["lines"]] == [{"sku": "SKU-1", "category": "shoes", "quantity": 2, "amount_cents": 10000},
                           {"sku": "SKU-2", "category": None, "quantity": 1, "amount_cents": 2345}]
     assert TIMESTAMP.fullmatch(p["created_at"])

@@ -19,6 +19,7 @@
 #include "expr_records.h"
 #include "ledger.h"
 #include "program.h"
+#include "stamp_cards.h"
 #include "store/db_rows.h"
 
 #include <assert.h>
@@ -623,6 +624,9 @@ record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input 
                              &summary->credit, err);
     if (st == APP_OK)
         st = purchase_insert_lines(conn, *id, in, result->line_points, err);
+    if (st == APP_OK && buyer->active) /* stamp cards see the record the rules saw */
+        st = stamp_cards_stamp_purchase_tx(conn, who, at_us, in->member_id, *id, in->occurred_at_us, &setup->env, &rec,
+                                           err);
     for (size_t k = 0; st == APP_OK && k < result->award_count; k++) {
         const earn_rule *rule = purchase_rule(setup, result->awards[k].rule_id);
         if (rule != NULL && rule->cap_per_day > 0) /* only rules with a daily cap need the day's count */
@@ -982,6 +986,8 @@ purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, int64_t pur
     assert(points >= 0);
     int64_t refund_id = 0;
     st = record_refund(conn, at_us, purchase_id, &t, amount, points, reason, request_key, &refund_id, err);
+    if (st == APP_OK && t.refunded_cents + amount == t.amount_cents) /* a whole refund takes its stamps back */
+        st = stamp_cards_unstamp_purchase_tx(conn, who, at_us, purchase_id, err);
     ledger_take_back_result taken = {0};
     if (st == APP_OK && points > 0) {
         char prefix[48];

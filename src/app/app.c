@@ -189,3 +189,16 @@ app_require_member(db *conn, int64_t member_id, app_error *err)
         return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
     return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
 }
+
+app_status
+app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    for (int k = 0; k < count; k++)
+        db_bind_int64(stmt, k + 1, values[k]);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}

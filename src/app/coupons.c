@@ -385,6 +385,19 @@ coupons_use_tx(db *conn, const actor *who, int64_t at_us, const char *code, cons
     return st == APP_OK ? coupon_by_id(conn, at_us, c.id, out, err) : st;
 }
 
+/* Voids an issued coupon with its points back (the program's settings for the credit). */
+static app_status
+void_coupon(db *conn, const actor *who, int64_t at_us, const coupon_row *c, app_error *err)
+{
+    program_settings program;
+    app_status st = program_load(conn, &program, err);
+    if (st != APP_OK)
+        return st;
+    st = close_coupon(conn, who, at_us, c, "voided", true, &program, err);
+    program_release(&program);
+    return st;
+}
+
 app_status
 coupons_void_tx(db *conn, const actor *who, int64_t at_us, const char *code, json_t **out, app_error *err)
 {
@@ -392,14 +405,8 @@ coupons_void_tx(db *conn, const actor *who, int64_t at_us, const char *code, jso
     app_status st = lock_coupon(conn, code, &c, err);
     if (st == APP_OK)
         st = require_issued(&c, at_us, err);
-    if (st != APP_OK)
-        return st;
-    program_settings program;
-    st = program_load(conn, &program, err);
-    if (st != APP_OK)
-        return st;
-    st = close_coupon(conn, who, at_us, &c, "voided", true, &program, err);
-    program_release(&program);
+    if (st == APP_OK)
+        st = void_coupon(conn, who, at_us, &c, err);
     return st == APP_OK ? coupon_by_id(conn, at_us, c.id, out, err) : st;
 }
 
@@ -411,12 +418,7 @@ coupons_void_issued_tx(db *conn, const actor *who, int64_t at_us, int64_t coupon
     app_status st = read_coupon(conn, coupon_id, NULL, &c, err);
     if (st != APP_OK || strcmp(c.status, "issued") != 0)
         return st;
-    program_settings program;
-    st = program_load(conn, &program, err);
-    if (st != APP_OK)
-        return st;
-    st = close_coupon(conn, who, at_us, &c, "voided", true, &program, err);
-    program_release(&program);
+    st = void_coupon(conn, who, at_us, &c, err);
     *voided = st == APP_OK;
     return st;
 }

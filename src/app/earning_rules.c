@@ -8,8 +8,8 @@
  */
 #include "earning_rules.h"
 
-#include "attributes.h"
 #include "core/validate.h"
+#include "resource.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -68,24 +68,6 @@ formula_index(const char *name)
     return -1;
 }
 
-/* Checks an expression in a context (with the declared attributes). */
-static app_status
-check_expression(db *conn, const char *field, const char *text, expr_context context, app_error *err)
-{
-    arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &count, err);
-    if (st == APP_OK) {
-        expr_env env = {.context = context, .attributes = attributes, .attribute_count = count};
-        expr_error e;
-        if (expr_parse(&mem, text, &env, &e) == NULL)
-            st = app_fail(err, APP_INVALID, "invalid_expression", "%s: %s", field, e.message);
-    }
-    arena_release(&mem);
-    return st;
-}
-
 static app_status
 check_field(db *conn, const rule_field *f, json_t *v, app_error *err)
 {
@@ -103,7 +85,8 @@ check_field(db *conn, const rule_field *f, json_t *v, app_error *err)
     case R_LINE_EXPR:
         if (text == NULL)
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be an expression (a string) or null", f->name);
-        return check_expression(conn, f->name, text, f->kind == R_LINE_EXPR ? EXPR_CTX_LINE : EXPR_CTX_PURCHASE, err);
+        return resource_check_expression(conn, f->name, text, f->kind == R_LINE_EXPR ? EXPR_CTX_LINE : EXPR_CTX_PURCHASE,
+                                         err);
     case R_FORMULA:
         return formula_index(text) >= 0 ? APP_OK
                                         : app_fail(err, APP_INVALID, "invalid_field",

@@ -24,7 +24,7 @@ select_columns(const resource *r, arena_text *sql)
 {
     arena_text_append(sql, "id");
     for (size_t i = 0; i < r->field_count; i++) {
-        const field_def *f = &r->fields[i];
+        const resource_field *f = &r->fields[i];
         arena_text_append(sql, ", ");
         if (f->kind == FIELD_REF_NAME) {
             arena_text_append(sql, "(SELECT x.name FROM ");
@@ -39,14 +39,30 @@ select_columns(const resource *r, arena_text *sql)
     arena_text_append(sql, ", created_at, updated_at");
 }
 
+/* Prepares "SELECT <a row's columns> FROM <table>" + rest (constant SQL). */
+static db_stmt *
+prepare_select(db *conn, const resource *r, const char *rest)
+{
+    arena mem = {0};
+    arena_text sql = {.mem = &mem};
+    arena_text_append(&sql, "SELECT ");
+    select_columns(r, &sql);
+    arena_text_append(&sql, " FROM ");
+    arena_text_append(&sql, r->table);
+    arena_text_append(&sql, rest);
+    db_stmt *stmt = db_prepare(conn, sql.text);
+    arena_release(&mem);
+    return stmt;
+}
+
 static const char *
-column_of(const field_def *f)
+column_of(const resource_field *f)
 {
     return f->column != NULL ? f->column : f->name;
 }
 
 static bool
-is_choice(const field_def *f, const char *text)
+is_choice(const resource_field *f, const char *text)
 {
     for (size_t k = 0; text != NULL && f->choices[k] != NULL; k++)
         if (strcmp(f->choices[k], text) == 0)
@@ -55,14 +71,14 @@ is_choice(const field_def *f, const char *text)
 }
 
 app_status
-resource_check_purchase_expression(db *conn, const char *field, const char *text, app_error *err)
+resource_check_expression(db *conn, const char *field, const char *text, expr_context context, app_error *err)
 {
     arena mem = {0};
     expr_attribute *attributes = NULL;
     size_t count = 0;
     app_status st = attributes_load(conn, &mem, &attributes, &count, err);
     if (st == APP_OK) {
-        expr_env env = {.context = EXPR_CTX_PURCHASE, .attributes = attributes, .attribute_count = count};
+        expr_env env = {.context = context, .attributes = attributes, .attribute_count = count};
         expr_error e;
         if (expr_parse(&mem, text, &env, &e) == NULL)
             st = app_fail(err, APP_INVALID, "invalid_expression", "%s: %s", field, e.message);
@@ -73,7 +89,7 @@ resource_check_purchase_expression(db *conn, const char *field, const char *text
 
 /* The id of the ref_table row named by id or by name (name non-NULL); 0 when none. */
 static app_status
-ref_lookup(db *conn, const field_def *f, int64_t id, const char *name, int64_t *found, app_error *err)
+ref_lookup(db *conn, const resource_field *f, int64_t id, const char *name, int64_t *found, app_error *err)
 {
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE %s = ?", f->ref_table, name ? "name" : "id");
@@ -91,7 +107,7 @@ ref_lookup(db *conn, const field_def *f, int64_t id, const char *name, int64_t *
 }
 
 static app_status
-check_field(db *conn, const field_def *f, const json_t *v, app_error *err)
+check_field(db *conn, const resource_field *f, const json_t *v, app_error *err)
 {
     if (v == NULL || json_is_null(v))
         return f->nullable ? APP_OK : app_fail(err, APP_INVALID, "invalid_field", "%s is required", f->name);
@@ -123,7 +139,7 @@ check_field(db *conn, const field_def *f, const json_t *v, app_error *err)
     case FIELD_PURCHASE_EXPR:
         if (text == NULL)
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be an expression (a string) or null", f->name);
-        return resource_check_purchase_expression(conn, f->name, text, err);
+        return resource_check_expression(conn, f->name, text, EXPR_CTX_PURCHASE, err);
     case FIELD_REF:
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be an id", f->name);
@@ -166,7 +182,7 @@ static app_status
 bind_row(db *conn, db_stmt *stmt, const resource *r, const json_t *row, int *next, app_error *err)
 {
     for (size_t i = 0; i < r->field_count; i++) {
-        const field_def *f = &r->fields[i];
+        const resource_field *f = &r->fields[i];
         const json_t *v = json_object_get(row, f->name);
         int index = (int)i + 1;
         int64_t id = 0;
@@ -196,7 +212,7 @@ row_json(db_stmt *stmt, const resource *r)
     json_t *out = json_object();
     json_object_set_new(out, "id", json_integer(db_column_int64(stmt, 0)));
     for (size_t i = 0; i < r->field_count; i++) {
-        const field_def *f = &r->fields[i];
+        const resource_field *f = &r->fields[i];
         int col = (int)i + 1;
         json_t *v;
         if (db_column_is_null(stmt, col))
@@ -237,15 +253,7 @@ read_rows(db *conn, const resource *r, db_stmt *stmt, int limit, json_t **out, a
 app_status
 resource_get(db *conn, const resource *r, int64_t id, json_t **out, app_error *err)
 {
-    arena mem = {0};
-    arena_text sql = {.mem = &mem};
-    arena_text_append(&sql, "SELECT ");
-    select_columns(r, &sql);
-    arena_text_append(&sql, " FROM ");
-    arena_text_append(&sql, r->table);
-    arena_text_append(&sql, " WHERE id = ?");
-    db_stmt *stmt = db_prepare(conn, sql.text);
-    arena_release(&mem);
+    db_stmt *stmt = prepare_select(conn, r, " WHERE id = ?");
     if (stmt != NULL)
         db_bind_int64(stmt, 1, id);
     json_t *rows = NULL;
@@ -263,15 +271,7 @@ resource_get(db *conn, const resource *r, int64_t id, json_t **out, app_error *e
 app_status
 resource_list(db *conn, const resource *r, json_t **out, app_error *err)
 {
-    arena mem = {0};
-    arena_text sql = {.mem = &mem};
-    arena_text_append(&sql, "SELECT ");
-    select_columns(r, &sql);
-    arena_text_append(&sql, " FROM ");
-    arena_text_append(&sql, r->table);
-    arena_text_append(&sql, " ORDER BY id");
-    db_stmt *stmt = db_prepare(conn, sql.text);
-    arena_release(&mem);
+    db_stmt *stmt = prepare_select(conn, r, " ORDER BY id");
     return read_rows(conn, r, stmt, r->list_max, out, err);
 }
 

@@ -16,8 +16,9 @@
 #define PATRON_RESOURCE_H
 
 #include "app.h"
+#include "core/expr.h"
 
-typedef enum field_kind {
+typedef enum resource_field_kind {
     FIELD_TEXT,          /* text of 1 to max bytes */
     FIELD_CHOICE,        /* one of choices */
     FIELD_INT,           /* a whole number from min to max */
@@ -25,22 +26,22 @@ typedef enum field_kind {
     FIELD_PURCHASE_EXPR, /* an expression over a purchase and its buyer (with position errors) */
     FIELD_REF,           /* the id of a row of ref_table */
     FIELD_REF_NAME,      /* the name of a row of ref_table, stored as its id in column */
-} field_kind;
+} resource_field_kind;
 
-typedef struct field_def {
+typedef struct resource_field {
     const char *name;   /* the JSON key, and the column unless column is set */
-    field_kind kind;
+    resource_field_kind kind;
     bool nullable;
     int64_t min, max;   /* FIELD_INT: the range; FIELD_TEXT: max is the most bytes */
     const char *const *choices; /* FIELD_CHOICE: NULL-terminated */
     const char *ref_table;      /* FIELD_REF, FIELD_REF_NAME: constant SQL, never user text */
     const char *column;         /* FIELD_REF_NAME: the id column ("min_tier_id") */
-} field_def;
+} resource_field;
 
 typedef struct resource {
     const char *table; /* constant SQL: "rewards" */
     const char *what;  /* "reward": messages, the audit entity and actions */
-    const field_def *fields;
+    const resource_field *fields;
     size_t field_count;
     /* Cross-field rules of a whole row whose fields are each valid; NULL: none. */
     app_status (*check)(const json_t *row, app_error *err);
@@ -72,8 +73,9 @@ app_status resource_get(db *conn, const resource *r, int64_t id, json_t **out, a
 /* Every row (at most list_max), by id: {data: [...]}. */
 app_status resource_list(db *conn, const resource *r, json_t **out, app_error *err);
 
-/* Checks an expression over a purchase (with the declared attributes);
+/* Checks an expression in a context (with the declared attributes);
  * invalid_expression "FIELD: line 1, col 5: ..." when it does not parse. */
-app_status resource_check_purchase_expression(db *conn, const char *field, const char *text, app_error *err);
+app_status resource_check_expression(db *conn, const char *field, const char *text, expr_context context,
+                                     app_error *err);
 
 #endif

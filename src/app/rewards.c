@@ -16,7 +16,7 @@
 
 static const char *const KINDS[] = {"amount_off", "percent_off", "free_product", "gift", NULL};
 
-static const field_def FIELDS[] = {
+static const resource_field FIELDS[] = {
     {"name", FIELD_TEXT, false, 0, NAME_BYTES_MAX, NULL, NULL, NULL},
     {"description", FIELD_TEXT, true, 0, REWARD_DESCRIPTION_BYTES_MAX, NULL, NULL, NULL},
     {"kind", FIELD_CHOICE, false, 0, 0, KINDS, NULL, NULL},

@@ -18,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const field_def FIELDS[] = {
+static const resource_field FIELDS[] = {
     {"name", FIELD_TEXT, false, 0, NAME_BYTES_MAX, NULL, NULL, NULL},
     {"stamps_needed", FIELD_INT, false, 1, 100, NULL, NULL, NULL},
     {"condition", FIELD_PURCHASE_EXPR, true, 0, 0, NULL, NULL, NULL},
@@ -156,22 +156,6 @@ stamp_cards_plan(db *conn, const expr_env *env, int64_t member_id, const expr_re
     return st;
 }
 
-/* Runs one statement binding the given int64 values; DB_DONE expected; *changed the rows it changed. */
-static app_status
-exec_ints(db *conn, const char *sql, const int64_t *values, int count, int64_t *changed, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, sql);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    for (int k = 0; k < count; k++)
-        db_bind_int64(stmt, k + 1, values[k]);
-    int rc = db_step(stmt);
-    if (changed != NULL)
-        *changed = rc == DB_DONE ? db_changes(stmt) : 0;
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
-}
-
 static app_status
 card_event(db *conn, int64_t at_us, int64_t member_id, const char *kind, int64_t card_id, int64_t member_card_id,
            int64_t purchase_id, app_error *err)
@@ -212,8 +196,8 @@ apply_step(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t
     app_status st = APP_OK;
     if (s->expired_card_id != 0) {
         int64_t v[] = {at_us, s->expired_card_id};
-        st = exec_ints(conn, "UPDATE member_stamp_cards SET status = 'expired', completed_at = ?"
-                             " WHERE id = ? AND status = 'open'", v, 2, NULL, err);
+        st = app_exec_ints(conn, "UPDATE member_stamp_cards SET status = 'expired', completed_at = ?"
+                             " WHERE id = ? AND status = 'open'", v, 2, err);
         if (st == APP_OK)
             st = card_event(conn, at_us, member_id, "stamp_card_expired", s->card_id, s->expired_card_id, 0, err);
     }
@@ -222,12 +206,13 @@ apply_step(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t
         st = start_card(conn, at_us, member_id, s, &id, err);
     int64_t stamp[] = {id, purchase_id, at_us};
     if (st == APP_OK)
-        st = exec_ints(conn, "INSERT INTO stamps (member_card_id, purchase_id, stamped_at) VALUES (?, ?, ?)", stamp, 3,
-                       NULL, err);
-    int64_t update[] = {s->stamps_after, s->fills, s->fills ? at_us : 0, id};
+        st = app_exec_ints(conn, "INSERT INTO stamps (member_card_id, purchase_id, stamped_at) VALUES (?, ?, ?)", stamp, 3,
+                       err);
+    int64_t stamped[] = {s->stamps_after, id}, full[] = {s->stamps_after, at_us, id};
     if (st == APP_OK)
-        st = exec_ints(conn, "UPDATE member_stamp_cards SET stamps = ?, status = CASE WHEN ? = 1 THEN 'full'"
-                             " ELSE status END, completed_at = NULLIF(?, 0) WHERE id = ?", update, 4, NULL, err);
+        st = s->fills ? app_exec_ints(conn, "UPDATE member_stamp_cards SET stamps = ?, status = 'full', completed_at = ?"
+                                        " WHERE id = ?", full, 3, err)
+                      : app_exec_ints(conn, "UPDATE member_stamp_cards SET stamps = ? WHERE id = ?", stamped, 2, err);
     if (st == APP_OK)
         st = card_event(conn, at_us, member_id, "card_stamped", s->card_id, id, purchase_id, err);
     json_t *coupon = NULL;
@@ -235,7 +220,7 @@ apply_step(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t
         st = coupons_issue_tx(conn, who, at_us, member_id, s->reward_id, "stamp_card", id, 0, &coupon, err);
     if (st == APP_OK && s->fills) {
         int64_t link[] = {json_integer_value(json_object_get(coupon, "id")), id};
-        st = exec_ints(conn, "UPDATE member_stamp_cards SET coupon_id = ? WHERE id = ?", link, 2, NULL, err);
+        st = app_exec_ints(conn, "UPDATE member_stamp_cards SET coupon_id = ? WHERE id = ?", link, 2, err);
     }
     json_decref(coupon);
     return st;
@@ -276,14 +261,14 @@ static app_status
 move_one_stamp(db *conn, int64_t from, int64_t into, app_error *err)
 {
     int64_t move[] = {into, from, from};
-    app_status st = exec_ints(conn, "UPDATE stamps SET member_card_id = ? WHERE member_card_id = ? AND purchase_id ="
+    app_status st = app_exec_ints(conn, "UPDATE stamps SET member_card_id = ? WHERE member_card_id = ? AND purchase_id ="
                                     " (SELECT MIN(s.purchase_id) FROM stamps s WHERE s.member_card_id = ?)",
-                              move, 3, NULL, err);
+                              move, 3, err);
     int64_t one[] = {from};
     if (st == APP_OK)
-        st = exec_ints(conn, "UPDATE member_stamp_cards SET stamps = stamps - 1 WHERE id = ?", one, 1, NULL, err);
+        st = app_exec_ints(conn, "UPDATE member_stamp_cards SET stamps = stamps - 1 WHERE id = ?", one, 1, err);
     if (st == APP_OK)
-        st = exec_ints(conn, "DELETE FROM member_stamp_cards WHERE id = ? AND stamps = 0", one, 1, NULL, err);
+        st = app_exec_ints(conn, "DELETE FROM member_stamp_cards WHERE id = ? AND stamps = 0", one, 1, err);
     return st;
 }
 
@@ -308,8 +293,8 @@ unstamp_full(db *conn, const actor *who, int64_t at_us, const stamped *s, app_er
     app_status st = s->coupon_id ? coupons_void_issued_tx(conn, who, at_us, s->coupon_id, &voided, err) : APP_OK;
     int64_t reopen[] = {s->member_card_id};
     if (st == APP_OK && voided)
-        st = exec_ints(conn, "UPDATE member_stamp_cards SET status = 'open', stamps = stamps - 1, completed_at = NULL,"
-                             " coupon_id = NULL WHERE id = ?", reopen, 1, NULL, err);
+        st = app_exec_ints(conn, "UPDATE member_stamp_cards SET status = 'open', stamps = stamps - 1, completed_at = NULL,"
+                             " coupon_id = NULL WHERE id = ?", reopen, 1, err);
     return st;
 }
 
@@ -336,16 +321,16 @@ stamp_cards_unstamp_purchase_tx(db *conn, const actor *who, int64_t at_us, int64
     for (size_t k = 0; st == APP_OK && k < n; k++) {
         const stamped *s = &found[k];
         int64_t link[] = {purchase_id, s->member_card_id};
-        st = exec_ints(conn, "DELETE FROM stamps WHERE purchase_id = ? AND member_card_id = ?", link, 2, NULL, err);
+        st = app_exec_ints(conn, "DELETE FROM stamps WHERE purchase_id = ? AND member_card_id = ?", link, 2, err);
         int64_t one[] = {s->member_card_id};
         if (st == APP_OK && s->full)
             st = unstamp_full(conn, who, at_us, s, err);
         else if (st == APP_OK)
-            st = exec_ints(conn, "UPDATE member_stamp_cards SET stamps = stamps - 1 WHERE id = ? AND stamps > 0", one,
-                           1, NULL, err);
+            st = app_exec_ints(conn, "UPDATE member_stamp_cards SET stamps = stamps - 1 WHERE id = ? AND stamps > 0", one,
+                           1, err);
         if (st == APP_OK && !s->full) /* an open card left without stamps goes: the next stamp starts anew */
-            st = exec_ints(conn, "DELETE FROM member_stamp_cards WHERE id = ? AND stamps = 0 AND status = 'open'",
-                           one, 1, NULL, err);
+            st = app_exec_ints(conn, "DELETE FROM member_stamp_cards WHERE id = ? AND stamps = 0 AND status = 'open'",
+                           one, 1, err);
         if (st == APP_OK)
             st = card_event(conn, at_us, s->member_id, "stamp_removed", s->card_id, s->member_card_id, purchase_id,
                             err);

@@ -11,15 +11,12 @@ straight into the database (`db_exec`), as the tiers API will.
 
 import datetime
 import re
-import sqlite3
-import subprocess
-import threading
 import uuid
 
 import pytest
-import requests
 
-from conftest import PG_HOST, assert_error, run_patron, unique
+from conftest import assert_error, run_patron, unique
+from test_ledger_more import execute as db_exec, race
 
 CODE = re.compile(r"[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}")
 REWARD_KEYS = {"id", "name", "description", "kind", "cost_points", "amount_off_cents", "percent_off",
@@ -33,22 +30,6 @@ TABLES = ["rewards", "coupons", "transfers", "points_lots", "member_events", "au
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-def db_exec(db, sql):
-    """Runs one changing statement on the test database (the server keeps running)."""
-    if db.engine == "sqlite":
-        conn = sqlite3.connect(db.path, timeout=30)
-        try:
-            conn.execute(sql)
-            conn.commit()
-        finally:
-            conn.close()
-        return
-    proc = subprocess.run(["psql", "-h", PG_HOST, "-U", "postgres", "-d", db.name, "-X", "-q",
-                           "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"psql failed on {sql!r}: {proc.stderr}"
-
 
 def make_reward(server, **fields):
     body = {"name": unique("reward-"), "kind": "gift", "cost_points": 100}
@@ -333,27 +314,9 @@ def test_concurrent_redemptions_of_the_last_unit_one_wins(server):
     count = 16
     r = make_reward(server, cost_points=25, stock=1)
     members = [member_with(server, 100) for _ in range(count)]
-    results, errors = [], []
-    barrier = threading.Barrier(count)
-
-    def client(i):
-        try:
-            session = requests.Session()
-            headers = dict(server.auth_headers("integration"), **{"Idempotency-Key": unique("race-")})
-            barrier.wait()
-            resp = session.post(f"{server.base}/v1/members/{members[i]['id']}/redemptions", headers=headers,
-                                json={"reward_id": r["id"]}, timeout=120)
-            results.append((i, resp.status_code, resp.json()))
-        except BaseException as e:  # noqa: BLE001 -- reported below
-            errors.append(repr(e))
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "a client hung"
-    assert not errors, errors
+    results = race(server, [("POST", f"/v1/members/{m['id']}/redemptions", "integration", {"reward_id": r["id"]},
+                             {"Idempotency-Key": unique("race-")}) for m in members])
+    results = [(i, status, body) for i, (status, body) in enumerate(results)]
     winners = [(i, body) for i, status, body in results if status == 201]
     losers = [body for _, status, body in results if status != 201]
     assert len(winners) == 1, results

@@ -237,9 +237,9 @@ read_coupon(db *conn, int64_t id, const char *code, coupon_row *c, app_error *er
         db_bind_text(stmt, 1, code, -1);
     else
         db_bind_int64(stmt, 1, id);
+    memset(c, 0, sizeof *c);
     int rc = db_step(stmt);
     if (rc == DB_ROW) {
-        memset(c, 0, sizeof *c);
         c->id = db_column_int64(stmt, 0);
         c->member_id = db_column_int64(stmt, 1);
         c->reward_id = db_column_int64(stmt, 2);
@@ -352,10 +352,10 @@ coupons_use_tx(db *conn, const actor *who, int64_t at_us, const char *code, cons
     if (st == APP_OK && (order == NULL || order[0] == '\0' || strlen(order) > EXTERNAL_ID_BYTES_MAX))
         st = app_fail(err, APP_INVALID, "invalid_field", "order_id must be text of 1 to %d bytes",
                       EXTERNAL_ID_BYTES_MAX);
-    coupon_row c;
+    coupon_row c = {0};
     if (st == APP_OK)
         st = lock_coupon(conn, code, &c, err);
-    if (st != APP_OK)
+    if (st != APP_OK || order == NULL)
         return st;
     if (strcmp(c.status, "used") == 0 && strcmp(c.used_order_id, order) == 0) /* a retry: the same answer */
         return coupon_by_id(conn, at_us, c.id, out, err);
@@ -401,7 +401,7 @@ void_coupon(db *conn, const actor *who, int64_t at_us, const coupon_row *c, app_
 app_status
 coupons_void_tx(db *conn, const actor *who, int64_t at_us, const char *code, json_t **out, app_error *err)
 {
-    coupon_row c;
+    coupon_row c = {0};
     app_status st = lock_coupon(conn, code, &c, err);
     if (st == APP_OK)
         st = require_issued(&c, at_us, err);
@@ -413,7 +413,7 @@ coupons_void_tx(db *conn, const actor *who, int64_t at_us, const char *code, jso
 app_status
 coupons_void_issued_tx(db *conn, const actor *who, int64_t at_us, int64_t coupon_id, bool *voided, app_error *err)
 {
-    coupon_row c;
+    coupon_row c = {0};
     *voided = false;
     app_status st = read_coupon(conn, coupon_id, NULL, &c, err);
     if (st != APP_OK || strcmp(c.status, "issued") != 0)
@@ -445,7 +445,7 @@ coupons_expire(db *conn, const actor *who, int64_t now_us, const program_setting
     app_status st = APP_OK;
     *count = 0;
     for (int k = 0; st == APP_OK && k < n; k++) {
-        coupon_row c;
+        coupon_row c = {0};
         ledger_balances b;
         st = read_coupon(conn, ids[k], NULL, &c, err);
         if (st == APP_OK) /* the member first, as every coupon change: then the coupon again */
@@ -554,7 +554,7 @@ app_status
 coupons_redeem_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t reward_id,
                   const char *spend_key, json_t **out, app_error *err)
 {
-    reward_row r;
+    reward_row r = {0};
     app_status st = read_reward(conn, reward_id, &r, err);
     if (st == APP_OK)
         st = check_member(conn, member_id, reward_id, &r, err);

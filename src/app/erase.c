@@ -45,5 +45,10 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "points_holds",      /* points reserved by tills, under the bare id */
     "points_hold_takes", /* lots they came from */
     "approvals",         /* payloads hold ids, points and staff reasons */
+    "rewards",           /* the program's catalog */
+    "coupons",           /* random codes, rewards, points and the shop's order ids, under the bare id */
+    "stamp_cards",       /* the program's card definitions */
+    "member_stamp_cards", /* stamp counts and times under the bare id */
+    "stamps",            /* which purchase stamped which card: ids only */
     NULL,
 };

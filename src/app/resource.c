@@ -350,9 +350,10 @@ write_row(db *conn, const resource *r, const actor *who, int64_t at_us, int64_t 
 }
 
 app_status
-resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us, json_t *defaults, const json_t *body,
-                   json_t **out, app_error *err)
+resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us, const json_t *body, json_t **out,
+                   app_error *err)
 {
+    json_t *row = r->defaults();
     app_status st = json_is_object(body) ? APP_OK
                                           : app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object");
     char sql[160];
@@ -364,12 +365,12 @@ resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us,
     if (st == APP_OK && count >= r->list_max)
         st = app_fail(err, APP_INVALID, "too_many", "at most %d of %s", r->list_max, r->table);
     if (st == APP_OK) {
-        json_object_update(defaults, (json_t *)body);
-        st = check_row(conn, r, defaults, err);
+        json_object_update(row, (json_t *)body);
+        st = check_row(conn, r, row, err);
     }
     if (st == APP_OK)
-        st = write_row(conn, r, who, at_us, 0, defaults, out, err);
-    json_decref(defaults);
+        st = write_row(conn, r, who, at_us, 0, row, out, err);
+    json_decref(row);
     return st;
 }
 

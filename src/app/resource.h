@@ -49,13 +49,14 @@ typedef struct resource {
      * non-zero a delete deactivates instead (the row needs an `active` field). */
     const char *referenced_sql;
     int list_max; /* rows a list gives at most */
+    json_t *(*defaults)(void); /* a new row before the body: the optional fields' values (a new reference) */
 } resource;
 
-/* Creates a row from defaults (owned: taken) merged with body. Errors:
- * invalid_body, unknown_field, invalid_field, invalid_expression,
- * duplicate_name (409: another row has the name), too_many (list_max reached). */
-app_status resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us, json_t *defaults,
-                              const json_t *body, json_t **out, app_error *err);
+/* Creates a row from the defaults merged with body. Errors: invalid_body,
+ * unknown_field, invalid_field, invalid_expression, duplicate_<what>_name
+ * (409: another row has the name), too_many (list_max reached). */
+app_status resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us, const json_t *body,
+                              json_t **out, app_error *err);
 
 /* Changes some fields of row id (the result validated whole). Errors: as
  * create, empty_patch, not_found. */

@@ -4,8 +4,6 @@
  */
 #include "rewards.h"
 
-#include "resource.h"
-
 #include <string.h>
 
 #define AMOUNT_OFF_CENTS_MAX 100000000 /* a million in any currency: beyond is a typo */
@@ -56,7 +54,15 @@ check_kind(const json_t *row, app_error *err)
     return APP_OK;
 }
 
-static const resource REWARDS = {
+static json_t *
+defaults(void)
+{
+    return json_pack("{s:n, s:n, s:n, s:n, s:n, s:n, s:I, s:n, s:b}", "description", "amount_off_cents", "percent_off",
+                     "sku", "min_tier", "stock", "validity_days", (json_int_t)COUPON_VALIDITY_DAYS_DEFAULT,
+                     "per_member_limit", "active", 1);
+}
+
+const resource rewards_resource = {
     "rewards",
     "reward",
     FIELDS,
@@ -65,38 +71,5 @@ static const resource REWARDS = {
     "SELECT COUNT(*) FROM (SELECT reward_id FROM coupons UNION ALL SELECT reward_id FROM stamp_cards"
     " UNION ALL SELECT reward_id FROM offers) x WHERE x.reward_id = ?",
     REWARDS_MAX,
+    defaults,
 };
-
-app_status
-rewards_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
-{
-    json_t *defaults = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n, s:I, s:n, s:b}", "description", "amount_off_cents",
-                                 "percent_off", "sku", "min_tier", "stock", "validity_days",
-                                 (json_int_t)COUPON_VALIDITY_DAYS_DEFAULT, "per_member_limit", "active", 1);
-    return resource_create_tx(conn, &REWARDS, who, at_us, defaults, body, out, err);
-}
-
-app_status
-rewards_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch, json_t **out,
-                  app_error *err)
-{
-    return resource_update_tx(conn, &REWARDS, who, at_us, id, patch, out, err);
-}
-
-app_status
-rewards_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err)
-{
-    return resource_delete_tx(conn, &REWARDS, who, at_us, id, out, err);
-}
-
-app_status
-rewards_get(db *conn, int64_t id, json_t **out, app_error *err)
-{
-    return resource_get(conn, &REWARDS, id, out, err);
-}
-
-app_status
-rewards_list(db *conn, json_t **out, app_error *err)
-{
-    return resource_list(conn, &REWARDS, out, err);
-}

@@ -15,21 +15,13 @@
 #ifndef PATRON_REWARDS_H
 #define PATRON_REWARDS_H
 
-#include "app.h"
+#include "resource.h"
 
-/* Creates a reward from a body. Errors: invalid_body, unknown_field,
- * invalid_field (with what is wrong), duplicate_reward_name (409), too_many. */
-app_status rewards_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
-                             app_error *err);
-/* Changes some fields (the result is validated whole). Errors: as create, empty_patch, not_found. */
-app_status rewards_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch,
-                             json_t **out, app_error *err);
-/* Deletes a reward, or deactivates it when coupons or stamp cards point at it;
- * *out is the reward with "deleted": true or false. not_found. */
-app_status rewards_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err);
-/* Reads one reward. not_found. */
-app_status rewards_get(db *conn, int64_t id, json_t **out, app_error *err);
-/* Every reward, by id (at most REWARDS_MAX): {data: [...]}. */
-app_status rewards_list(db *conn, json_t **out, app_error *err);
+/* The catalog as a resource: resource_create_tx, resource_update_tx,
+ * resource_delete_tx, resource_get and resource_list (resource.h) with it.
+ * Errors besides resource.h's: invalid_field when a kind lacks its figure or
+ * has another kind's, or min_tier names no tier; duplicate_reward_name. A
+ * delete deactivates a reward coupons, stamp cards or offers point at. */
+extern const resource rewards_resource;
 
 #endif

@@ -12,7 +12,6 @@
 
 #include "coupons.h"
 #include "ledger.h"
-#include "resource.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -27,7 +26,13 @@ static const resource_field FIELDS[] = {
     {"active", FIELD_BOOL, false, 0, 0, NULL, NULL, NULL},
 };
 
-static const resource STAMP_CARDS = {
+static json_t *
+defaults(void)
+{
+    return json_pack("{s:n, s:n, s:b}", "condition", "validity_days", "active", 1);
+}
+
+const resource stamp_cards_resource = {
     "stamp_cards",
     "stamp_card",
     FIELDS,
@@ -35,39 +40,8 @@ static const resource STAMP_CARDS = {
     NULL,
     "SELECT COUNT(*) FROM member_stamp_cards WHERE card_id = ?",
     STAMP_CARDS_MAX,
+    defaults,
 };
-
-app_status
-stamp_cards_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
-{
-    json_t *defaults = json_pack("{s:n, s:n, s:b}", "condition", "validity_days", "active", 1);
-    return resource_create_tx(conn, &STAMP_CARDS, who, at_us, defaults, body, out, err);
-}
-
-app_status
-stamp_cards_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch, json_t **out,
-                      app_error *err)
-{
-    return resource_update_tx(conn, &STAMP_CARDS, who, at_us, id, patch, out, err);
-}
-
-app_status
-stamp_cards_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err)
-{
-    return resource_delete_tx(conn, &STAMP_CARDS, who, at_us, id, out, err);
-}
-
-app_status
-stamp_cards_get(db *conn, int64_t id, json_t **out, app_error *err)
-{
-    return resource_get(conn, &STAMP_CARDS, id, out, err);
-}
-
-app_status
-stamp_cards_list(db *conn, json_t **out, app_error *err)
-{
-    return resource_list(conn, &STAMP_CARDS, out, err);
-}
 
 /* ---- stamping ------------------------------------------------------------ */
 

@@ -40,23 +40,15 @@
 #ifndef PATRON_STAMP_CARDS_H
 #define PATRON_STAMP_CARDS_H
 
-#include "app.h"
 #include "core/expr.h"
+#include "resource.h"
 
-/* Creates a definition from a body. Errors: invalid_body, unknown_field,
- * invalid_field (a reward_id that does not exist), invalid_expression (with
- * its line and column), duplicate_stamp_card_name (409), too_many. */
-app_status stamp_cards_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
-                                 app_error *err);
-/* Changes some fields (validated whole). Errors: as create, empty_patch, not_found. */
-app_status stamp_cards_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch,
-                                 json_t **out, app_error *err);
-/* Deletes a definition, or deactivates it when members hold its cards. not_found. */
-app_status stamp_cards_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out,
-                                 app_error *err);
-app_status stamp_cards_get(db *conn, int64_t id, json_t **out, app_error *err);
-/* Every definition by id: {data: [...]}. */
-app_status stamp_cards_list(db *conn, json_t **out, app_error *err);
+/* The definitions as a resource: resource_create_tx, resource_update_tx,
+ * resource_delete_tx, resource_get and resource_list (resource.h) with it.
+ * Errors besides resource.h's: invalid_field (a reward_id that does not
+ * exist), invalid_expression (with line and column), duplicate_stamp_card_name.
+ * A delete deactivates a definition members hold cards of. */
+extern const resource stamp_cards_resource;
 
 /* One card a purchase stamps. */
 typedef struct stamp_step {

@@ -272,7 +272,7 @@ demo_rewards_tx(db *conn, void *arg, app_error *err)
     for (size_t i = 0; i < sizeof rewards / sizeof rewards[0]; i++) {
         json_t *out = NULL;
         if (st == APP_OK)
-            st = rewards_create_tx(conn, &s->who, s->now_us, rewards[i], &out, err);
+            st = resource_create_tx(conn, &rewards_resource, &s->who, s->now_us, rewards[i], &out, err);
         if (st == APP_OK && i == 2)
             basil = json_integer_value(json_object_get(out, "id"));
         json_decref(out);
@@ -283,7 +283,7 @@ demo_rewards_tx(db *conn, void *arg, app_error *err)
                              "validity_days", (json_int_t)365);
     json_t *out = NULL;
     if (st == APP_OK)
-        st = stamp_cards_create_tx(conn, &s->who, s->now_us, card, &out, err);
+        st = resource_create_tx(conn, &stamp_cards_resource, &s->who, s->now_us, card, &out, err);
     json_decref(out);
     json_decref(card);
     return st;

@@ -5,120 +5,123 @@
 #include "app/rewards.h"
 #include "app/stamp_cards.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
-/* ---- the catalog and stamp card definitions -------------------------------- */
+/* ---- the catalog and stamp card definitions: resources (app/resource.h) ---- */
 
-static app_status
-list_rewards(db *conn, int64_t now_us, json_t **out, app_error *err)
-{
-    (void)now_us;
-    return rewards_list(conn, out, err);
-}
-
-static app_status
-read_reward(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
-{
-    (void)now_us;
-    return rewards_get(conn, id, out, err);
-}
-
-static app_status
-list_stamp_cards(db *conn, int64_t now_us, json_t **out, app_error *err)
-{
-    (void)now_us;
-    return stamp_cards_list(conn, out, err);
-}
-
-static app_status
-read_stamp_card(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
-{
-    (void)now_us;
-    return stamp_cards_get(conn, id, out, err);
-}
-
-typedef app_status (*delete_fn)(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err);
-
-typedef struct delete_write {
-    int64_t id;
-    delete_fn fn;
-} delete_write;
-
-static app_status
-delete_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    delete_write *w = ctx;
-    return w->fn(conn, &req->who, app_now_us(req->app), w->id, out, err);
-}
-
-/* DELETE of the path's id through fn. */
+/* A read of a resource: the list, or (one) the row the path's id names. */
 static void
-delete_by_id(http_request *req, http_reply *reply, delete_fn fn)
+resource_read(http_request *req, http_reply *reply, const resource *r, bool one)
 {
-    delete_write w = {0, fn};
-    if (http_param_id(req, 0, &w.id, reply))
-        http_write(req, delete_tx, &w, 200, reply);
+    int64_t id = 0;
+    if (one && !http_param_id(req, 0, &id, reply))
+        return;
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    app_status st = one ? resource_get(conn, r, id, &out, &err) : resource_list(conn, r, &out, &err);
+    http_reply_read(reply, st, &out, &err);
+}
+
+typedef enum change_kind { CHANGE_CREATE, CHANGE_UPDATE, CHANGE_DELETE } change_kind;
+
+typedef struct resource_change {
+    const resource *r;
+    change_kind kind;
+    int64_t id;
+} resource_change;
+
+static app_status
+change_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    const resource_change *c = ctx;
+    int64_t at_us = app_now_us(req->app);
+    switch (c->kind) {
+    case CHANGE_CREATE:
+        return resource_create_tx(conn, c->r, &req->who, at_us, req->json, out, err);
+    case CHANGE_UPDATE:
+        return resource_update_tx(conn, c->r, &req->who, at_us, c->id, req->json, out, err);
+    case CHANGE_DELETE:
+        return resource_delete_tx(conn, c->r, &req->who, at_us, c->id, out, err);
+    }
+    assert(!"unknown change");
+    return APP_INTERNAL;
+}
+
+/* A change of a resource: create (a body), update (the path's id and a body) or delete (the id). */
+static void
+resource_write(http_request *req, http_reply *reply, const resource *r, change_kind kind)
+{
+    resource_change c = {r, kind, 0};
+    if (kind != CHANGE_CREATE && !http_param_id(req, 0, &c.id, reply))
+        return;
+    if (kind != CHANGE_DELETE && !http_require_object(req, reply))
+        return;
+    http_write(req, change_tx, &c, kind == CHANGE_CREATE ? 201 : 200, reply);
 }
 
 void
 handle_rewards_list(http_request *req, http_reply *reply)
 {
-    http_read_all(req, reply, list_rewards);
-}
-
-void
-handle_rewards_create(http_request *req, http_reply *reply)
-{
-    http_write_body(req, reply, rewards_create_tx, 201);
+    resource_read(req, reply, &rewards_resource, false);
 }
 
 void
 handle_rewards_get(http_request *req, http_reply *reply)
 {
-    http_read_by_id(req, reply, read_reward);
+    resource_read(req, reply, &rewards_resource, true);
+}
+
+void
+handle_rewards_create(http_request *req, http_reply *reply)
+{
+    resource_write(req, reply, &rewards_resource, CHANGE_CREATE);
 }
 
 void
 handle_rewards_update(http_request *req, http_reply *reply)
 {
-    http_write_id_body(req, reply, rewards_update_tx, 200);
+    resource_write(req, reply, &rewards_resource, CHANGE_UPDATE);
 }
 
 void
 handle_rewards_delete(http_request *req, http_reply *reply)
 {
-    delete_by_id(req, reply, rewards_delete_tx);
+    resource_write(req, reply, &rewards_resource, CHANGE_DELETE);
 }
 
 void
 handle_stamp_cards_list(http_request *req, http_reply *reply)
 {
-    http_read_all(req, reply, list_stamp_cards);
-}
-
-void
-handle_stamp_cards_create(http_request *req, http_reply *reply)
-{
-    http_write_body(req, reply, stamp_cards_create_tx, 201);
+    resource_read(req, reply, &stamp_cards_resource, false);
 }
 
 void
 handle_stamp_cards_get(http_request *req, http_reply *reply)
 {
-    http_read_by_id(req, reply, read_stamp_card);
+    resource_read(req, reply, &stamp_cards_resource, true);
+}
+
+void
+handle_stamp_cards_create(http_request *req, http_reply *reply)
+{
+    resource_write(req, reply, &stamp_cards_resource, CHANGE_CREATE);
 }
 
 void
 handle_stamp_cards_update(http_request *req, http_reply *reply)
 {
-    http_write_id_body(req, reply, stamp_cards_update_tx, 200);
+    resource_write(req, reply, &stamp_cards_resource, CHANGE_UPDATE);
 }
 
 void
 handle_stamp_cards_delete(http_request *req, http_reply *reply)
 {
-    delete_by_id(req, reply, stamp_cards_delete_tx);
+    resource_write(req, reply, &stamp_cards_resource, CHANGE_DELETE);
 }
 
 /* ---- redemptions and coupons ------------------------------------------------ */

@@ -47,7 +47,7 @@ setup_tx(db *conn, void *arg, app_error *err)
     body = json_pack("{s:s, s:s, s:I, s:I}", "name", "Coffee", "kind", "gift", "cost_points", (json_int_t)0,
                      "validity_days", (json_int_t)10);
     if (st == APP_OK)
-        st = rewards_create_tx(conn, &who, T0_US, body, &out, err);
+        st = resource_create_tx(conn, &rewards_resource, &who, T0_US, body, &out, err);
     json_decref(body);
     c->reward_id = json_integer_value(json_object_get(out, "id"));
     json_decref(out);
@@ -55,7 +55,7 @@ setup_tx(db *conn, void *arg, app_error *err)
     body = json_pack("{s:s, s:I, s:s, s:I}", "name", "Coffee card", "stamps_needed", (json_int_t)2, "condition",
                      "amount_cents >= 500", "reward_id", (json_int_t)c->reward_id);
     if (st == APP_OK)
-        st = stamp_cards_create_tx(conn, &who, T0_US, body, &out, err);
+        st = resource_create_tx(conn, &stamp_cards_resource, &who, T0_US, body, &out, err);
     json_decref(body);
     c->card_id = json_integer_value(json_object_get(out, "id"));
     json_decref(out);

@@ -310,25 +310,31 @@ def test_min_tier_gates_a_reward(server):
     redeemed(server, nobody["id"], r["id"])
 
 
-def test_concurrent_redemptions_of_the_last_unit_one_wins(server):
+@pytest.mark.parametrize("buyers", ["sixteen members", "one member"])
+def test_concurrent_redemptions_of_the_last_unit_one_wins(server, buyers):
+    """16 redemptions of the last unit at once, by 16 members (the stock row is the contention)
+    or by one member holding points for all (their balance row is too): exactly one wins."""
     count = 16
     r = make_reward(server, cost_points=25, stock=1)
-    members = [member_with(server, 100) for _ in range(count)]
+    if buyers == "one member":
+        members = [member_with(server, 25 * count)] * count
+    else:
+        members = [member_with(server, 100) for _ in range(count)]
+    before = {m["id"]: available(server, m["id"]) for m in members}
     results = race(server, [("POST", f"/v1/members/{m['id']}/redemptions", "integration", {"reward_id": r["id"]},
                              {"Idempotency-Key": unique("race-")}) for m in members])
-    results = [(i, status, body) for i, (status, body) in enumerate(results)]
-    winners = [(i, body) for i, status, body in results if status == 201]
-    losers = [body for _, status, body in results if status != 201]
+    winners = [i for i, (status, _) in enumerate(results) if status == 201]
+    losers = [body for status, body in results if status != 201]
     assert len(winners) == 1, results
     assert len(losers) == count - 1
     assert all(body["error"]["code"] == "out_of_stock" for body in losers), losers
     assert server.get(f"/v1/rewards/{r['id']}").json()["stock"] == 0
     assert server.db.count("coupons", f"reward_id = {r['id']}") == 1
-    ids = ", ".join(str(m["id"]) for m in members)
-    assert server.db.count("transfers", f"kind = 'spend' AND member_id IN ({ids})") == 1
-    winner = winners[0][0]
-    for i, m in enumerate(members):
-        assert available(server, m["id"]) == (75 if i == winner else 100)
+    ids = ", ".join(str(m_id) for m_id in before)
+    assert server.db.count("transfers", f"kind = 'spend' AND member_id IN ({ids})") == 1, "points charged once"
+    winner = members[winners[0]]["id"]
+    for m_id, points in before.items():
+        assert available(server, m_id) == (points - 25 if m_id == winner else points)
 
 
 # ---- coupons ------------------------------------------------------------------------------------

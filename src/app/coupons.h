@@ -12,7 +12,9 @@
  *
  * Stock is drawn by redemptions only: coupons from stamp cards, offers and
  * compensation do not draw on it. A redemption's coupon that is voided or
- * expires unused puts its unit back.
+ * expires unused puts its unit back. A member merge (ledger_merge_tx) moves
+ * coupons to the surviving member, so their points go back to them; stamp
+ * cards stay with the closed duplicate.
  *
  * Every change locks the member first (PostgreSQL), then the coupon and the
  * reward, so concurrent changes queue in one order. Each writes a member

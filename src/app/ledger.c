@@ -1212,6 +1212,7 @@ ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t
         "UPDATE points_lots SET member_id = ? WHERE member_id = ?",
         "UPDATE purchases SET member_id = ? WHERE member_id = ?",
         "UPDATE member_events SET member_id = ? WHERE member_id = ?",
+        "UPDATE coupons SET member_id = ? WHERE member_id = ?", /* their points go back to the survivor */
     };
     for (size_t k = 0; st == APP_OK && k < sizeof MOVES / sizeof MOVES[0]; k++)
         st = app_exec_ints(conn, MOVES[k], pair, 2, err);

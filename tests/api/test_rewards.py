@@ -406,6 +406,19 @@ def test_void_gives_points_and_stock_back(server):
     assert server.db.count("audit_log", f"action = 'coupon.void' AND entity_id = {coupon['id']}") == 1
 
 
+def test_a_merge_moves_coupons_to_the_survivor(server):
+    r = make_reward(server, cost_points=60)
+    dup, keep = member_with(server, 100), member_with(server, 10)
+    coupon = redeemed(server, dup["id"], r["id"])
+    merged = server.post(f"/v1/members/{dup['id']}/merge", json={"into": keep["id"]},
+                         headers={"Idempotency-Key": unique("merge-")})
+    assert merged.status_code == 200, merged.text
+    assert server.get(f"/v1/coupons/{coupon['code']}").json()["member_id"] == keep["id"]
+    assert available(server, keep["id"]) == 50
+    assert void(server, coupon["code"]).status_code == 200  # the points go back to whoever holds the coupon
+    assert available(server, keep["id"]) == 110
+
+
 def test_a_coupon_past_its_date_is_refused(server):
     m = member_with(server, 10)
     coupon = redeemed(server, m["id"], make_reward(server, cost_points=10)["id"])

@@ -1,8 +1,9 @@
 #!/bin/bash
 # patron's benchmarks: wrk against a running `patron serve` on SQLite and on a
 # throwaway PostgreSQL, for GET /v1/members/{id}, POST /v1/members,
-# GET /v1/members/{id}/points, POST /v1/checkout/quote and POST /v1/purchases
-# (the demo's rules and tiers). Prints
+# GET /v1/members/{id}/points, POST /v1/checkout/quote, POST /v1/purchases
+# (the demo's rules and tiers) and POST /v1/members/{id}/redemptions (a few
+# members, every connection: contention). Prints
 # requests/s and latency percentiles. Everything runs on this machine, so wrk
 # and patron share the cores: figures are what one 2-core box does end to end.
 #   bench/run.sh [seconds per run, default 10]
@@ -58,8 +59,29 @@ bench_engine() { # ENGINE URL
 b, a = (json.loads(t)["writer"] for t in sys.argv[1:3])
 w, c = a["writes"] - b["writes"], a["commits"] - b["commits"]
 print("%-28s %10d writes in %d commits (fsyncs): %.1f writes a commit" % (sys.argv[3] + " POST /v1/purchases", w, c, w / max(c, 1)))' "$before" "$after" "$1"
+    bench_redemptions "$1" "$url"
     kill "$server"; wait "$server" 2>/dev/null || true
     server=""
+}
+
+# bench_redemptions ENGINE URL: a catalog reward (cost 10, no stock limit) redeemed by
+# PATRON_BENCH_REDEEMERS members (default 8) holding 10^8 points each, from every connection.
+bench_redemptions() {
+    local admin ids="" api="http://127.0.0.1:$port/v1"
+    admin=$(./patron apikey create --db "$2" --role admin --name bench-admin | tail -n 1)
+    local h=(-sf -H "Authorization: Bearer $admin" -H "Content-Type: application/json")
+    export PATRON_REWARD=$(curl "${h[@]}" "$api/rewards" -d '{"name": "bench reward", "kind": "gift",
+        "cost_points": 10}' | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    for n in $(seq "${PATRON_BENCH_REDEEMERS:-8}"); do
+        local id
+        id=$(curl "${h[@]}" "$api/members" -d "{\"external_id\": \"bench-redeemer-$n-$RANDOM\"}" |
+            /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+        curl "${h[@]}" -H "Idempotency-Key: bench-points-$id" "$api/members/$id/points/adjustments" \
+            -d '{"points": 100000000, "reason": "bench"}' >/dev/null
+        ids="$ids${ids:+,}$id"
+    done
+    export PATRON_REDEEMERS=$ids
+    run_wrk "$1 POST redemptions" post_redemption.lua
 }
 
 echo "patron bench: $(nproc) cores, wrk -t$wrk_threads -c$connections -d${seconds}s, server --threads $threads, $members members"

@@ -179,3 +179,26 @@ app_get_one(db *conn, const char *sql, int64_t id, app_row_json_fn row_json, con
         return app_fail(err, APP_NOT_FOUND, "not_found", "%s %lld does not exist", what, (long long)id);
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
+
+app_status
+app_require_member(db *conn, int64_t member_id, app_error *err)
+{
+    int64_t found = 0;
+    int rc = db_query_int64(conn, "SELECT id FROM members WHERE id = ?", member_id, &found);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
+    return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+app_status
+app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    for (int k = 0; k < count; k++)
+        db_bind_int64(stmt, k + 1, values[k]);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}

@@ -101,6 +101,13 @@ app_status app_page(db *conn, db_stmt *stmt, int limit, app_row_json_fn row_json
 app_status app_get_one(db *conn, const char *sql, int64_t id, app_row_json_fn row_json, const char *what,
                        json_t **out, app_error *err);
 
+/* member_not_found (404) unless member member_id exists: lists under
+ * /v1/members/{id}/ say so instead of answering an empty list. */
+app_status app_require_member(db *conn, int64_t member_id, app_error *err);
+
+/* Runs one statement binding count int64 values from index 1; DB_DONE expected. */
+app_status app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err);
+
 /* Refuses a body (object) with a key not in keys (NULL-terminated):
  * unknown_field, "unknown field 'WHEREkey' (did you mean 'x'?)" when one is
  * close, else naming the fields it takes. where prefixes nested keys ("lines[0].").

@@ -8,8 +8,8 @@
  */
 #include "earning_rules.h"
 
-#include "attributes.h"
 #include "core/validate.h"
+#include "attributes.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -49,10 +49,10 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "member_tiers",      /* a tier id and dates under the bare id */
     "tier_changes",      /* tier names and dates under the bare id */
     "rewards",           /* the program's catalog */
-    "coupons",           /* random codes, reward ids and order ids under the bare id */
+    "coupons",           /* random codes, rewards, points and the shop's order ids, under the bare id */
     "stamp_cards",       /* the program's card definitions */
-    "member_stamp_cards", /* stamp counts under the bare id */
-    "stamps",            /* purchase ids */
+    "member_stamp_cards", /* stamp counts and times under the bare id */
+    "stamps",            /* which purchase stamped which card: ids only */
     "offers",            /* the program's specials */
     "offer_claims",      /* ids and times */
     "referrals",         /* who referred whom, as bare ids */

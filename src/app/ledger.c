@@ -1138,20 +1138,6 @@ ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t member_id, int6
 }
 
 
-/* Runs one statement binding the given int64 values; DB_DONE expected. */
-static app_status
-exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, sql);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    for (int k = 0; k < count; k++)
-        db_bind_int64(stmt, k + 1, values[k]);
-    int rc = db_step(stmt);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
-}
-
 /* Checks a member can take part in a merge: exists, not erased. */
 static app_status
 merge_party(db *conn, int64_t id, app_error *err)
@@ -1226,12 +1212,13 @@ ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t
         "UPDATE points_lots SET member_id = ? WHERE member_id = ?",
         "UPDATE purchases SET member_id = ? WHERE member_id = ?",
         "UPDATE member_events SET member_id = ? WHERE member_id = ?",
+        "UPDATE coupons SET member_id = ? WHERE member_id = ?", /* their points go back to the survivor */
     };
     for (size_t k = 0; st == APP_OK && k < sizeof MOVES / sizeof MOVES[0]; k++)
-        st = exec_ints(conn, MOVES[k], pair, 2, err);
+        st = app_exec_ints(conn, MOVES[k], pair, 2, err);
     if (st == APP_OK) { /* the duplicate's stats join the survivor's */
         int64_t values[] = {from, from, from, from, into};
-        st = exec_ints(conn,
+        st = app_exec_ints(conn,
                        "UPDATE member_stats SET"
                        " purchases_count = purchases_count + (SELECT purchases_count FROM member_stats WHERE member_id = ?),"
                        " total_spend_cents = total_spend_cents + (SELECT total_spend_cents FROM member_stats WHERE member_id = ?),"
@@ -1244,11 +1231,11 @@ ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t
     }
     if (st == APP_OK) {
         int64_t values[] = {at_us, from};
-        st = exec_ints(conn, "UPDATE member_stats SET purchases_count = 0, total_spend_cents = 0, points_earned = 0,"
+        st = app_exec_ints(conn, "UPDATE member_stats SET purchases_count = 0, total_spend_cents = 0, points_earned = 0,"
                              " first_purchase_at = NULL, last_purchase_at = NULL WHERE member_id = ?",
                        values + 1, 1, err);
         if (st == APP_OK)
-            st = exec_ints(conn, "UPDATE members SET status = 'closed', updated_at = ? WHERE id = ?", values, 2, err);
+            st = app_exec_ints(conn, "UPDATE members SET status = 'closed', updated_at = ? WHERE id = ?", values, 2, err);
     }
     char key[96];
     snprintf(key, sizeof key, "merge:%lld:%lld:%lld:repay", (long long)from, (long long)into, (long long)at_us);

@@ -146,7 +146,7 @@ app_status ledger_members_due(db *conn, const char *kind, int64_t now_us, int64_
                               int64_t *ids, int *count, app_error *err);
 
 /* Merges a duplicate member into another: balances (by transfers through
- * program:merged), lots, purchases, stats and events move to `into`; the
+ * program:merged), lots, purchases, stats, events and coupons move to `into`; the
  * duplicate is closed. Errors: not_found, same_member, member_erased,
  * member_closed (either one closed), open_holds (409: capture or void them first). *out = into's points. */
 app_status ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t into, json_t **out,

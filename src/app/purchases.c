@@ -19,6 +19,7 @@
 #include "expr_records.h"
 #include "ledger.h"
 #include "program.h"
+#include "stamp_cards.h"
 #include "store/db_rows.h"
 
 #include <assert.h>
@@ -618,6 +619,7 @@ typedef struct purchase_plan {
     rules_result *result;
     const char *note; /* non-NULL: the member earns nothing, and why */
     char day[PURCHASE_DAY_BYTES];
+    expr_record rec; /* the buyer and the purchase, as the rules saw them */
 } purchase_plan;
 
 static app_status
@@ -633,13 +635,13 @@ plan_purchase(db *conn, arena *mem, const purchase_input *in, const purchase_buy
         if (plan->rules[k].cap_per_day > 0)
             st = purchase_earned_today(conn, in->member_id, plan->rules[k].id, plan->day,
                                        &plan->rules[k].earned_today, err);
-    expr_record rec = {.attributes = buyer->attributes};
+    plan->rec = (expr_record){.attributes = buyer->attributes};
     if (st == APP_OK)
-        purchase_record_fill(mem, in, buyer->values, &rec);
+        purchase_record_fill(mem, in, buyer->values, &plan->rec);
     plan->result = arena_alloc(mem, sizeof *plan->result);
     plan->note = buyer->active ? NULL : PURCHASE_INACTIVE_NOTE;
     if (st == APP_OK)
-        st = purchase_evaluate(setup, in, plan->rules, &rec, plan->note, plan->result, err);
+        st = purchase_evaluate(setup, in, plan->rules, &plan->rec, plan->note, plan->result, err);
     return st;
 }
 
@@ -672,6 +674,9 @@ record_purchase(db *conn, const actor *who, int64_t at_us, const purchase_input 
                              &summary->credit, err);
     if (st == APP_OK)
         st = purchase_insert_lines(conn, *id, in, result->line_points, err);
+    if (st == APP_OK && buyer->active) /* stamp cards see the record the rules saw */
+        st = stamp_cards_stamp_purchase_tx(conn, who, at_us, in->member_id, *id, in->occurred_at_us, &setup->env,
+                                           &plan.rec, err);
     for (size_t k = 0; st == APP_OK && k < result->award_count; k++) {
         const earn_rule *rule = purchase_rule(setup, result->awards[k].rule_id);
         if (rule != NULL && rule->cap_per_day > 0) /* only rules with a daily cap need the day's count */
@@ -1099,6 +1104,8 @@ purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, int64_t pur
     assert(points >= 0);
     int64_t refund_id = 0;
     st = record_refund(conn, at_us, purchase_id, &t, amount, points, reason, request_key, &refund_id, err);
+    if (st == APP_OK && t.refunded_cents + amount == t.amount_cents) /* a whole refund takes its stamps back */
+        st = stamp_cards_unstamp_purchase_tx(conn, who, at_us, purchase_id, err);
     ledger_take_back_result taken = {0};
     if (st == APP_OK && points > 0) {
         char prefix[48];

@@ -8,7 +8,8 @@
  * purchases run in file order; the rows are written many to a statement and
  * the buyers updated a few hundred to a statement. A row is checked and
  * evaluated before anything of it is gathered, so a refused row leaves no
- * trace and needs no savepoint.
+ * trace and needs no savepoint. Imported purchases stamp no stamp cards
+ * (stamp_cards.h): the history they bring predates the cards.
  */
 #ifndef PATRON_PURCHASES_IMPORT_H
 #define PATRON_PURCHASES_IMPORT_H

@@ -12,14 +12,17 @@
 #include "cli.h"
 
 #include "app/attributes.h"
+#include "app/coupons.h"
 #include "app/identity.h"
 #include "app/earning_rules.h"
 #include "app/ledger.h"
 #include "app/members.h"
 #include "app/program.h"
 #include "app/purchases.h"
+#include "app/rewards.h"
 #include "app/segments.h"
 #include "app/tiers.h"
+#include "app/stamp_cards.h"
 #include "jobs/jobs.h"
 
 #include <getopt.h>
@@ -30,6 +33,7 @@
 #define DEMO_BATCH_MEMBERS 250
 #define DEMO_ADMIN_EMAIL "admin@maison-verte.example"
 #define DEMO_ADMIN_PASSWORD "demo-admin-password"
+#define DEMO_REDEMPTIONS 5 /* members who redeem a reward */
 
 static const char *const FIRST_NAMES[] = {
     "Camille", "Louise", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Jade", "Emma", "Alice",
@@ -265,6 +269,73 @@ demo_program_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+/* The rewards catalog and a stamp card (before the purchases, which then stamp it). */
+static app_status
+demo_rewards_tx(db *conn, void *arg, app_error *err)
+{
+    const demo_staff *s = arg;
+    json_t *rewards[] = {
+        json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", "5 EUR off your next basket", "kind", "amount_off",
+                  "amount_off_cents", (json_int_t)500, "cost_points", (json_int_t)500, "validity_days",
+                  (json_int_t)60),
+        json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", "10% off garden tools", "kind", "percent_off", "percent_off",
+                  (json_int_t)10, "cost_points", (json_int_t)800, "per_member_limit", (json_int_t)2),
+        json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", "A basil plant", "kind", "free_product", "sku", "PLT-BASIL",
+                  "cost_points", (json_int_t)0, "validity_days", (json_int_t)30),
+        json_pack("{s:s, s:s, s:s, s:I, s:I}", "name", "Maison Verte tote bag", "kind", "gift", "description",
+                  "organic cotton, while stock lasts", "cost_points", (json_int_t)300, "stock", (json_int_t)25),
+    };
+    app_status st = APP_OK;
+    int64_t basil = 0;
+    for (size_t i = 0; i < sizeof rewards / sizeof rewards[0]; i++) {
+        json_t *out = NULL;
+        if (st == APP_OK)
+            st = resource_create_tx(conn, &rewards_resource, &s->who, s->now_us, rewards[i], &out, err);
+        if (st == APP_OK && i == 2)
+            basil = json_integer_value(json_object_get(out, "id"));
+        json_decref(out);
+        json_decref(rewards[i]);
+    }
+    json_t *card = json_pack("{s:s, s:I, s:s, s:I, s:I}", "name", "Plant lover", "stamps_needed", (json_int_t)3,
+                             "condition", "any(lines, category = \"plants\")", "reward_id", (json_int_t)basil,
+                             "validity_days", (json_int_t)365);
+    json_t *out = NULL;
+    if (st == APP_OK)
+        st = resource_create_tx(conn, &stamp_cards_resource, &s->who, s->now_us, card, &out, err);
+    json_decref(out);
+    json_decref(card);
+    return st;
+}
+
+/* A few members who can afford it redeem the 5 EUR reward, so coupons exist to look at. */
+static app_status
+demo_redemptions_tx(db *conn, void *arg, app_error *err)
+{
+    const demo_staff *s = arg;
+    int64_t ids[DEMO_REDEMPTIONS], reward = 0;
+    int n = 0;
+    int rc = db_query_int64(conn, "SELECT id FROM rewards WHERE cost_points = ?", 500, &reward);
+    db_stmt *stmt = rc == DB_OK ? db_prepare(conn, "SELECT s.member_id FROM member_stats s JOIN members m"
+                                                   " ON m.id = s.member_id WHERE m.status = 'active'"
+                                                   " AND s.points_available >= 500 ORDER BY s.member_id LIMIT ?")
+                                : NULL;
+    if (stmt == NULL)
+        return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, DEMO_REDEMPTIONS);
+    while ((rc = db_step(stmt)) == DB_ROW && n < DEMO_REDEMPTIONS)
+        ids[n++] = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    app_status st = rc == DB_DONE || rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+    for (int k = 0; st == APP_OK && k < n; k++) {
+        char key[48];
+        snprintf(key, sizeof key, "demo:redemption:%d", k);
+        json_t *coupon = NULL;
+        st = coupons_redeem_tx(conn, &s->who, s->now_us, ids[k], reward, key, &coupon, err);
+        json_decref(coupon);
+    }
+    return st;
+}
+
 static const struct {
     const char *sku, *category;
     int64_t price_cents;
@@ -368,6 +439,8 @@ cmd_demo(int argc, char **argv)
         st = app_write(&a, demo_segments_tx, &staff, &err);
     if (st == APP_OK)
         st = app_write(&a, demo_program_tx, &staff, &err);
+    if (st == APP_OK)
+        st = app_write(&a, demo_rewards_tx, &staff, &err);
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     int64_t *joined = calloc((size_t)members + 1, sizeof *joined);
     for (long done = 0; st == APP_OK && done < members; done += DEMO_BATCH_MEMBERS) {
@@ -390,6 +463,9 @@ cmd_demo(int argc, char **argv)
     job_report report;
     if (st == APP_OK) /* points of old purchases that have run out */
         st = jobs_run(&a, jobs_find("points_expire"), app_now_us(&a), &report, &err);
+    staff.now_us = app_now_us(&a);
+    if (st == APP_OK)
+        st = app_write(&a, demo_redemptions_tx, &staff, &err);
     if (st == APP_OK) /* members whose best purchases left the window: grace, or down */
         st = jobs_run(&a, jobs_find("tiers_review"), app_now_us(&a), &report, &err);
     cli_close_app(&a);
@@ -397,6 +473,7 @@ cmd_demo(int argc, char **argv)
         return cli_fail_app(&err);
     printf("demo shop 'Maison Verte' ready: %ld members, %d purchases, 4 earning rules, 3 tiers, 5 segments, 4 staff\n",
            members, orders);
+    printf("rewards: 4 in the catalog, the 'Plant lover' stamp card, coupons (GET /v1/members/ID/coupons)\n");
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);

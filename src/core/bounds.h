@@ -122,6 +122,15 @@
 #define HOLD_TTL_S_DEFAULT ((int64_t)15 * 60)
 /* Members one bulk adjustment may reach (one transaction: beyond, split the segment). */
 #define BULK_ADJUSTMENT_MEMBERS_MAX 100000
+/* The rewards catalog and stamp cards: every active stamp card is evaluated on
+ * every purchase, so there are few; a catalog of a thousand rewards is a big shop. */
+#define REWARDS_MAX 1000
+#define REWARD_DESCRIPTION_BYTES_MAX 1000
+#define STAMP_CARDS_MAX 100
+/* A coupon's (and a stamp card's) life in days: ten years, as the schema's CHECK says. */
+#define COUPON_VALIDITY_DAYS_MAX 3660
+/* Coupons the coupons_expire job closes per write (each may give points back). */
+#define COUPONS_EXPIRE_CHUNK_MAX 100
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "jobs.h"
 
+#include "app/coupons.h"
 #include "app/identity.h"
 #include "app/ledger.h"
 #include "app/program.h"
@@ -242,6 +243,40 @@ job_tiers_review(app *a, int64_t at_us, job_report *report, app_error *err)
     return APP_OK;
 }
 
+typedef struct coupons_call {
+    int64_t now_us;
+    int count;
+} coupons_call;
+
+static app_status
+coupons_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    coupons_call *call = arg;
+    actor who = app_system_actor("coupons_expire");
+    program_settings program;
+    app_status st = program_load(conn, &program, err);
+    if (st != APP_OK)
+        return st;
+    st = coupons_expire(conn, &who, call->now_us, &program, COUPONS_EXPIRE_CHUNK_MAX, &call->count, err);
+    program_release(&program);
+    return st;
+}
+
+/* Issued coupons past their expiry expire; their points go back when the
+ * program's coupon_expiry_refund says so (exactly once: keyed per coupon). */
+static app_status
+job_coupons_expire(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    coupons_call call = {at_us, 0};
+    do {
+        app_status st = app_write(a, coupons_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call.count;
+    } while (call.count == COUPONS_EXPIRE_CHUNK_MAX);
+    return APP_OK;
+}
+
 const job_def JOBS[] = {
     {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
@@ -250,6 +285,8 @@ const job_def JOBS[] = {
      3600 * US_PER_SECOND, job_points_expire},
     {"idempotency_purge", "forget stored idempotent answers older than 24 hours",
      3600 * US_PER_SECOND, job_idempotency_purge},
+    {"coupons_expire", "expire unused coupons past their date (points back per coupon_expiry_refund)",
+     3600 * US_PER_SECOND, job_coupons_expire},
     {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},
     {"tiers_review", "move members up or (after their grace) down to the tier their purchases hold",
      24 * 3600 * US_PER_SECOND, job_tiers_review},

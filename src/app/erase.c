@@ -45,5 +45,8 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "points_holds",      /* points reserved by tills, under the bare id */
     "points_hold_takes", /* lots they came from */
     "approvals",         /* payloads hold ids, points and staff reasons */
+    "referrals",         /* who referred whom, by bare ids */
+    "offers",            /* the program's offers */
+    "offer_claims",      /* which member claimed an offer, by bare ids */
     NULL,
 };

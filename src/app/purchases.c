@@ -19,6 +19,7 @@
 #include "expr_records.h"
 #include "ledger.h"
 #include "program.h"
+#include "referrals.h"
 #include "store/db_rows.h"
 
 #include <assert.h>
@@ -676,6 +677,11 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
                                 before, buyer.balances};
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
         st = purchase_stats_write(conn, &stats, 1, err);
+    int purchases_count = expr_field_index("purchases_count");
+    if (st == APP_OK) /* a referred member's first purchase decides their referral */
+        st = referrals_purchase_tx(conn, who, at_us, in.member_id, id, in.amount_cents, in.occurred_at_us,
+                                   buyer.values[purchases_count].is_null ? 0 : buyer.values[purchases_count].i,
+                                   program, err);
     if (st == APP_OK)
         st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
     if (st == APP_OK)
@@ -696,14 +702,17 @@ setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
     db_stmt *stmt = db_prepare(conn, "SELECT (SELECT COALESCE(MAX(version), 0) FROM program_versions),"
                                      " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM earning_rules),"
                                      " (SELECT COUNT(*) FROM attribute_definitions),"
-                                     " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions)");
+                                     " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions),"
+                                     " (SELECT COUNT(*) FROM offers), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM offers)");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int rc = db_step(stmt);
     if (rc == DB_ROW)
-        snprintf(out, out_bytes, "%p:%lld:%lld:%lld:%lld:%lld", (void *)conn, (long long)db_column_int64(stmt, 0),
-                 (long long)db_column_int64(stmt, 1), (long long)db_column_int64(stmt, 2),
-                 (long long)db_column_int64(stmt, 3), (long long)db_column_int64(stmt, 4));
+        snprintf(out, out_bytes, "%p:%lld:%lld:%lld:%lld:%lld:%lld:%lld", (void *)conn,
+                 (long long)db_column_int64(stmt, 0), (long long)db_column_int64(stmt, 1),
+                 (long long)db_column_int64(stmt, 2), (long long)db_column_int64(stmt, 3),
+                 (long long)db_column_int64(stmt, 4), (long long)db_column_int64(stmt, 5),
+                 (long long)db_column_int64(stmt, 6));
     db_finalize(stmt);
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }

@@ -120,6 +120,10 @@
 #define HOLD_TTL_S_DEFAULT ((int64_t)15 * 60)
 /* Members one bulk adjustment may reach (one transaction: beyond, split the segment). */
 #define BULK_ADJUSTMENT_MEMBERS_MAX 100000
+/* Referrals: steps up a referrer's chain checked for a loop (chains are short; this bounds the walk),
+ * and referrals the pay job closes per write (each is a few statements on the one writer). */
+#define REFERRAL_CHAIN_MAX 64
+#define REFERRALS_PAY_CHUNK_MAX 100
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

@@ -26,6 +26,7 @@ const route ROUTES[] = {
     {"PATCH", "/v1/members/{id}", PERM_MEMBERS_WRITE, ROUTE_ANSWER_IS_MEMBER, handle_members_update},
     {"POST", "/v1/members/{id}/erase", PERM_MEMBERS_ERASE, ROUTE_ANSWER_IS_MEMBER | ROUTE_NO_REPLAY,
      handle_members_erase},
+    {"GET", "/v1/members/{id}/referrals", PERM_MEMBERS_READ, 0, handle_members_referrals},
     {"GET", "/v1/members/{id}/points", PERM_MEMBERS_READ, 0, handle_points_get},
     {"GET", "/v1/members/{id}/points/history", PERM_MEMBERS_READ, 0, handle_points_history},
     {"POST", "/v1/members/{id}/points/spend", PERM_PURCHASES_WRITE, ROUTE_IDEMPOTENCY_REQUIRED | ROUTE_ANSWER_IS_MEMBER,

@@ -98,5 +98,6 @@ void handle_apikeys_list(http_request *req, http_reply *reply);
 void handle_apikeys_create(http_request *req, http_reply *reply);
 void handle_apikeys_revoke(http_request *req, http_reply *reply);
 void handle_audit_list(http_request *req, http_reply *reply);
+void handle_members_referrals(http_request *req, http_reply *reply);
 
 #endif

@@ -11,6 +11,7 @@
 #include "app/identity.h"
 #include "app/ledger.h"
 #include "app/program.h"
+#include "app/referrals.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -191,6 +192,36 @@ job_holds_expire(app *a, int64_t at_us, job_report *report, app_error *err)
     return APP_OK;
 }
 
+typedef struct referrals_call {
+    int64_t now_us;
+    int64_t after; /* the last referral looked at */
+    int count;
+    int64_t paid;
+} referrals_call;
+
+static app_status
+referrals_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    referrals_call *call = arg;
+    actor who = app_system_actor("referrals_pay");
+    return referrals_pay_due(conn, &who, call->now_us, &call->after, REFERRALS_PAY_CHUNK_MAX, &call->count,
+                             &call->paid, err);
+}
+
+/* Qualified referrals whose purchase cleared the return window pay both members' bonuses, once. */
+static app_status
+job_referrals_pay(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    referrals_call call = {at_us, 0, 0, 0};
+    do {
+        app_status st = app_write(a, referrals_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+    } while (call.count == REFERRALS_PAY_CHUNK_MAX);
+    report->affected = call.paid;
+    return APP_OK;
+}
+
 const job_def JOBS[] = {
     {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
@@ -200,6 +231,8 @@ const job_def JOBS[] = {
     {"idempotency_purge", "forget stored idempotent answers older than 24 hours",
      3600 * US_PER_SECOND, job_idempotency_purge},
     {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},
+    {"referrals_pay", "pay referral bonuses once the referred member's first purchase cleared the return window",
+     3600 * US_PER_SECOND, job_referrals_pay},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,6 +9,7 @@
 #include "earning_rules.h"
 
 #include "attributes.h"
+#include "offers.h"
 #include "core/validate.h"
 
 #include <assert.h>
@@ -68,24 +69,6 @@ formula_index(const char *name)
     return -1;
 }
 
-/* Checks an expression in a context (with the declared attributes). */
-static app_status
-check_expression(db *conn, const char *field, const char *text, expr_context context, app_error *err)
-{
-    arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &count, err);
-    if (st == APP_OK) {
-        expr_env env = {.context = context, .attributes = attributes, .attribute_count = count};
-        expr_error e;
-        if (expr_parse(&mem, text, &env, &e) == NULL)
-            st = app_fail(err, APP_INVALID, "invalid_expression", "%s: %s", field, e.message);
-    }
-    arena_release(&mem);
-    return st;
-}
-
 static app_status
 check_field(db *conn, const rule_field *f, json_t *v, app_error *err)
 {
@@ -103,7 +86,7 @@ check_field(db *conn, const rule_field *f, json_t *v, app_error *err)
     case R_LINE_EXPR:
         if (text == NULL)
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be an expression (a string) or null", f->name);
-        return check_expression(conn, f->name, text, f->kind == R_LINE_EXPR ? EXPR_CTX_LINE : EXPR_CTX_PURCHASE, err);
+        return attributes_check_expression(conn, f->name, text, f->kind == R_LINE_EXPR ? EXPR_CTX_LINE : EXPR_CTX_PURCHASE, err);
     case R_FORMULA:
         return formula_index(text) >= 0 ? APP_OK
                                         : app_fail(err, APP_INVALID, "invalid_field",
@@ -315,6 +298,13 @@ earning_rules_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, c
 app_status
 earning_rules_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err)
 {
+    int64_t offers = 0;
+    int rc = db_query_int64(conn, "SELECT COUNT(*) FROM offers WHERE rule_id = ?", id, &offers);
+    if (rc != DB_OK)
+        return app_db_fail(err, conn, rc);
+    if (offers > 0)
+        return app_fail(err, APP_CONFLICT, "rule_in_offer", "rule %lld is carried by an offer: delete the offer first",
+                        (long long)id);
     db_stmt *stmt = db_prepare(conn, "DELETE FROM earning_rules WHERE id = ? RETURNING " RULE_COLUMNS);
     if (stmt != NULL)
         db_bind_int64(stmt, 1, id);
@@ -386,5 +376,5 @@ earning_rules_load(db *conn, arena *mem, const expr_env *env, earn_rule *rules, 
     if (rc != DB_ROW && rc != DB_DONE)
         return app_db_fail(err, conn, rc);
     *count = n;
-    return APP_OK;
+    return offers_gate_rules(conn, mem, env, rules, count, err); /* a rule an offer carries earns through it */
 }

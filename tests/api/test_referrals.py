@@ -9,13 +9,13 @@ Program settings are global: each test sets the referral settings it needs throu
 referral of the server's database, so tests look only at their own members.
 """
 
-import contextlib
 import datetime
 import re
 
 import pytest
 
 from conftest import ROLES, assert_error, run_patron, unique
+from test_ledger import program_settings
 from test_ledger_more import buy, execute, points, refund
 
 CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{8}")
@@ -26,25 +26,6 @@ TABLES = ["members", "member_stats", "referrals", "member_events", "audit_log", 
 
 SETTINGS = {"referral_referrer_points": 500, "referral_referred_points": 300,
             "referral_daily_max": 10, "referral_min_purchase_cents": 2000, "pending_days": 14}
-
-
-# What the program's settings are before a version stores them (GET /v1/program leaves out
-# settings added after version 1 until then).
-DEFAULTS = {"referral_referrer_points": 0, "referral_referred_points": 0, "referral_daily_max": 10,
-            "referral_min_purchase_cents": 0}
-
-
-@contextlib.contextmanager
-def program_settings(server, **changes):
-    """PATCHes the program's settings, and puts back the old values of what it changed."""
-    before = server.get("/v1/program").json()
-    r = server.patch("/v1/program", json=changes)
-    assert r.status_code == 200, r.text
-    try:
-        yield r.json()
-    finally:
-        r = server.patch("/v1/program", json={k: before.get(k, DEFAULTS.get(k)) for k in changes})
-        assert r.status_code == 200, r.text
 
 
 def utc_now():

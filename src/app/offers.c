@@ -16,37 +16,31 @@
 #include "attributes.h"
 #include "core/validate.h"
 #include "expr_records.h"
+#include "resource.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum field_kind { O_TEXT, O_SEGMENT, O_TIERS, O_TIME, O_ID, O_BOOL } field_kind;
+/* The checks only offers make; the rest is resource_check_value's. */
+typedef enum offer_check { O_PLAIN, O_SEGMENT, O_TIERS } offer_check;
 
-typedef struct offer_field {
-    const char *name; /* JSON key and column */
-    field_kind kind;
-    bool nullable;
-    int bytes_max; /* O_TEXT */
-} offer_field;
-
-static const offer_field FIELDS[] = {
-    {"name", O_TEXT, false, OFFER_NAME_BYTES_MAX},
-    {"title", O_TEXT, false, OFFER_TITLE_BYTES_MAX},
-    {"description", O_TEXT, true, OFFER_DESCRIPTION_BYTES_MAX},
-    {"segment", O_SEGMENT, true, 0},
-    {"tiers", O_TIERS, true, 0},
-    {"starts_at", O_TIME, false, 0},
-    {"ends_at", O_TIME, false, 0},
-    {"rule_id", O_ID, true, 0},
-    {"reward_id", O_ID, true, 0},
-    {"active", O_BOOL, false, 0},
+static const resource_field FIELDS[] = {
+    {"name", RESOURCE_TEXT, O_PLAIN, false, 0, OFFER_NAME_BYTES_MAX},
+    {"title", RESOURCE_TEXT, O_PLAIN, false, 0, OFFER_TITLE_BYTES_MAX},
+    {"description", RESOURCE_TEXT, O_PLAIN, true, 0, OFFER_DESCRIPTION_BYTES_MAX},
+    {"segment", RESOURCE_TEXT, O_SEGMENT, true, 0, 0},
+    {"tiers", RESOURCE_JSON, O_TIERS, true, 0, 0},
+    {"starts_at", RESOURCE_TIME, O_PLAIN, false, 0, 0},
+    {"ends_at", RESOURCE_TIME, O_PLAIN, false, 0, 0},
+    {"rule_id", RESOURCE_INT, O_PLAIN, true, 1, INT64_MAX},
+    {"reward_id", RESOURCE_INT, O_PLAIN, true, 1, INT64_MAX},
+    {"active", RESOURCE_BOOL, O_PLAIN, false, 0, 0},
 };
-#define FIELD_COUNT (int)(sizeof FIELDS / sizeof FIELDS[0])
-#define OFFER_COLUMNS                                                                                    \
-    "id, name, title, description, segment, tiers, starts_at, ends_at, rule_id, reward_id, active," \
-    " created_at, updated_at"
+static json_t *offer_json(db_stmt *stmt);
+static const resource OFFERS = {"offer", "an offer named", "duplicate_offer_name", "offers", FIELDS,
+                                (int)(sizeof FIELDS / sizeof FIELDS[0]), offer_json};
 
 static json_t *
 defaults(void)
@@ -84,38 +78,16 @@ check_tiers(db *conn, json_t *v, app_error *err)
 }
 
 static app_status
-check_field(db *conn, const offer_field *f, json_t *v, app_error *err)
+check_field(db *conn, const resource_field *f, json_t *v, app_error *err)
 {
-    if (v == NULL || json_is_null(v))
-        return f->nullable ? APP_OK : app_fail(err, APP_INVALID, "invalid_field", "%s is required", f->name);
-    const char *text = json_string_value(v);
-    int64_t us;
-    switch (f->kind) {
-    case O_TEXT:
-        if (text == NULL || text[0] == '\0' || !validate_text(text, (size_t)f->bytes_max))
-            return app_fail(err, APP_INVALID, "invalid_field", "%s must be text of 1 to %d bytes", f->name,
-                            f->bytes_max);
-        return APP_OK;
-    case O_SEGMENT:
-        if (text == NULL)
-            return app_fail(err, APP_INVALID, "invalid_field", "segment must be an expression (a string) or null");
-        return attributes_check_expression(conn, "segment", text, EXPR_CTX_MEMBER, err);
-    case O_TIERS: return check_tiers(conn, v, err);
-    case O_TIME:
-        if (text == NULL || clock_parse_rfc3339(text, &us) != 0)
-            return app_fail(err, APP_INVALID, "invalid_field", "%s must be a time such as 2026-11-28T00:00:00Z",
-                            f->name);
-        return APP_OK;
-    case O_ID:
-        if (!json_is_integer(v) || json_integer_value(v) < 1)
-            return app_fail(err, APP_INVALID, "invalid_field", "%s must be an id (a whole number from 1)", f->name);
-        return APP_OK;
-    case O_BOOL:
-        return json_is_boolean(v) ? APP_OK
-                                  : app_fail(err, APP_INVALID, "invalid_field", "%s must be true or false", f->name);
-    }
-    assert(!"unknown kind");
-    return APP_INTERNAL;
+    app_status st = resource_check_value(f, v, err);
+    if (st != APP_OK || v == NULL || json_is_null(v))
+        return st;
+    if (f->check == O_SEGMENT && !json_is_string(v))
+        return app_fail(err, APP_INVALID, "invalid_field", "segment must be an expression (a string) or null");
+    if (f->check == O_SEGMENT)
+        return attributes_check_expression(conn, "segment", json_string_value(v), EXPR_CTX_MEMBER, err);
+    return f->check == O_TIERS ? check_tiers(conn, v, err) : APP_OK;
 }
 
 /* How many rows sql (two ids: a, b) counts. */
@@ -161,179 +133,35 @@ check_carried(db *conn, int64_t id, json_t *offer, app_error *err)
 static app_status
 check_offer(db *conn, int64_t id, json_t *offer, app_error *err)
 {
-    const char *names[FIELD_COUNT + 1];
-    for (int i = 0; i < FIELD_COUNT; i++)
-        names[i] = FIELDS[i].name;
-    names[FIELD_COUNT] = NULL;
-    app_status st = app_check_keys(offer, names, "", err);
-    for (int i = 0; st == APP_OK && i < FIELD_COUNT; i++)
+    app_status st = APP_OK;
+    for (int i = 0; st == APP_OK && i < OFFERS.field_count; i++)
         st = check_field(conn, &FIELDS[i], json_object_get(offer, FIELDS[i].name), err);
-    int64_t starts = 0, ends = 0;
-    if (st == APP_OK && clock_parse_rfc3339(json_string_value(json_object_get(offer, "starts_at")), &starts) == 0 &&
-        clock_parse_rfc3339(json_string_value(json_object_get(offer, "ends_at")), &ends) == 0 && ends <= starts)
-        st = app_fail(err, APP_INVALID, "invalid_field", "ends_at must come after starts_at");
+    if (st == APP_OK)
+        st = resource_check_order(offer, "starts_at", "ends_at", err);
     return st == APP_OK ? check_carried(conn, id, offer, err) : st;
-}
-
-/* Binds the fields of a checked offer from index 1; returns the next index. */
-static int
-bind_offer(db_stmt *stmt, json_t *offer, char **tiers_text)
-{
-    for (int i = 0; i < FIELD_COUNT; i++) {
-        json_t *v = json_object_get(offer, FIELDS[i].name);
-        int64_t us = 0;
-        if (v == NULL || json_is_null(v))
-            db_bind_null(stmt, i + 1);
-        else if (FIELDS[i].kind == O_ID)
-            db_bind_int64(stmt, i + 1, json_integer_value(v));
-        else if (FIELDS[i].kind == O_BOOL)
-            db_bind_int64(stmt, i + 1, json_is_true(v));
-        else if (FIELDS[i].kind == O_TIME && clock_parse_rfc3339(json_string_value(v), &us) == 0)
-            db_bind_int64(stmt, i + 1, us);
-        else if (FIELDS[i].kind == O_TIERS) {
-            *tiers_text = json_dumps(v, JSON_COMPACT);
-            db_bind_text(stmt, i + 1, *tiers_text, -1);
-        } else
-            db_bind_text(stmt, i + 1, json_string_value(v), -1);
-    }
-    return FIELD_COUNT + 1;
 }
 
 static json_t *
 offer_json(db_stmt *stmt)
 {
-    json_t *out = json_object();
-    json_object_set_new(out, "id", json_integer(db_column_int64(stmt, 0)));
-    for (int i = 0; i < FIELD_COUNT; i++) {
-        int col = i + 1;
-        json_t *v;
-        if (db_column_is_null(stmt, col))
-            v = json_null();
-        else if (FIELDS[i].kind == O_ID)
-            v = json_integer(db_column_int64(stmt, col));
-        else if (FIELDS[i].kind == O_BOOL)
-            v = json_boolean(db_column_int64(stmt, col));
-        else if (FIELDS[i].kind == O_TIME)
-            v = app_json_time(db_column_int64(stmt, col));
-        else if (FIELDS[i].kind == O_TIERS)
-            v = json_loads(db_column_text(stmt, col), 0, NULL);
-        else
-            v = json_string(db_column_text(stmt, col));
-        json_object_set_new(out, FIELDS[i].name, v ? v : json_null());
-    }
-    json_object_set_new(out, "created_at", app_json_time(db_column_int64(stmt, FIELD_COUNT + 1)));
-    json_object_set_new(out, "updated_at", app_json_time(db_column_int64(stmt, FIELD_COUNT + 2)));
-    return out;
-}
-
-/* Steps a write RETURNING the offer, maps a missing row or a taken name, audits. */
-static app_status
-finish_write(db *conn, db_stmt *stmt, const actor *who, int64_t at_us, const char *action, int64_t id,
-             const char *name, json_t **out, app_error *err)
-{
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    int rc = db_step(stmt);
-    if (rc == DB_ROW) {
-        *out = offer_json(stmt);
-        id = db_column_int64(stmt, 0);
-    }
-    db_finalize(stmt);
-    if (rc == DB_CONSTRAINT || (rc == DB_DONE && strcmp(action, "offer.create") == 0))
-        return app_fail(err, APP_CONFLICT, "duplicate_offer_name", "an offer named '%s' already exists",
-                        name ? name : "");
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "offer %lld does not exist", (long long)id);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    app_status st = audit_record(conn, who, at_us, action, "offer", id, NULL, err);
-    if (st != APP_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return st;
+    return resource_row_json(&OFFERS, stmt);
 }
 
 app_status
 offers_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
 {
-    if (!json_is_object(body))
-        return app_fail(err, APP_INVALID, "invalid_body", "an offer is a JSON object");
     int64_t count = 0;
     app_status st = count_rows(conn, "SELECT COUNT(*) FROM offers WHERE 0 < ? AND 0 < ?", 1, 1, &count, err);
     if (st == APP_OK && count >= OFFERS_MAX)
         st = app_fail(err, APP_INVALID, "too_many_offers", "at most %d offers: delete ended ones", OFFERS_MAX);
-    if (st != APP_OK)
-        return st;
-    json_t *offer = defaults();
-    json_object_update(offer, (json_t *)body);
-    st = check_offer(conn, 0, offer, err);
-    char *tiers_text = NULL;
-    if (st == APP_OK) {
-        db_stmt *stmt = db_prepare(conn, "INSERT INTO offers (name, title, description, segment, tiers, starts_at,"
-                                         " ends_at, rule_id, reward_id, active, created_at, updated_at)"
-                                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                                         " ON CONFLICT (name) DO NOTHING RETURNING " OFFER_COLUMNS);
-        if (stmt != NULL) {
-            int next = bind_offer(stmt, offer, &tiers_text);
-            db_bind_int64(stmt, next, at_us);
-            db_bind_int64(stmt, next + 1, at_us);
-        }
-        st = finish_write(conn, stmt, who, at_us, "offer.create", 0, json_string_value(json_object_get(offer, "name")),
-                          out, err);
-    }
-    free(tiers_text);
-    json_decref(offer);
-    return st;
+    return st == APP_OK ? resource_create(conn, &OFFERS, check_offer, defaults(), who, at_us, body, out, err) : st;
 }
 
 app_status
 offers_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch, json_t **out,
                  app_error *err)
 {
-    if (!json_is_object(patch) || json_object_size(patch) == 0)
-        return app_fail(err, APP_INVALID, "empty_patch", "give at least one field to change");
-    json_t *offer = NULL;
-    app_status st = offers_get(conn, id, &offer, err);
-    if (st != APP_OK)
-        return st;
-    json_object_del(offer, "id");
-    json_object_del(offer, "created_at");
-    json_object_del(offer, "updated_at");
-    json_object_update(offer, (json_t *)patch);
-    st = check_offer(conn, id, offer, err);
-    const char *name = json_string_value(json_object_get(offer, "name"));
-    if (st == APP_OK) { /* a name another offer has: 409 before the write, so PostgreSQL's transaction survives */
-        db_stmt *stmt = db_prepare(conn, "SELECT COUNT(*) FROM offers WHERE name = ? AND id <> ?");
-        if (stmt == NULL)
-            st = app_db_fail(err, conn, DB_ERROR);
-        else {
-            db_bind_text(stmt, 1, name, -1);
-            db_bind_int64(stmt, 2, id);
-            int rc = db_step(stmt);
-            int64_t taken = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-            db_finalize(stmt);
-            if (rc != DB_ROW)
-                st = app_db_fail(err, conn, rc);
-            else if (taken > 0)
-                st = app_fail(err, APP_CONFLICT, "duplicate_offer_name", "an offer named '%s' already exists", name);
-        }
-    }
-    char *tiers_text = NULL;
-    if (st == APP_OK) {
-        db_stmt *stmt = db_prepare(conn, "UPDATE offers SET name = ?, title = ?, description = ?, segment = ?,"
-                                         " tiers = ?, starts_at = ?, ends_at = ?, rule_id = ?, reward_id = ?,"
-                                         " active = ?, updated_at = ? WHERE id = ? RETURNING " OFFER_COLUMNS);
-        if (stmt != NULL) {
-            int next = bind_offer(stmt, offer, &tiers_text);
-            db_bind_int64(stmt, next, at_us);
-            db_bind_int64(stmt, next + 1, id);
-        }
-        st = finish_write(conn, stmt, who, at_us, "offer.update", id, name, out, err);
-    }
-    free(tiers_text);
-    json_decref(offer);
-    return st;
+    return resource_patch(conn, &OFFERS, check_offer, who, at_us, id, patch, out, err);
 }
 
 app_status
@@ -347,13 +175,10 @@ offers_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t *
                       "members claimed offer %lld: set it inactive instead of deleting it", (long long)id);
     if (st != APP_OK)
         return st;
-    db_stmt *stmt = db_prepare(conn, "DELETE FROM offers WHERE id = ? RETURNING " OFFER_COLUMNS);
-    if (stmt != NULL)
-        db_bind_int64(stmt, 1, id);
-    st = finish_write(conn, stmt, who, at_us, "offer.delete", id, NULL, out, err);
+    st = resource_delete(conn, &OFFERS, who, at_us, id, out, err);
     json_t *rule = st == APP_OK ? json_object_get(*out, "rule_id") : NULL;
     if (json_is_integer(rule)) { /* switched off, so it does not start earning for everyone */
-        stmt = db_prepare(conn, "UPDATE earning_rules SET active = 0, updated_at = ? WHERE id = ?");
+        db_stmt *stmt = db_prepare(conn, "UPDATE earning_rules SET active = 0, updated_at = ? WHERE id = ?");
         int rc = DB_ERROR;
         if (stmt != NULL) {
             db_bind_int64(stmt, 1, at_us);
@@ -374,14 +199,13 @@ offers_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t *
 app_status
 offers_get(db *conn, int64_t id, json_t **out, app_error *err)
 {
-    return app_get_one(conn, "SELECT " OFFER_COLUMNS " FROM offers WHERE id = ?", id, offer_json, "offer", out, err);
+    return resource_get(conn, &OFFERS, id, out, err);
 }
 
 app_status
 offers_list(db *conn, json_t **out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT " OFFER_COLUMNS " FROM offers ORDER BY starts_at, id");
-    return app_page(conn, stmt, OFFERS_MAX, offer_json, NULL, out, err);
+    return resource_list(conn, &OFFERS, "starts_at, id", OFFERS_MAX, out, err);
 }
 
 /* ---- the gate on earning rules ------------------------------------------------------------ */
@@ -572,7 +396,7 @@ offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_
     if (st == APP_OK) {
         stmt = db_prepare(
             conn, "SELECT o.id, o.name, o.title, o.description, o.segment, o.tiers, o.starts_at, o.ends_at, o.rule_id,"
-                  " o.reward_id, o.active, o.created_at, o.updated_at," /* OFFER_COLUMNS, then what it carries */
+                  " o.reward_id, o.active, o.created_at, o.updated_at," /* the offer's columns, then what it carries */
                   " r.name, r.formula, r.points_per_unit, r.unit_cents, r.fixed_points, r.multiplier_permille,"
                   " w.name, w.description, w.kind, w.amount_off_cents, w.percent_off, w.sku,"
                   " (SELECT c.claimed_at FROM offer_claims c WHERE c.offer_id = o.id AND c.member_id = ?)"

@@ -176,6 +176,17 @@ referral_event(db *conn, int64_t member_id, const char *kind, int64_t at_us, int
     return st;
 }
 
+/* Steps a statement RETURNING id once, reads it (on DB_ROW) and finalizes; the step's result. */
+static int
+step_returning_id(db_stmt *stmt, int64_t *id)
+{
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        *id = db_column_int64(stmt, 0);
+    db_finalize(stmt);
+    return rc;
+}
+
 app_status
 referrals_record_tx(db *conn, const actor *who, int64_t at_us, const char *code, int64_t member_id,
                     const char *email, const char *phone, app_error *err)
@@ -197,9 +208,8 @@ referrals_record_tx(db *conn, const actor *who, int64_t at_us, const char *code,
     db_bind_int64(stmt, 1, referrer_id);
     db_bind_int64(stmt, 2, member_id);
     db_bind_int64(stmt, 3, at_us);
-    int rc = db_step(stmt);
-    int64_t id = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
+    int64_t id = 0;
+    int rc = step_returning_id(stmt, &id);
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
     st = referral_event(conn, referrer_id, "referral_made", at_us, id, "referred_id", member_id, err);
@@ -224,9 +234,8 @@ referrals_purchase_tx(db *conn, const actor *who, int64_t at_us, int64_t member_
     db_bind_int64(stmt, 2, purchase_id);
     db_bind_int64(stmt, 3, occurred_at_us);
     db_bind_int64(stmt, 4, member_id);
-    int rc = db_step(stmt);
-    int64_t id = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
+    int64_t id = 0;
+    int rc = step_returning_id(stmt, &id);
     if (rc == DB_DONE)
         return APP_OK; /* not referred, or decided already */
     if (rc != DB_ROW)

@@ -131,6 +131,8 @@
 #define OFFER_DESCRIPTION_BYTES_MAX 2000
 #define OFFER_TIERS_MAX 20
 #define OFFERS_MAX 1000
+/* Fields of a stored program resource (app/resource.h): a rule has 15. */
+#define RESOURCE_FIELDS_MAX 32
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

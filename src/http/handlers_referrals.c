@@ -3,17 +3,15 @@
 
 #include "app/referrals.h"
 
+static app_status
+member_referrals(db *conn, int64_t now_us, int64_t id, int64_t after, int limit, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return referrals_of_member(conn, id, after, limit, out, err);
+}
+
 void
 handle_members_referrals(http_request *req, http_reply *reply)
 {
-    int64_t id, after = 0;
-    int limit;
-    if (!http_param_id(req, 0, &id, reply) || !http_page(req, &after, &limit, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    http_reply_read(reply, referrals_of_member(conn, id, after, limit, &out, &err), &out, &err);
+    http_read_page_by_id(req, reply, member_referrals);
 }

@@ -118,16 +118,24 @@ points_chunk_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+/* Runs chunk (one write each) until a chunk handles fewer than chunk_max (*handled,
+ * which the chunk sets); adds every chunk's *handled to *total. */
+static app_status
+run_chunks(app *a, app_tx_fn chunk, void *call, const int *handled, int chunk_max, int64_t *total, app_error *err)
+{
+    do {
+        app_status st = app_write(a, chunk, call, err);
+        if (st != APP_OK)
+            return st;
+        *total += *handled;
+    } while (*handled == chunk_max);
+    return APP_OK;
+}
+
 static app_status
 run_points_job(app *a, points_call *call, job_report *report, app_error *err)
 {
-    do {
-        app_status st = app_write(a, points_chunk_tx, call, err);
-        if (st != APP_OK)
-            return st;
-        report->affected += call->members;
-    } while (call->members == JOB_CHUNK_MEMBERS);
-    return APP_OK;
+    return run_chunks(a, points_chunk_tx, call, &call->members, JOB_CHUNK_MEMBERS, &report->affected, err);
 }
 
 /* Pending points whose return window ended become available. */
@@ -183,13 +191,7 @@ static app_status
 job_holds_expire(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     holds_call call = {at_us, 0};
-    do {
-        app_status st = app_write(a, holds_chunk_tx, &call, err);
-        if (st != APP_OK)
-            return st;
-        report->affected += call.count;
-    } while (call.count == JOB_CHUNK_MEMBERS);
-    return APP_OK;
+    return run_chunks(a, holds_chunk_tx, &call, &call.count, JOB_CHUNK_MEMBERS, &report->affected, err);
 }
 
 typedef struct referrals_call {
@@ -213,13 +215,10 @@ static app_status
 job_referrals_pay(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     referrals_call call = {at_us, 0, 0, 0};
-    do {
-        app_status st = app_write(a, referrals_chunk_tx, &call, err);
-        if (st != APP_OK)
-            return st;
-    } while (call.count == REFERRALS_PAY_CHUNK_MAX);
+    int64_t looked_at = 0;
+    app_status st = run_chunks(a, referrals_chunk_tx, &call, &call.count, REFERRALS_PAY_CHUNK_MAX, &looked_at, err);
     report->affected = call.paid;
-    return APP_OK;
+    return st;
 }
 
 const job_def JOBS[] = {

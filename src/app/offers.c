@@ -237,8 +237,10 @@ tiers_expression(arena *mem, const char *tiers_json)
     json_array_foreach(tiers, i, item) {
         arena_text_append(&text, i > 0 ? ", \"" : "\"");
         for (const char *c = json_string_value(item); c && *c; c++) {
-            char piece[3] = {*c == '"' || *c == '\\' ? '\\' : *c, *c == '"' || *c == '\\' ? *c : '\0', '\0'};
-            arena_text_append(&text, piece);
+            char one[2] = {*c, '\0'};
+            if (*c == '"' || *c == '\\')
+                arena_text_append(&text, "\\");
+            arena_text_append(&text, one);
         }
         arena_text_append(&text, "\"");
     }
@@ -341,14 +343,18 @@ load_member(db *conn, arena *mem, const expr_env *env, int64_t member_id, expr_r
 static bool
 member_matches(db_stmt *stmt, arena *mem, const expr_env *env, const expr_record *rec)
 {
+    assert(rec->values != NULL);
     if (!db_column_is_null(stmt, 5)) {
         const expr_value *tier = &rec->values[expr_field_index("tier")];
         json_t *tiers = json_loads(db_column_text(stmt, 5), 0, NULL);
         bool in = false;
         size_t i;
         json_t *item;
-        json_array_foreach(tiers, i, item) in = in || (!tier->is_null && strlen(json_string_value(item)) == tier->s_len &&
-                                                     memcmp(json_string_value(item), tier->s, tier->s_len) == 0);
+        json_array_foreach(tiers, i, item) {
+            const char *name = json_string_value(item);
+            in = in || (!tier->is_null && name != NULL && strlen(name) == tier->s_len &&
+                        memcmp(name, tier->s, tier->s_len) == 0);
+        }
         json_decref(tiers);
         if (!in)
             return false;

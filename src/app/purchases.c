@@ -677,11 +677,10 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
                                 before, buyer.balances};
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
         st = purchase_stats_write(conn, &stats, 1, err);
-    int purchases_count = expr_field_index("purchases_count");
-    if (st == APP_OK) /* a referred member's first purchase decides their referral */
+    const expr_value *count_before = buyer.values ? &buyer.values[expr_field_index("purchases_count")] : NULL;
+    if (st == APP_OK && count_before != NULL) /* a referred member's first purchase decides their referral */
         st = referrals_purchase_tx(conn, who, at_us, in.member_id, id, in.amount_cents, in.occurred_at_us,
-                                   buyer.values[purchases_count].is_null ? 0 : buyer.values[purchases_count].i,
-                                   program, err);
+                                   count_before->is_null ? 0 : count_before->i, program, err);
     if (st == APP_OK)
         st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
     if (st == APP_OK)

@@ -246,7 +246,7 @@ referrals_purchase_tx(db *conn, const actor *who, int64_t at_us, int64_t member_
 
 /* A qualified referral as the pay job reads it. */
 typedef struct due_referral {
-    int64_t id, referrer_id, referred_id, amount_cents, refunded_cents;
+    int64_t id, referrer_id, referred_id, purchase_id, amount_cents, refunded_cents;
     bool gone;      /* a member closed or erased: void */
     bool suspended; /* a member suspended: later */
 } due_referral;
@@ -304,6 +304,24 @@ close_referral(db *conn, const actor *who, int64_t now_us, const due_referral *r
     return audit_record(conn, who, now_us, pay ? "referral.pay" : "referral.void", "referral", r->id, NULL, err);
 }
 
+/* Locks the buyer of a referral's purchase (PostgreSQL: refunds take the same
+ * lock) and reads what was refunded under it, so a refund committing meanwhile is seen. */
+static app_status
+lock_refunds(db *conn, due_referral *r, app_error *err)
+{
+    int64_t buyer = 0;
+    int rc = db_query_int64(conn, "SELECT member_id FROM purchases WHERE id = ?", r->purchase_id, &buyer);
+    if (rc != DB_OK)
+        return app_db_fail(err, conn, rc);
+    ledger_balances locked;
+    app_status st = ledger_lock_member(conn, buyer, &locked, err);
+    if (st != APP_OK)
+        return st;
+    rc = db_query_int64(conn, "SELECT refunded_cents FROM purchases WHERE id = ?", r->purchase_id,
+                        &r->refunded_cents);
+    return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
+}
+
 app_status
 referrals_pay_due(db *conn, const actor *who, int64_t now_us, int64_t *after, int limit, int *count, int64_t *paid,
                   app_error *err)
@@ -315,7 +333,7 @@ referrals_pay_due(db *conn, const actor *who, int64_t now_us, int64_t *after, in
     if (st != APP_OK)
         return st;
     db_stmt *stmt = db_prepare(
-        conn, "SELECT r.id, r.referrer_id, r.referred_id, p.amount_cents, p.refunded_cents,"
+        conn, "SELECT r.id, r.referrer_id, r.referred_id, p.id, p.amount_cents, p.refunded_cents,"
               " CASE WHEN a.erased_at IS NOT NULL OR b.erased_at IS NOT NULL OR a.status = 'closed'"
               " OR b.status = 'closed' THEN 1 ELSE 0 END,"
               " CASE WHEN a.status = 'suspended' OR b.status = 'suspended' THEN 1 ELSE 0 END"
@@ -331,15 +349,18 @@ referrals_pay_due(db *conn, const actor *who, int64_t now_us, int64_t *after, in
         while ((rc = db_step(stmt)) == DB_ROW && *count < limit)
             due[(*count)++] = (due_referral){db_column_int64(stmt, 0), db_column_int64(stmt, 1),
                                              db_column_int64(stmt, 2), db_column_int64(stmt, 3),
-                                             db_column_int64(stmt, 4), db_column_int64(stmt, 5) != 0,
-                                             db_column_int64(stmt, 6) != 0};
+                                             db_column_int64(stmt, 4), db_column_int64(stmt, 5),
+                                             db_column_int64(stmt, 6) != 0, db_column_int64(stmt, 7) != 0};
         db_finalize(stmt);
     }
     if (rc != DB_DONE)
         st = app_db_fail(err, conn, rc);
     for (int k = 0; st == APP_OK && k < *count; k++) {
-        const due_referral *r = &due[k];
+        due_referral *r = &due[k];
         *after = r->id;
+        st = lock_refunds(conn, r, err);
+        if (st != APP_OK)
+            break;
         int64_t kept = r->amount_cents - r->refunded_cents;
         bool refunded = r->refunded_cents >= r->amount_cents || kept < program.referral_min_purchase_cents;
         if (r->suspended && !r->gone && !refunded)

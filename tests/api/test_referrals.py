@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROLES, assert_error, run_patron, unique
 from test_ledger import program_settings
-from test_ledger_more import buy, execute, points, refund
+from test_ledger_more import buy, execute, import_purchases, points, refund, write
 
 CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{8}")
 REFERRAL_KEYS = {"id", "referrer_id", "referred_id", "status", "purchase_id", "created_at",
@@ -303,3 +303,20 @@ def test_a_member_is_referred_once(server):
             execute(server.db, "INSERT INTO referrals (referrer_id, referred_id, status, created_at)"
                                f" VALUES ({c['id']}, {b['id']}, 'pending', 0)")
         assert referral_of(server, b)["referrer_id"] == a["id"]
+
+
+def test_an_imported_purchase_does_not_qualify_a_referral(server, tmp_path, monkeypatch):
+    """Bulk imports bring history, not new customers' first purchases: the referral stays pending."""
+    monkeypatch.setenv("PATRON_TIME_ZONE", "UTC")
+    with program_settings(server, **SETTINGS):
+        a = server.create_member()
+        b = referred(server, a)
+        day = (utc_now().date() - datetime.timedelta(days=3)).isoformat()
+        path = write(tmp_path, "orders.csv", f"customer,date,amount\n{b['external_id']},{day},50.00\n")
+        summary, _ = import_purchases(server.db.url, path, "--header", "--map",
+                                      "member=customer,date=date,amount=amount")
+        assert (summary["purchases"], summary["members_created"]) == (1, 0), summary
+        assert server.db.count("purchases", f"member_id = {b['id']}") == 1
+        assert referral_of(server, b)["status"] == "pending"
+        pay_job(server, 30)
+        assert referral_of(server, b)["status"] == "pending"

@@ -14,20 +14,14 @@
 #define PATRON_EARNING_RULES_H
 
 #include "app.h"
+#include "resource.h"
 #include "core/rules.h"
 
-/* Creates a rule from a body. Errors: invalid_field, unknown_field,
- * invalid_expression, duplicate_rule_name (409), too_many_rules. */
-app_status earning_rules_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
-                                   app_error *err);
-/* Changes some fields (the result is validated whole). */
-app_status earning_rules_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch,
-                                   json_t **out, app_error *err);
-app_status earning_rules_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out,
-                                   app_error *err);
-app_status earning_rules_get(db *conn, int64_t id, json_t **out, app_error *err);
-/* Every rule, in evaluation order (priority, id): {data: [...]}. */
-app_status earning_rules_list(db *conn, json_t **out, app_error *err);
+/* The rules as a resource (resource.h): create, update, delete, get and list.
+ * Errors: invalid_field, unknown_field, invalid_expression,
+ * duplicate_rule_name (409), too_many_rules, rule_in_offer (409: delete the
+ * offer that carries it first). */
+extern const resource earning_rules_resource;
 
 /* The active rules for evaluation, parsed into mem (env: purchase context with
  * the declared attributes). names point into mem. */

@@ -170,6 +170,8 @@ typedef struct credit_kind {
 static const credit_kind EARN = {"earn", "program:issued", NULL, true};
 static const credit_kind ADJUST = {"adjust", "program:adjusted", "points_adjusted", false};
 static const credit_kind OPENING = {"opening", "program:opening", "points_opening", false};
+/* Points the program gives (a referral): issued like earnings, available at once; the caller's event tells. */
+static const credit_kind BONUS = {"bonus", "program:issued", NULL, false};
 
 static app_status credit_points(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
                                 int64_t occurred_at_us, const program_settings *program, const char *reference_kind,
@@ -1252,6 +1254,17 @@ ledger_merge_tx(db *conn, const actor *who, int64_t at_us, int64_t from, int64_t
         json_decref(detail);
     }
     return st == APP_OK ? ledger_points(conn, at_us, into, out, err) : st;
+}
+
+app_status
+ledger_bonus(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+             const program_settings *program, const char *reference_kind, int64_t reference_id,
+             const char *idem_prefix, const char *reason, app_error *err)
+{
+    assert(points > 0);
+    int64_t credited = 0;
+    return credit_points(conn, who, at_us, member_id, points, at_us, program, reference_kind, reference_id,
+                         idem_prefix, reason, &BONUS, 0, false, &credited, err);
 }
 
 app_status

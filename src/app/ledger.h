@@ -87,6 +87,15 @@ app_status ledger_adjust(db *conn, const actor *who, int64_t at_us, int64_t memb
                          const program_settings *program, const char *reference_kind, int64_t reference_id,
                          const char *idem_prefix, const char *reason, app_error *err);
 
+/* Gives a member points as a bonus (a referral): available at once, with
+ * expiry as the program says, issued by the program (program:issued);
+ * transfers keyed idem_prefix + ":bonus" (and ":repay" for debt repaid), so
+ * the same bonus is never given twice. No event: the caller's says why.
+ * member_closed (409) for a closed member. */
+app_status ledger_bonus(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t points,
+                        const program_settings *program, const char *reference_kind, int64_t reference_id,
+                        const char *idem_prefix, const char *reason, app_error *err);
+
 /* Brings an opening balance from a previous program: points available at
  * once, expiring at expires_at_us (0: as the program's policy says).
  * duplicate_transfer (409) when idem_prefix was imported already. */

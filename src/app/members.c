@@ -11,6 +11,7 @@
 #include "members.h"
 
 #include "attributes.h"
+#include "referrals.h"
 
 #include "core/suggest.h"
 #include "core/validate.h"
@@ -52,7 +53,7 @@ static const member_field FIELDS[] = {
     {"joined_at", NULL, "joined_at", F_TIME, 0},
 };
 #define FIELD_COUNT (int)(sizeof FIELDS / sizeof FIELDS[0])
-enum { FIELD_EXTERNAL_ID = 0, FIELD_EMAIL = 1, FIELD_FIRST_NAME = 3, FIELD_BIRTHDAY = 5, FIELD_LAST_NAME = 4,
+enum { FIELD_EXTERNAL_ID = 0, FIELD_EMAIL = 1, FIELD_PHONE = 2, FIELD_FIRST_NAME = 3, FIELD_BIRTHDAY = 5, FIELD_LAST_NAME = 4,
        FIELD_STATUS = 16, FIELD_ATTRIBUTES = 17, FIELD_JOINED_AT = 18 };
 
 static const char *const READ_ONLY[] = {"id", "created_at", "updated_at", "erased_at", "tier", NULL};
@@ -66,7 +67,11 @@ typedef struct member_value {
 
 struct member_input {
     member_value v[FIELD_COUNT];
+    char *referred_by_code; /* create only: the referrer's code (referrals.h) */
 };
+
+/* Longest referred_by_code read (codes are 8 characters; room for spaces people paste). */
+#define REFERRAL_CODE_INPUT_BYTES_MAX 64
 
 /* The SELECT list, in FIELDS order, after id and the three bookkeeping times. */
 #define MEMBER_COLUMNS_FIRST_FIELD 4
@@ -78,6 +83,7 @@ members_input_free(member_input *in)
         return;
     for (int i = 0; i < FIELD_COUNT; i++)
         free(in->v[i].text);
+    free(in->referred_by_code);
     free(in);
 }
 
@@ -98,7 +104,7 @@ find_field(const char *parent, const char *name, int *index)
 static app_status
 unknown_field(const char *parent, const char *name, app_error *err)
 {
-    const char *names[FIELD_COUNT + 3];
+    const char *names[FIELD_COUNT + 4];
     int n = 0;
     for (int i = 0; i < FIELD_COUNT; i++) {
         bool same_parent = parent ? FIELDS[i].parent && strcmp(FIELDS[i].parent, parent) == 0
@@ -109,6 +115,7 @@ unknown_field(const char *parent, const char *name, app_error *err)
     if (parent == NULL) {
         names[n++] = "address";
         names[n++] = "consent";
+        names[n++] = "referred_by_code";
     }
     names[n] = NULL;
     const char *hint = suggest_closest(name, names);
@@ -250,6 +257,14 @@ parse_object(const json_t *object, const char *parent, member_input *in, app_err
                 return st;
             continue;
         }
+        if (parent == NULL && strcmp(key, "referred_by_code") == 0) {
+            const char *code = json_string_value(value);
+            if (code == NULL || code[0] == '\0' || !validate_text(code, REFERRAL_CODE_INPUT_BYTES_MAX))
+                return app_fail(err, APP_INVALID, "invalid_referral_code",
+                                "referred_by_code must be a referral code (8 letters and digits)");
+            in->referred_by_code = strdup(code);
+            continue;
+        }
         for (const char *const *r = READ_ONLY; parent == NULL && *r; r++)
             if (strcmp(*r, key) == 0)
                 return app_fail(err, APP_INVALID, "read_only_field", "field '%s' is set by patron", key);
@@ -277,6 +292,9 @@ members_input_parse(const json_t *body, bool partial, member_input **out, app_er
     int given = 0;
     for (int i = 0; i < FIELD_COUNT; i++)
         given += in->v[i].set;
+    if (st == APP_OK && partial && in->referred_by_code != NULL)
+        st = app_fail(err, APP_INVALID, "read_only_field",
+                      "field 'referred_by_code' is only taken when a member is created");
     if (st == APP_OK && partial && given == 0)
         st = app_fail(err, APP_INVALID, "invalid_body", "nothing to change: the body names no field");
     if (st != APP_OK) {
@@ -316,6 +334,8 @@ members_row_json(db_stmt *stmt)
     json_object_set_new(m, "updated_at", app_json_time(db_column_int64(stmt, 2)));
     json_object_set_new(m, "erased_at", app_json_time_or_null(stmt, 3));
     json_object_set_new(m, "tier", app_json_text_or_null(db_column_text(stmt, MEMBER_COLUMNS_FIRST_FIELD + FIELD_COUNT)));
+    json_object_set_new(m, "referral_code",
+                        db_column_is_null(stmt, 3) ? referrals_code_json(db_column_int64(stmt, 0)) : json_null());
     return m;
 }
 
@@ -427,6 +447,11 @@ static app_status
 finish_write(db *conn, const actor *who, int64_t at_us, const char *action, db_stmt *stmt,
              const member_input *in, json_t **out, app_error *err)
 {
+    app_status ready = referrals_codes_ready(conn, err);
+    if (ready != APP_OK) {
+        db_finalize(stmt);
+        return ready;
+    }
     int rc = db_step(stmt);
     int64_t id = 0;
     if (rc == DB_ROW) {
@@ -445,6 +470,9 @@ finish_write(db *conn, const actor *who, int64_t at_us, const char *action, db_s
     json_decref(detail);
     if (st == APP_OK && strcmp(action, "member.create") == 0)
         st = create_stats(conn, id, err);
+    if (st == APP_OK && in->referred_by_code != NULL) /* a patch never has one (members_input_parse) */
+        st = referrals_record_tx(conn, who, at_us, in->referred_by_code, id, in->v[FIELD_EMAIL].text,
+                                 in->v[FIELD_PHONE].text, err);
     if (st != APP_OK) {
         json_decref(*out);
         *out = NULL;
@@ -537,6 +565,9 @@ members_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const m
 static app_status
 get_one(db *conn, const char *sql, int64_t id, const char *text, json_t **out, app_error *err)
 {
+    app_status ready = referrals_codes_ready(conn, err);
+    if (ready != APP_OK)
+        return ready;
     db_stmt *stmt = db_prepare(conn, sql);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
@@ -605,6 +636,9 @@ members_list(db *conn, const member_query *query, json_t **out, app_error *err)
     if (query->external_id && !validate_text(query->external_id, EXTERNAL_ID_BYTES_MAX))
         return app_fail(err, APP_INVALID, "invalid_query", "external_id is at most %d bytes",
                         EXTERNAL_ID_BYTES_MAX);
+    app_status ready = referrals_codes_ready(conn, err);
+    if (ready != APP_OK)
+        return ready;
     /* One statement for every combination: NULL parameters switch filters off.
      * CAST gives PostgreSQL the parameter types it cannot infer from "? IS NULL". */
     db_stmt *stmt = db_prepare(

@@ -226,6 +226,9 @@ program_get(db *conn, json_t **out, app_error *err)
     int64_t version, at_us;
     char by[EMAIL_BYTES_MAX + 2];
     app_status st = load_current(conn, &settings, &version, &at_us, by, sizeof by, err);
+    program_settings parsed; /* fills in settings added since this version was stored, as program_load does */
+    if (st == APP_OK)
+        st = parse_settings(settings, &parsed, err);
     if (st == APP_OK)
         *out = render(settings, version, at_us, by);
     json_decref(settings);

@@ -20,6 +20,7 @@
 #include "ledger.h"
 #include "program.h"
 #include "stamp_cards.h"
+#include "referrals.h"
 #include "store/db_rows.h"
 
 #include <assert.h>
@@ -741,6 +742,10 @@ purchases_create_with_tx(db *conn, const actor *who, int64_t at_us, const json_t
                                 before, buyer.balances};
     if (st == APP_OK) /* after the rules: they see the member as before this purchase */
         st = purchase_stats_write(conn, &stats, 1, err);
+    const expr_value *count_before = buyer.values ? &buyer.values[expr_field_index("purchases_count")] : NULL;
+    if (st == APP_OK && count_before != NULL) /* a referred member's first purchase decides their referral */
+        st = referrals_purchase_tx(conn, who, at_us, in.member_id, id, in.amount_cents, in.occurred_at_us,
+                                   count_before->is_null ? 0 : count_before->i, program, err);
     if (st == APP_OK)
         st = purchase_event(conn, in.member_id, id, &in, summary.points, &summary.credit, at_us, err);
     if (st == APP_OK && buyer.active && setup->tiers.count > 0) /* upgrade at once when the purchase qualifies */
@@ -764,14 +769,17 @@ setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
                                      " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM earning_rules),"
                                      " (SELECT COUNT(*) FROM attribute_definitions),"
                                      " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions)"
-                                     " + (SELECT COUNT(*) FROM tiers) + (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM tiers)");
+                                     " + (SELECT COUNT(*) FROM tiers) + (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM tiers),"
+                                     " (SELECT COUNT(*) FROM offers), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM offers)");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int rc = db_step(stmt);
     if (rc == DB_ROW)
-        snprintf(out, out_bytes, "%p:%lld:%lld:%lld:%lld:%lld", (void *)conn, (long long)db_column_int64(stmt, 0),
-                 (long long)db_column_int64(stmt, 1), (long long)db_column_int64(stmt, 2),
-                 (long long)db_column_int64(stmt, 3), (long long)db_column_int64(stmt, 4));
+        snprintf(out, out_bytes, "%p:%lld:%lld:%lld:%lld:%lld:%lld:%lld", (void *)conn,
+                 (long long)db_column_int64(stmt, 0), (long long)db_column_int64(stmt, 1),
+                 (long long)db_column_int64(stmt, 2), (long long)db_column_int64(stmt, 3),
+                 (long long)db_column_int64(stmt, 4), (long long)db_column_int64(stmt, 5),
+                 (long long)db_column_int64(stmt, 6));
     db_finalize(stmt);
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }

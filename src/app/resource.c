@@ -10,10 +10,12 @@
 
 #include "attributes.h"
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/validate.h"
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RESOURCE_FIELDS_MAX 24 /* fields a resource may have: the catalog's tables have about a dozen */
@@ -120,9 +122,22 @@ check_field(db *conn, const resource_field *f, const json_t *v, app_error *err)
         return json_is_boolean(v) ? APP_OK
                                   : app_fail(err, APP_INVALID, "invalid_field", "%s must be true or false", f->name);
     case FIELD_PURCHASE_EXPR:
+    case FIELD_LINE_EXPR:
+    case FIELD_MEMBER_EXPR:
         if (text == NULL)
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be an expression (a string) or null", f->name);
-        return attributes_check_expression(conn, f->name, text, EXPR_CTX_PURCHASE, err);
+        return attributes_check_expression(conn, f->name, text,
+                                           f->kind == FIELD_PURCHASE_EXPR ? EXPR_CTX_PURCHASE
+                                           : f->kind == FIELD_LINE_EXPR   ? EXPR_CTX_LINE
+                                                                          : EXPR_CTX_MEMBER,
+                                           err);
+    case FIELD_TIME:
+        if (text == NULL || clock_parse_rfc3339(text, &found) != 0)
+            return app_fail(err, APP_INVALID, "invalid_field", "%s must be a time such as 2026-11-24T00:00:00Z",
+                            f->name);
+        return APP_OK;
+    case FIELD_JSON:
+        return APP_OK;
     case FIELD_REF:
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be an id", f->name);
@@ -143,9 +158,21 @@ check_field(db *conn, const resource_field *f, const json_t *v, app_error *err)
     return APP_INTERNAL;
 }
 
+app_status
+resource_check_order(const json_t *row, const char *earlier, const char *later, app_error *err)
+{
+    int64_t from = 0, until = 0;
+    const char *from_text = json_string_value(json_object_get(row, earlier));
+    const char *until_text = json_string_value(json_object_get(row, later));
+    if (from_text && until_text && clock_parse_rfc3339(from_text, &from) == 0 &&
+        clock_parse_rfc3339(until_text, &until) == 0 && until <= from)
+        return app_fail(err, APP_INVALID, "invalid_field", "%s must come after %s", later, earlier);
+    return APP_OK;
+}
+
 /* Validates a whole row (defaults or the stored row, merged with the input). */
 static app_status
-check_row(db *conn, const resource *r, const json_t *row, app_error *err)
+check_row(db *conn, const resource *r, int64_t id, const json_t *row, app_error *err)
 {
     assert(r->field_count <= RESOURCE_FIELDS_MAX);
     const char *names[RESOURCE_FIELDS_MAX + 1];
@@ -156,7 +183,7 @@ check_row(db *conn, const resource *r, const json_t *row, app_error *err)
     for (size_t i = 0; st == APP_OK && i < r->field_count; i++)
         st = check_field(conn, &r->fields[i], json_object_get(row, r->fields[i].name), err);
     if (st == APP_OK && r->check != NULL)
-        st = r->check(row, err);
+        st = r->check(conn, id, row, err);
     return st;
 }
 
@@ -173,6 +200,14 @@ bind_row(db *conn, db_stmt *stmt, const resource *r, const json_t *row, int *nex
             db_bind_null(stmt, index);
         else if (f->kind == FIELD_INT || f->kind == FIELD_REF)
             db_bind_int64(stmt, index, json_integer_value(v));
+        else if (f->kind == FIELD_TIME && clock_parse_rfc3339(json_string_value(v), &id) == 0)
+            db_bind_int64(stmt, index, id);
+        else if (f->kind == FIELD_JSON) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            assert(text != NULL);
+            db_bind_text(stmt, index, text, -1);
+            free(text);
+        }
         else if (f->kind == FIELD_BOOL)
             db_bind_int64(stmt, index, json_is_true(v));
         else if (f->kind != FIELD_REF_NAME)
@@ -188,9 +223,8 @@ bind_row(db *conn, db_stmt *stmt, const resource *r, const json_t *row, int *nex
     return APP_OK;
 }
 
-/* The current row of a statement selecting select_columns. */
-static json_t *
-row_json(db_stmt *stmt, const resource *r)
+json_t *
+resource_row_json(const resource *r, db_stmt *stmt)
 {
     json_t *out = json_object();
     json_object_set_new(out, "id", json_integer(db_column_int64(stmt, 0)));
@@ -204,8 +238,14 @@ row_json(db_stmt *stmt, const resource *r)
             v = json_integer(db_column_int64(stmt, col));
         else if (f->kind == FIELD_BOOL)
             v = json_boolean(db_column_int64(stmt, col));
+        else if (f->kind == FIELD_TIME)
+            v = app_json_time(db_column_int64(stmt, col));
+        else if (f->kind == FIELD_JSON) /* written by bind_row: JSON text */
+            v = json_loads(db_column_text(stmt, col), JSON_DECODE_ANY, NULL);
         else
             v = json_string(db_column_text(stmt, col));
+        if (v == NULL)
+            v = json_null();
         json_object_set_new(out, f->name, v);
     }
     int col = (int)r->field_count + 1;
@@ -223,7 +263,7 @@ read_rows(db *conn, const resource *r, db_stmt *stmt, int limit, json_t **out, a
     json_t *list = json_array();
     int rc;
     while ((rc = db_step(stmt)) == DB_ROW && (int)json_array_size(list) < limit)
-        json_array_append_new(list, row_json(stmt, r));
+        json_array_append_new(list, resource_row_json(r, stmt));
     db_finalize(stmt);
     if (rc != DB_ROW && rc != DB_DONE) {
         json_decref(list);
@@ -254,7 +294,9 @@ resource_get(db *conn, const resource *r, int64_t id, json_t **out, app_error *e
 app_status
 resource_list(db *conn, const resource *r, json_t **out, app_error *err)
 {
-    db_stmt *stmt = prepare_select(conn, r, " ORDER BY id");
+    char order[128];
+    snprintf(order, sizeof order, " ORDER BY %s", r->order_by ? r->order_by : "id");
+    db_stmt *stmt = prepare_select(conn, r, order);
     return read_rows(conn, r, stmt, r->list_max, out, err);
 }
 
@@ -345,11 +387,13 @@ resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us,
     int rc = st == APP_OK ? db_query_int64(conn, sql, 1, &count) : DB_OK;
     if (rc != DB_OK)
         st = app_db_fail(err, conn, rc);
+    char code[48];
+    snprintf(code, sizeof code, "too_many_%ss", r->what);
     if (st == APP_OK && count >= r->list_max)
-        st = app_fail(err, APP_INVALID, "too_many", "at most %d of %s", r->list_max, r->table);
+        st = app_fail(err, APP_INVALID, code, "at most %d %ss", r->list_max, r->what);
     if (st == APP_OK) {
         json_object_update(row, (json_t *)body);
-        st = check_row(conn, r, row, err);
+        st = check_row(conn, r, 0, row, err);
     }
     if (st == APP_OK)
         st = write_row(conn, r, who, at_us, 0, row, out, err);
@@ -373,7 +417,7 @@ resource_update_tx(db *conn, const resource *r, const actor *who, int64_t at_us,
     json_object_del(row, "created_at");
     json_object_del(row, "updated_at");
     json_object_update(row, (json_t *)patch);
-    st = check_row(conn, r, row, err);
+    st = check_row(conn, r, id, row, err);
     if (st == APP_OK)
         st = write_row(conn, r, who, at_us, id, row, out, err);
     json_decref(row);
@@ -386,6 +430,8 @@ resource_delete_tx(db *conn, const resource *r, const actor *who, int64_t at_us,
 {
     json_t *row = NULL;
     app_status st = resource_get(conn, r, id, &row, err);
+    if (st == APP_OK && r->before_delete != NULL)
+        st = r->before_delete(conn, who, at_us, row, err);
     int64_t references = 0;
     int rc = st == APP_OK && r->referenced_sql ? db_query_int64(conn, r->referenced_sql, id, &references) : DB_OK;
     if (st == APP_OK && rc != DB_OK)

@@ -2,8 +2,9 @@
  * resource.h -- a stored resource of the program described by a table of its
  * fields: validation, create, patch, delete, read and list, in one place.
  *
- * The rewards catalog (rewards.c) and stamp card definitions (stamp_cards.c)
- * are rows of named, typed fields edited by managers. A create is the
+ * Earning rules (earning_rules.c), the rewards catalog (rewards.c), stamp card
+ * definitions (stamp_cards.c) and offers (offers.c) are rows of named, typed
+ * fields edited by managers. A create is the
  * defaults merged with the body, a patch the stored row merged with the patch;
  * either way the whole result is validated field by field (then by the
  * resource's own cross-field check) and written back whole, so a row in the
@@ -24,6 +25,10 @@ typedef enum resource_field_kind {
     FIELD_INT,           /* a whole number from min to max */
     FIELD_BOOL,          /* stored as 0/1 */
     FIELD_PURCHASE_EXPR, /* an expression over a purchase and its buyer (with position errors) */
+    FIELD_LINE_EXPR,     /* an expression over one line of a purchase */
+    FIELD_MEMBER_EXPR,   /* an expression over a member (a segment) */
+    FIELD_TIME,          /* an RFC 3339 time, stored as microseconds */
+    FIELD_JSON,          /* any JSON value, stored as its text: the resource's check says what it may be */
     FIELD_REF,           /* the id of a row of ref_table */
     FIELD_REF_NAME,      /* the name of a row of ref_table, stored as its id in column */
 } resource_field_kind;
@@ -43,18 +48,30 @@ typedef struct resource {
     const char *what;  /* "reward": messages, the audit entity and actions */
     const resource_field *fields;
     size_t field_count;
-    /* Cross-field rules of a whole row whose fields are each valid; NULL: none. */
-    app_status (*check)(const json_t *row, app_error *err);
+    /* Cross-field rules of a whole row whose fields are each valid (id: the
+     * row's, 0 for a new one); NULL: none. */
+    app_status (*check)(db *conn, int64_t id, const json_t *row, app_error *err);
     /* SQL counting the rows that still point at one (its only '?'): when
      * non-zero a delete deactivates instead (the row needs an `active` field). */
     const char *referenced_sql;
-    int list_max; /* rows a list gives at most */
+    int list_max; /* rows a list gives at most, and a create's limit (too_many_<what>s) */
     json_t *(*defaults)(void); /* a new row before the body: the optional fields' values (a new reference) */
+    const char *order_by;      /* constant SQL of a list's order; NULL: by id */
+    /* Before a row is deleted (or deactivated): refuses with an error, or does
+     * what the delete entails, in its transaction; NULL: nothing. */
+    app_status (*before_delete)(db *conn, const actor *who, int64_t at_us, const json_t *row, app_error *err);
 } resource;
+
+/* The JSON of the current row of a statement selecting `id, <the fields in
+ * table order>, created_at, updated_at` (more columns may follow). */
+json_t *resource_row_json(const resource *r, db_stmt *stmt);
+
+/* Refuses (invalid_field) a row whose time `later` is not after `earlier` (both present). */
+app_status resource_check_order(const json_t *row, const char *earlier, const char *later, app_error *err);
 
 /* Creates a row from the defaults merged with body. Errors: invalid_body,
  * unknown_field, invalid_field, invalid_expression, duplicate_<what>_name
- * (409: another row has the name), too_many (list_max reached). */
+ * (409: another row has the name), too_many_<what>s (list_max reached). */
 app_status resource_create_tx(db *conn, const resource *r, const actor *who, int64_t at_us, const json_t *body,
                               json_t **out, app_error *err);
 
@@ -71,7 +88,7 @@ app_status resource_delete_tx(db *conn, const resource *r, const actor *who, int
 /* Reads row id. not_found ("reward 7 does not exist"). */
 app_status resource_get(db *conn, const resource *r, int64_t id, json_t **out, app_error *err);
 
-/* Every row (at most list_max), by id: {data: [...]}. */
+/* Every row (at most list_max), in order_by's order: {data: [...]}. */
 app_status resource_list(db *conn, const resource *r, json_t **out, app_error *err);
 
 #endif

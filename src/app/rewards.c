@@ -31,8 +31,10 @@ static const resource_field FIELDS[] = {
 
 /* Each kind takes its own figure, and no other. */
 static app_status
-check_kind(const json_t *row, app_error *err)
+check_kind(db *conn, int64_t id, const json_t *row, app_error *err)
 {
+    (void)conn;
+    (void)id;
     static const struct {
         const char *kind, *figure, *needs;
     } FIGURES[] = {
@@ -72,4 +74,6 @@ const resource rewards_resource = {
     " UNION ALL SELECT reward_id FROM offers) x WHERE x.reward_id = ?",
     REWARDS_MAX,
     defaults,
+    NULL,
+    NULL,
 };

@@ -14,6 +14,7 @@
 #include "attributes.h"
 #include "core/validate.h"
 #include "members.h"
+#include "referrals.h"
 #include "store/expr_bind.h"
 
 #include <assert.h>
@@ -282,6 +283,9 @@ run_count(db *conn, arena *mem, const compiled *c, int64_t *count, app_error *er
 static app_status
 run_page(db *conn, arena *mem, const compiled *c, int64_t after, int limit, json_t **out, app_error *err)
 {
+    app_status ready = referrals_codes_ready(conn, err); /* members carry their referral code */
+    if (ready != APP_OK)
+        return ready;
     const char *sql = arena_printf(mem,
                                    "SELECT " MEMBER_COLUMNS " FROM members WHERE id IN (SELECT m.id FROM members m%s"
                                    " WHERE m.erased_at IS NULL AND m.id > ? AND (%s) ORDER BY m.id LIMIT ?)"

@@ -41,6 +41,8 @@ const resource stamp_cards_resource = {
     "SELECT COUNT(*) FROM member_stamp_cards WHERE card_id = ?",
     STAMP_CARDS_MAX,
     defaults,
+    NULL,
+    NULL,
 };
 
 /* ---- stamping ------------------------------------------------------------ */

@@ -17,6 +17,7 @@
 #include "app/earning_rules.h"
 #include "app/ledger.h"
 #include "app/members.h"
+#include "app/offers.h"
 #include "app/program.h"
 #include "app/purchases.h"
 #include "app/rewards.h"
@@ -31,6 +32,8 @@
 #include <string.h>
 
 #define DEMO_BATCH_MEMBERS 250
+/* One member in this many joins with the referral code of the (active) member before them. */
+#define DEMO_REFERRAL_EVERY 40
 #define DEMO_ADMIN_EMAIL "admin@maison-verte.example"
 #define DEMO_ADMIN_PASSWORD "demo-admin-password"
 #define DEMO_REDEMPTIONS 5 /* members who redeem a reward */
@@ -128,6 +131,7 @@ typedef struct demo_batch {
     actor who;
     int64_t now_us;
     json_t *members; /* array of bodies */
+    int referrals;   /* members who joined with a referral code */
 } demo_batch;
 
 static app_status
@@ -136,13 +140,21 @@ demo_members_tx(db *conn, void *arg, app_error *err)
     demo_batch *batch = arg;
     size_t i;
     json_t *body;
+    char referrer_code[16] = ""; /* the member before, when active: who brings the next one */
     json_array_foreach(batch->members, i, body) {
+        if (i % DEMO_REFERRAL_EVERY == DEMO_REFERRAL_EVERY - 1 && referrer_code[0] != '\0') {
+            json_object_set_new(body, "referred_by_code", json_string(referrer_code));
+            batch->referrals++;
+        }
         member_input *in = NULL;
         json_t *out = NULL;
         app_status st = members_input_parse(body, false, &in, err);
         if (st == APP_OK)
             st = members_create_tx(conn, &batch->who, batch->now_us, in, &out, err);
         members_input_free(in);
+        const char *code = json_string_value(json_object_get(out, "referral_code"));
+        bool active = json_equal(json_object_get(out, "status"), json_string("active"));
+        snprintf(referrer_code, sizeof referrer_code, "%s", code && active ? code : "");
         json_decref(out);
         if (st != APP_OK)
             return st;
@@ -223,9 +235,11 @@ static app_status
 demo_program_tx(db *conn, void *arg, app_error *err)
 {
     const demo_staff *s = arg;
-    json_t *settings = json_pack("{s:I, s:{s:s, s:I}, s:[s], s:s}", "pending_days", (json_int_t)14, "expiry",
-                                 "policy", "lot", "months", (json_int_t)24, "excluded_categories", "gift_cards",
-                                 "rounding", "down");
+    json_t *settings = json_pack("{s:I, s:{s:s, s:I}, s:[s], s:s, s:I, s:I, s:I}", "pending_days", (json_int_t)14,
+                                 "expiry", "policy", "lot", "months", (json_int_t)24, "excluded_categories",
+                                 "gift_cards", "rounding", "down", "referral_referrer_points", (json_int_t)500,
+                                 "referral_referred_points", (json_int_t)250, "referral_min_purchase_cents",
+                                 (json_int_t)2000);
     json_t *out = NULL;
     app_status st = program_update_tx(conn, &s->who, s->now_us, settings, &out, err);
     json_decref(settings);
@@ -241,10 +255,15 @@ demo_program_tx(db *conn, void *arg, app_error *err)
         json_pack("{s:s, s:s, s:I, s:s, s:I, s:I}", "name", "Big basket", "formula", "fixed", "fixed_points",
                   (json_int_t)200, "condition", "amount_cents >= 15000", "priority", (json_int_t)40, "cap_per_day",
                   (json_int_t)200),
+        /* Carried by the members' week offer below: it earns only for the offer's members, that week. */
+        json_pack("{s:s, s:s, s:I, s:I}", "name", "Members' week: double points", "formula", "multiplier",
+                  "multiplier_permille", (json_int_t)2000, "priority", (json_int_t)50),
     };
+    json_int_t offer_rule = 0; /* the last rule's id */
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
         if (st == APP_OK)
-            st = earning_rules_create_tx(conn, &s->who, s->now_us, rules[i], &out, err);
+            st = resource_create_tx(conn, &earning_rules_resource, &s->who, s->now_us, rules[i], &out, err);
+        offer_rule = st == APP_OK ? json_integer_value(json_object_get(out, "id")) : 0;
         json_decref(out);
         out = NULL;
         json_decref(rules[i]);
@@ -266,6 +285,17 @@ demo_program_tx(db *conn, void *arg, app_error *err)
         out = NULL;
         json_decref(tiers[i]);
     }
+    char from[32], until[32];
+    json_t *offer = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", "members-week", "title",
+                              "Double points all week for our email subscribers", "segment",
+                              "consent_email and status = \"active\"", "description",
+                              "Every purchase this week earns double points.", "starts_at",
+                              clock_format_rfc3339(s->now_us - US_PER_DAY, from), "ends_at",
+                              clock_format_rfc3339(s->now_us + 6 * US_PER_DAY, until), "rule_id", offer_rule);
+    if (st == APP_OK)
+        st = resource_create_tx(conn, &offers_resource, &s->who, s->now_us, offer, &out, err);
+    json_decref(offer);
+    json_decref(out);
     return st;
 }
 
@@ -443,11 +473,13 @@ cmd_demo(int argc, char **argv)
         st = app_write(&a, demo_rewards_tx, &staff, &err);
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     int64_t *joined = calloc((size_t)members + 1, sizeof *joined);
+    int referrals = 0;
     for (long done = 0; st == APP_OK && done < members; done += DEMO_BATCH_MEMBERS) {
-        demo_batch batch = {app_cli_actor(), app_now_us(&a), json_array()};
+        demo_batch batch = {app_cli_actor(), app_now_us(&a), json_array(), 0};
         for (long n = done; n < members && n < done + DEMO_BATCH_MEMBERS; n++)
             json_array_append_new(batch.members, demo_member(&rng, (int)n + 1, batch.now_us, &joined[n]));
         st = app_write(&a, demo_members_tx, &batch, &err);
+        referrals += batch.referrals;
         json_decref(batch.members);
     }
     /* Purchases, in batches, through the same use case as POST /v1/purchases. */
@@ -468,11 +500,14 @@ cmd_demo(int argc, char **argv)
         st = app_write(&a, demo_redemptions_tx, &staff, &err);
     if (st == APP_OK) /* members whose best purchases left the window: grace, or down */
         st = jobs_run(&a, jobs_find("tiers_review"), app_now_us(&a), &report, &err);
+    if (st == APP_OK) /* referrals whose first purchase cleared the return window */
+        st = jobs_run(&a, jobs_find("referrals_pay"), app_now_us(&a), &report, &err);
     cli_close_app(&a);
     if (st != APP_OK)
         return cli_fail_app(&err);
-    printf("demo shop 'Maison Verte' ready: %ld members, %d purchases, 4 earning rules, 3 tiers, 5 segments, 4 staff\n",
-           members, orders);
+    printf("demo shop 'Maison Verte' ready: %ld members (%d referred by another), %d purchases, 5 earning rules,"
+           " 3 tiers, 1 offer, 5 segments, 4 staff\n",
+           members, referrals, orders);
     printf("rewards: 4 in the catalog, the 'Plant lover' stamp card, coupons (GET /v1/members/ID/coupons)\n");
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);

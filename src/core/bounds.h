@@ -131,6 +131,17 @@
 #define COUPON_VALIDITY_DAYS_MAX 3660
 /* Coupons the coupons_expire job closes per write (each may give points back). */
 #define COUPONS_EXPIRE_CHUNK_MAX 100
+/* Referrals: steps up a referrer's chain checked for a loop (chains are short; this bounds the walk),
+ * and referrals the pay job closes per write (each is a few statements on the one writer). */
+#define REFERRAL_CHAIN_MAX 64
+#define REFERRALS_PAY_CHUNK_MAX 100
+/* Offers: names and titles are labels, descriptions a paragraph; tiers an offer names; and how many
+ * offers a program keeps (a member's listing evaluates every active one). */
+#define OFFER_NAME_BYTES_MAX 100
+#define OFFER_TITLE_BYTES_MAX 200
+#define OFFER_DESCRIPTION_BYTES_MAX 2000
+#define OFFER_TIERS_MAX 20
+#define OFFERS_MAX 1000
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

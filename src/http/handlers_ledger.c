@@ -45,60 +45,34 @@ handle_program_versions(http_request *req, http_reply *reply)
     http_reply_read(reply, program_versions(conn, before, limit, &out, &err), &out, &err);
 }
 
-static app_status
-list_rules(db *conn, int64_t now_us, json_t **out, app_error *err)
-{
-    (void)now_us;
-    return earning_rules_list(conn, out, err);
-}
-
 void
 handle_rules_list(http_request *req, http_reply *reply)
 {
-    http_read_all(req, reply, list_rules);
-}
-
-static app_status
-read_rule(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
-{
-    (void)now_us;
-    return earning_rules_get(conn, id, out, err);
+    http_resource_read(req, reply, &earning_rules_resource, false);
 }
 
 void
 handle_rules_get(http_request *req, http_reply *reply)
 {
-    http_read_by_id(req, reply, read_rule);
-}
-
-typedef struct id_write {
-    int64_t id;
-} id_write;
-
-static app_status
-rule_delete(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return earning_rules_delete_tx(conn, &req->who, app_now_us(req->app), ((id_write *)ctx)->id, out, err);
+    http_resource_read(req, reply, &earning_rules_resource, true);
 }
 
 void
 handle_rules_create(http_request *req, http_reply *reply)
 {
-    http_write_body(req, reply, earning_rules_create_tx, 201);
+    http_resource_write(req, reply, &earning_rules_resource, RESOURCE_CREATE);
 }
 
 void
 handle_rules_update(http_request *req, http_reply *reply)
 {
-    http_write_id_body(req, reply, earning_rules_update_tx, 200);
+    http_resource_write(req, reply, &earning_rules_resource, RESOURCE_UPDATE);
 }
 
 void
 handle_rules_delete(http_request *req, http_reply *reply)
 {
-    id_write w;
-    if (http_param_id(req, 0, &w.id, reply))
-        http_write(req, rule_delete, &w, 200, reply);
+    http_resource_write(req, reply, &earning_rules_resource, RESOURCE_DELETE);
 }
 
 void

@@ -9,119 +9,64 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- the catalog and stamp card definitions: resources (app/resource.h) ---- */
-
-/* A read of a resource: the list, or (one) the row the path's id names. */
-static void
-resource_read(http_request *req, http_reply *reply, const resource *r, bool one)
-{
-    int64_t id = 0;
-    if (one && !http_param_id(req, 0, &id, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    app_status st = one ? resource_get(conn, r, id, &out, &err) : resource_list(conn, r, &out, &err);
-    http_reply_read(reply, st, &out, &err);
-}
-
-typedef enum change_kind { CHANGE_CREATE, CHANGE_UPDATE, CHANGE_DELETE } change_kind;
-
-typedef struct resource_change {
-    const resource *r;
-    change_kind kind;
-    int64_t id;
-} resource_change;
-
-static app_status
-change_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    const resource_change *c = ctx;
-    int64_t at_us = app_now_us(req->app);
-    switch (c->kind) {
-    case CHANGE_CREATE:
-        return resource_create_tx(conn, c->r, &req->who, at_us, req->json, out, err);
-    case CHANGE_UPDATE:
-        return resource_update_tx(conn, c->r, &req->who, at_us, c->id, req->json, out, err);
-    case CHANGE_DELETE:
-        return resource_delete_tx(conn, c->r, &req->who, at_us, c->id, out, err);
-    }
-    assert(!"unknown change");
-    return APP_INTERNAL;
-}
-
-/* A change of a resource: create (a body), update (the path's id and a body) or delete (the id). */
-static void
-resource_write(http_request *req, http_reply *reply, const resource *r, change_kind kind)
-{
-    resource_change c = {r, kind, 0};
-    if (kind != CHANGE_CREATE && !http_param_id(req, 0, &c.id, reply))
-        return;
-    if (kind != CHANGE_DELETE && !http_require_object(req, reply))
-        return;
-    http_write(req, change_tx, &c, kind == CHANGE_CREATE ? 201 : 200, reply);
-}
-
 void
 handle_rewards_list(http_request *req, http_reply *reply)
 {
-    resource_read(req, reply, &rewards_resource, false);
+    http_resource_read(req, reply, &rewards_resource, false);
 }
 
 void
 handle_rewards_get(http_request *req, http_reply *reply)
 {
-    resource_read(req, reply, &rewards_resource, true);
+    http_resource_read(req, reply, &rewards_resource, true);
 }
 
 void
 handle_rewards_create(http_request *req, http_reply *reply)
 {
-    resource_write(req, reply, &rewards_resource, CHANGE_CREATE);
+    http_resource_write(req, reply, &rewards_resource, RESOURCE_CREATE);
 }
 
 void
 handle_rewards_update(http_request *req, http_reply *reply)
 {
-    resource_write(req, reply, &rewards_resource, CHANGE_UPDATE);
+    http_resource_write(req, reply, &rewards_resource, RESOURCE_UPDATE);
 }
 
 void
 handle_rewards_delete(http_request *req, http_reply *reply)
 {
-    resource_write(req, reply, &rewards_resource, CHANGE_DELETE);
+    http_resource_write(req, reply, &rewards_resource, RESOURCE_DELETE);
 }
 
 void
 handle_stamp_cards_list(http_request *req, http_reply *reply)
 {
-    resource_read(req, reply, &stamp_cards_resource, false);
+    http_resource_read(req, reply, &stamp_cards_resource, false);
 }
 
 void
 handle_stamp_cards_get(http_request *req, http_reply *reply)
 {
-    resource_read(req, reply, &stamp_cards_resource, true);
+    http_resource_read(req, reply, &stamp_cards_resource, true);
 }
 
 void
 handle_stamp_cards_create(http_request *req, http_reply *reply)
 {
-    resource_write(req, reply, &stamp_cards_resource, CHANGE_CREATE);
+    http_resource_write(req, reply, &stamp_cards_resource, RESOURCE_CREATE);
 }
 
 void
 handle_stamp_cards_update(http_request *req, http_reply *reply)
 {
-    resource_write(req, reply, &stamp_cards_resource, CHANGE_UPDATE);
+    http_resource_write(req, reply, &stamp_cards_resource, RESOURCE_UPDATE);
 }
 
 void
 handle_stamp_cards_delete(http_request *req, http_reply *reply)
 {
-    resource_write(req, reply, &stamp_cards_resource, CHANGE_DELETE);
+    http_resource_write(req, reply, &stamp_cards_resource, RESOURCE_DELETE);
 }
 
 /* ---- redemptions and coupons ------------------------------------------------ */

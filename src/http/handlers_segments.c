@@ -157,16 +157,7 @@ handle_segments_count(http_request *req, http_reply *reply)
 void
 handle_segments_members(http_request *req, http_reply *reply)
 {
-    int64_t id, after;
-    int limit;
-    if (!http_param_id(req, 0, &id, reply) || !http_page(req, &after, &limit, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    http_reply_read(reply, segments_members(conn, app_now_us(req->app), id, after, limit, &out, &err), &out, &err);
+    http_read_page_by_id(req, reply, segments_members);
 }
 
 void

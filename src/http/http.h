@@ -107,6 +107,11 @@ void http_reply_read(http_reply *reply, app_status st, json_t **out, const app_e
 typedef app_status (*http_read_fn)(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err);
 void http_read_by_id(http_request *req, http_reply *reply, http_read_fn fn);
 
+/* A read of a page (?after=&limit=) of what the record named by the path's first id holds. */
+typedef app_status (*http_read_page_fn)(db *conn, int64_t now_us, int64_t id, int64_t after, int limit, json_t **out,
+                                        app_error *err);
+void http_read_page_by_id(http_request *req, http_reply *reply, http_read_page_fn fn);
+
 /* A read of a whole resource (no id): takes the read connection, calls fn, replies. */
 typedef app_status (*http_read_all_fn)(db *conn, int64_t now_us, json_t **out, app_error *err);
 void http_read_all(http_request *req, http_reply *reply, http_read_all_fn fn);

@@ -447,6 +447,21 @@ http_read_by_id(http_request *req, http_reply *reply, http_read_fn fn)
 }
 
 void
+http_read_page_by_id(http_request *req, http_reply *reply, http_read_page_fn fn)
+{
+    int64_t id, after;
+    int limit;
+    if (!http_param_id(req, 0, &id, reply) || !http_page(req, &after, &limit, reply))
+        return;
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    app_error err = {0};
+    json_t *out = NULL;
+    http_reply_read(reply, fn(conn, app_now_us(req->app), id, after, limit, &out, &err), &out, &err);
+}
+
+void
 http_read_all(http_request *req, http_reply *reply, http_read_all_fn fn)
 {
     db *conn = http_read_conn(req, reply);

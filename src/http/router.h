@@ -12,6 +12,8 @@
 
 #include "http.h"
 
+#include "app/resource.h"
+
 typedef void (*http_handler)(http_request *req, http_reply *reply);
 
 enum route_flags {
@@ -121,5 +123,19 @@ void handle_apikeys_list(http_request *req, http_reply *reply);
 void handle_apikeys_create(http_request *req, http_reply *reply);
 void handle_apikeys_revoke(http_request *req, http_reply *reply);
 void handle_audit_list(http_request *req, http_reply *reply);
+void handle_members_referrals(http_request *req, http_reply *reply);
+void handle_members_offers(http_request *req, http_reply *reply);
+void handle_offers_list(http_request *req, http_reply *reply);
+void handle_offers_create(http_request *req, http_reply *reply);
+void handle_offers_get(http_request *req, http_reply *reply);
+void handle_offers_update(http_request *req, http_reply *reply);
+void handle_offers_delete(http_request *req, http_reply *reply);
+
+/* A read of a resource: the list, or (one) the row the path's id names. */
+void http_resource_read(http_request *req, http_reply *reply, const resource *r, bool one);
+
+typedef enum http_resource_change { RESOURCE_CREATE, RESOURCE_UPDATE, RESOURCE_DELETE } http_resource_change;
+/* A change of a resource: create (a body), update (the path's id and a body) or delete (the id). */
+void http_resource_write(http_request *req, http_reply *reply, const resource *r, http_resource_change kind);
 
 #endif

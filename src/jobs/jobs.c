@@ -14,6 +14,7 @@
 #include "app/program.h"
 #include "app/attributes.h"
 #include "app/tiers.h"
+#include "app/referrals.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -120,16 +121,24 @@ points_chunk_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+/* Runs chunk (one write each) until a chunk handles fewer than chunk_max (*handled,
+ * which the chunk sets); adds every chunk's *handled to *total. */
+static app_status
+run_chunks(app *a, app_tx_fn chunk, void *call, const int *handled, int chunk_max, int64_t *total, app_error *err)
+{
+    do {
+        app_status st = app_write(a, chunk, call, err);
+        if (st != APP_OK)
+            return st;
+        *total += *handled;
+    } while (*handled == chunk_max);
+    return APP_OK;
+}
+
 static app_status
 run_points_job(app *a, points_call *call, job_report *report, app_error *err)
 {
-    do {
-        app_status st = app_write(a, points_chunk_tx, call, err);
-        if (st != APP_OK)
-            return st;
-        report->affected += call->members;
-    } while (call->members == JOB_CHUNK_MEMBERS);
-    return APP_OK;
+    return run_chunks(a, points_chunk_tx, call, &call->members, JOB_CHUNK_MEMBERS, &report->affected, err);
 }
 
 /* Pending points whose return window ended become available. */
@@ -185,13 +194,34 @@ static app_status
 job_holds_expire(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     holds_call call = {at_us, 0};
-    do {
-        app_status st = app_write(a, holds_chunk_tx, &call, err);
-        if (st != APP_OK)
-            return st;
-        report->affected += call.count;
-    } while (call.count == JOB_CHUNK_MEMBERS);
-    return APP_OK;
+    return run_chunks(a, holds_chunk_tx, &call, &call.count, JOB_CHUNK_MEMBERS, &report->affected, err);
+}
+
+typedef struct referrals_call {
+    int64_t now_us;
+    int64_t after; /* the last referral looked at */
+    int count;
+    int64_t paid;
+} referrals_call;
+
+static app_status
+referrals_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    referrals_call *call = arg;
+    actor who = app_system_actor("referrals_pay");
+    return referrals_pay_due(conn, &who, call->now_us, &call->after, REFERRALS_PAY_CHUNK_MAX, &call->count,
+                             &call->paid, err);
+}
+
+/* Qualified referrals whose purchase cleared the return window pay both members' bonuses, once. */
+static app_status
+job_referrals_pay(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    referrals_call call = {at_us, 0, 0, 0};
+    int64_t looked_at = 0;
+    app_status st = run_chunks(a, referrals_chunk_tx, &call, &call.count, REFERRALS_PAY_CHUNK_MAX, &looked_at, err);
+    report->affected = call.paid;
+    return st;
 }
 
 typedef struct tiers_call {
@@ -290,6 +320,8 @@ const job_def JOBS[] = {
     {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},
     {"tiers_review", "move members up or (after their grace) down to the tier their purchases hold",
      24 * 3600 * US_PER_SECOND, job_tiers_review},
+    {"referrals_pay", "pay referral bonuses once the referred member's first purchase cleared the return window",
+     3600 * US_PER_SECOND, job_referrals_pay},
     {NULL, NULL, 0, NULL},
 };
 

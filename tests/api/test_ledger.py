@@ -446,7 +446,7 @@ def test_rule_delete(server, make_rule):
     rule = make_rule(condition=in_store(store_marker()))
     r = server.delete(f"/v1/rules/{rule['id']}", key="manager")
     assert r.status_code == 200, r.text
-    assert r.json() == rule
+    assert r.json() == dict(rule, deleted=True)  # a program resource says it was deleted, not deactivated
     assert server.db.count("audit_log", f"action = 'rule.delete' AND entity_id = {rule['id']}") == 1
     assert_error(server.get(f"/v1/rules/{rule['id']}"), 404, "not_found")
     assert rule["id"] not in [x["id"] for x in server.get("/v1/rules").json()["data"]]

@@ -22,7 +22,7 @@ FULL = {
 
 MEMBER_KEYS = {"id", "tier", "external_id", "email", "phone", "first_name", "last_name", "birthday",
                "address", "consent", "status", "attributes", "joined_at", "created_at",
-               "updated_at", "erased_at"}
+               "updated_at", "erased_at", "referral_code"}
 
 
 def page_all(server, query, limit):

@@ -138,6 +138,8 @@ CREATE TABLE offers (
     CHECK ((rule_id IS NULL) <> (reward_id IS NULL))
 );
 CREATE INDEX offers_window ON offers(ends_at);
+-- A rule earns through at most one offer (its members, its window).
+CREATE UNIQUE INDEX offers_rule ON offers(rule_id) WHERE rule_id IS NOT NULL;
 
 -- An offer's coupon, once per member.
 CREATE TABLE offer_claims (
@@ -163,3 +165,7 @@ CREATE TABLE referrals (
 );
 CREATE INDEX referrals_referrer ON referrals(referrer_id, created_at);
 CREATE INDEX referrals_status ON referrals(status, qualified_at);
+
+-- The secret of members' referral codes (core/referral_code.h): made once here,
+-- so every server of a fleet reads the same key and codes never change.
+INSERT INTO settings (key, value, updated_at) VALUES ('referral_code_key', {{RANDOM_HEX32}}, 0);

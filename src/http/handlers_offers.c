@@ -1,0 +1,46 @@
+/* handlers_offers.c -- /v1/offers and GET /v1/members/{id}/offers: glue to app/offers.c. */
+#include "router.h"
+
+#include "app/offers.h"
+
+void
+handle_offers_list(http_request *req, http_reply *reply)
+{
+    http_resource_read(req, reply, &offers_resource, false);
+}
+
+void
+handle_offers_get(http_request *req, http_reply *reply)
+{
+    http_resource_read(req, reply, &offers_resource, true);
+}
+
+void
+handle_offers_create(http_request *req, http_reply *reply)
+{
+    http_resource_write(req, reply, &offers_resource, RESOURCE_CREATE);
+}
+
+void
+handle_offers_update(http_request *req, http_reply *reply)
+{
+    http_resource_write(req, reply, &offers_resource, RESOURCE_UPDATE);
+}
+
+void
+handle_offers_delete(http_request *req, http_reply *reply)
+{
+    http_resource_write(req, reply, &offers_resource, RESOURCE_DELETE);
+}
+
+static app_status
+member_offers(db *conn, int64_t now_us, int64_t id, json_t **out, app_error *err)
+{
+    return offers_for_member(conn, id, now_us, out, err);
+}
+
+void
+handle_members_offers(http_request *req, http_reply *reply)
+{
+    http_read_by_id(req, reply, member_offers);
+}

@@ -14,6 +14,7 @@
 #include "offers.h"
 
 #include "attributes.h"
+#include "coupons.h"
 #include "core/validate.h"
 #include "expr_records.h"
 #include "resource.h"
@@ -382,3 +383,61 @@ offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_
     arena_release(&mem);
     return st;
 }
+
+app_status
+offers_claim_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t offer_id, json_t **out,
+                app_error *err)
+{
+    /* PostgreSQL: the member's balance row is the lock all their changes take,
+     * so two claims of one member run one after the other. */
+    int64_t locked = 0;
+    int rc = db_engine(conn) == DB_POSTGRES
+                 ? db_query_int64(conn, "SELECT member_id FROM member_stats WHERE member_id = ? FOR UPDATE", member_id,
+                                  &locked)
+                 : DB_OK;
+    if (rc != DB_OK && rc != DB_DONE)
+        return app_db_fail(err, conn, rc);
+    json_t *offer = NULL, *usable = NULL;
+    app_status st = resource_get(conn, &offers_resource, offer_id, &offer, err);
+    if (st == APP_NOT_FOUND)
+        st = app_fail(err, APP_NOT_FOUND, "offer_not_found", "offer %lld does not exist", (long long)offer_id);
+    if (st == APP_OK && !json_is_integer(json_object_get(offer, "reward_id")))
+        st = app_fail(err, APP_CONFLICT, "offer_not_claimable",
+                      "offer %lld carries an earning rule: its members earn it by buying", (long long)offer_id);
+    /* The member must be able to use it now: the listing's own test (window, segment, tiers, active). */
+    if (st == APP_OK)
+        st = offers_for_member(conn, member_id, at_us, &usable, err);
+    json_t *listed = NULL;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(usable, "data"), i, item)
+        if (json_integer_value(json_object_get(item, "id")) == offer_id)
+            listed = item;
+    if (st == APP_OK && listed == NULL)
+        st = app_fail(err, APP_CONFLICT, "offer_not_for_member",
+                      "offer %lld is not open to member %lld now (its window, segment or tiers)", (long long)offer_id,
+                      (long long)member_id);
+    if (st == APP_OK && json_is_true(json_object_get(json_object_get(listed, "carries"), "claimed")))
+        st = app_fail(err, APP_CONFLICT, "offer_claimed", "member %lld claimed offer %lld already",
+                      (long long)member_id, (long long)offer_id);
+    json_t *coupon = NULL;
+    if (st == APP_OK)
+        st = coupons_issue_tx(conn, who, at_us, member_id, json_integer_value(json_object_get(offer, "reward_id")),
+                              "offer", offer_id, 0, &coupon, err);
+    if (st == APP_OK) {
+        int64_t values[] = {offer_id, member_id, json_integer_value(json_object_get(coupon, "id")), at_us};
+        st = app_exec_ints(conn, "INSERT INTO offer_claims (offer_id, member_id, coupon_id, claimed_at)"
+                                 " VALUES (?, ?, ?, ?)",
+                           values, 4, err);
+    }
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "offer.claim", "offer", offer_id, NULL, err);
+    if (st == APP_OK)
+        *out = json_pack("{s:I, s:I, s:O}", "offer_id", (json_int_t)offer_id, "member_id", (json_int_t)member_id,
+                         "coupon", coupon);
+    json_decref(coupon);
+    json_decref(usable);
+    json_decref(offer);
+    return st;
+}
+

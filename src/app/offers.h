@@ -38,6 +38,15 @@ extern const resource offers_resource;
  * The checkout quote calls it too. */
 app_status offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_error *err);
 
+/* Claims an offer's coupon for a member (POST
+ * /v1/members/{id}/offers/{offer_id}/claim): the offer must carry a reward
+ * and be open to the member now (as offers_for_member lists it), once per
+ * member; the coupon is free (source "offer") and takes no stock. Errors:
+ * offer_not_found, not_found (404: no such member), offer_not_claimable,
+ * offer_not_for_member, offer_claimed (409). *out = {offer_id, member_id, coupon}. */
+app_status offers_claim_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, int64_t offer_id,
+                           json_t **out, app_error *err);
+
 /* Gates the loaded rules (count of them, env: purchase context) that offers
  * carry: drops a rule whose offer is inactive, adds the offer's segment and
  * tiers to its condition and narrows its window to the offer's. For

@@ -44,3 +44,22 @@ handle_members_offers(http_request *req, http_reply *reply)
 {
     http_read_by_id(req, reply, member_offers);
 }
+
+typedef struct claim_ids {
+    int64_t member_id, offer_id;
+} claim_ids;
+
+static app_status
+claim_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
+{
+    const claim_ids *ids = ctx;
+    return offers_claim_tx(conn, &req->who, app_now_us(req->app), ids->member_id, ids->offer_id, out, err);
+}
+
+void
+handle_members_offers_claim(http_request *req, http_reply *reply)
+{
+    claim_ids ids;
+    if (http_param_id(req, 0, &ids.member_id, reply) && http_param_id(req, 1, &ids.offer_id, reply))
+        http_write(req, claim_tx, &ids, 201, reply);
+}

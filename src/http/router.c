@@ -28,6 +28,8 @@ const route ROUTES[] = {
      handle_members_erase},
     {"GET", "/v1/members/{id}/referrals", PERM_MEMBERS_READ, 0, handle_members_referrals},
     {"GET", "/v1/members/{id}/offers", PERM_MEMBERS_READ, 0, handle_members_offers},
+    {"POST", "/v1/members/{id}/offers/{offer_id}/claim", PERM_PURCHASES_WRITE, ROUTE_IDEMPOTENCY_REQUIRED,
+     handle_members_offers_claim},
     {"GET", "/v1/members/{id}/points", PERM_MEMBERS_READ, 0, handle_points_get},
     {"GET", "/v1/members/{id}/points/history", PERM_MEMBERS_READ, 0, handle_points_history},
     {"POST", "/v1/members/{id}/points/spend", PERM_PURCHASES_WRITE, ROUTE_IDEMPOTENCY_REQUIRED | ROUTE_ANSWER_IS_MEMBER,

@@ -125,6 +125,7 @@ void handle_apikeys_revoke(http_request *req, http_reply *reply);
 void handle_audit_list(http_request *req, http_reply *reply);
 void handle_members_referrals(http_request *req, http_reply *reply);
 void handle_members_offers(http_request *req, http_reply *reply);
+void handle_members_offers_claim(http_request *req, http_reply *reply);
 void handle_offers_list(http_request *req, http_reply *reply);
 void handle_offers_create(http_request *req, http_reply *reply);
 void handle_offers_get(http_request *req, http_reply *reply);

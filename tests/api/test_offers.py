@@ -4,7 +4,9 @@ listing exactly what a member can use now, and bad input that creates nothing.
 
 Every offer here targets a segment on a city no other test uses, so a member sees only
 its own test's offers; every rule's condition names a store of its own. Tiers and rewards
-have no API on this branch yet: tests write their rows (and members.tier) in SQL.
+come from their APIs; a tier nobody reaches by buying is given to a member by setting
+members.tier in SQL (the tier issue's upgrades are tested in test_tiers.py). Claiming an
+offer's coupon: once, only for the members it is open to, never for a rule offer.
 """
 
 import datetime
@@ -69,18 +71,20 @@ def make_offer(server, **fields):
 
 
 def make_tier(server):
+    """A tier no purchase reaches (tests give it to a member with set_tier)."""
     name = unique("tier-")
     rank = int(server.db.scalar("SELECT COALESCE(MAX(rank), 0) + 1 FROM tiers"))
-    execute(server.db, "INSERT INTO tiers (name, rank, metric, threshold, window_months, created_at, updated_at)"
-                       f" VALUES ('{name}', {rank}, 'spend', 0, 12, 0, 0)")
+    r = server.post("/v1/tiers", json={"name": name, "rank": rank, "metric": "spend", "threshold": 10 ** 12})
+    assert r.status_code == 201, r.text
     return name
 
 
 def make_reward(server):
     name = unique("reward-")
-    execute(server.db, "INSERT INTO rewards (name, kind, cost_points, amount_off_cents, validity_days, created_at,"
-                       f" updated_at) VALUES ('{name}', 'amount_off', 0, 500, 30, 0, 0)")
-    return int(server.db.scalar(f"SELECT id FROM rewards WHERE name = '{name}'")), name
+    r = server.post("/v1/rewards", json={"name": name, "kind": "amount_off", "cost_points": 0,
+                                         "amount_off_cents": 500, "validity_days": 30})
+    assert r.status_code == 201, r.text
+    return r.json()["id"], name
 
 
 def set_tier(server, member_id, tier):
@@ -269,3 +273,57 @@ def test_bad_offers_create_nothing(server, rules):
     assert_error(server.post("/v1/offers", json=[1]), 400, "invalid_body")
     assert server.db.counts(TABLES) == before
     assert server.get(f"/v1/offers/{taken['id']}").json() == taken
+
+
+# ---- claiming an offer's coupon ---------------------------------------------------------------
+
+def claim(server, member_id, offer_id, idem=None, key="admin"):
+    return server.post(f"/v1/members/{member_id}/offers/{offer_id}/claim", key=key,
+                       headers={"Idempotency-Key": idem or unique("claim-")})
+
+
+def test_claiming_an_offer_issues_one_free_coupon(server, rules):
+    marker = unique("c")
+    reward_id, _ = make_reward(server)
+    offer = make_offer(server, reward_id=reward_id, segment=city_of(marker))
+    m = server.create_member(address={"city": marker})
+    r = claim(server, m["id"], offer["id"], idem="claim-once")
+    assert r.status_code == 201, r.text
+    coupon = r.json()["coupon"]
+    assert (coupon["source"], coupon["source_id"], coupon["points_cost"], coupon["status"]) == (
+        "offer", offer["id"], 0, "issued")
+    assert coupon["reward"]["id"] == reward_id and coupon["member_id"] == m["id"]
+    assert server.get(f"/v1/coupons/{coupon['code']}").json()["usable"] is True
+    # The same request again answers the same; another is refused and issues nothing.
+    again = claim(server, m["id"], offer["id"], idem="claim-once")
+    assert again.status_code == 201 and again.json() == r.json()
+    assert_error(claim(server, m["id"], offer["id"]), 409, "offer_claimed")
+    assert server.db.count("coupons", f"member_id = {m['id']}") == 1
+    listed = [o for o in offers_of(server, m["id"]) if o["id"] == offer["id"]][0]
+    assert listed["carries"]["claimed"] is True
+    assert server.db.count("audit_log", f"action = 'offer.claim' AND entity_id = {offer['id']}") == 1
+    # A claimed offer is kept: deactivate it instead.
+    assert_error(server.delete(f"/v1/offers/{offer['id']}"), 409, "offer_claimed")
+
+
+def test_an_offer_is_claimed_only_by_its_members_now(server, rules):
+    marker = unique("c")
+    reward_id, _ = make_reward(server)
+    offer = make_offer(server, reward_id=reward_id, segment=city_of(marker))
+    ended = make_offer(server, reward_id=reward_id, segment=city_of(marker), starts_at=days(-5), ends_at=days(-1))
+    rule, _ = rules(10)
+    rule_offer = make_offer(server, rule_id=rule["id"], segment=city_of(marker))
+    outsider = server.create_member(address={"city": unique("elsewhere")})
+    member = server.create_member(address={"city": marker})
+    before = server.db.count("coupons")
+    assert_error(claim(server, outsider["id"], offer["id"]), 409, "offer_not_for_member")
+    assert_error(claim(server, member["id"], ended["id"]), 409, "offer_not_for_member")
+    assert_error(claim(server, member["id"], rule_offer["id"]), 409, "offer_not_claimable")
+    assert_error(claim(server, member["id"], 987654321), 404, "offer_not_found")
+    assert_error(claim(server, 987654321, offer["id"]), 404, "not_found")
+    assert_error(claim(server, member["id"], offer["id"], key="agent"), 403, "forbidden")
+    r = server.post(f"/v1/members/{member['id']}/offers/{offer['id']}/claim")
+    assert_error(r, 400, "idempotency_key_required")
+    assert server.db.count("coupons") == before
+    assert server.db.count("offer_claims", f"member_id = {member['id']}") == 0
+

@@ -15,12 +15,14 @@
 #include "attributes.h"
 #include "core/rules.h"
 #include "core/validate.h"
+#include "coupons.h"
 #include "earning_rules.h"
 #include "expr_records.h"
 #include "ledger.h"
+#include "offers.h"
 #include "program.h"
-#include "stamp_cards.h"
 #include "referrals.h"
+#include "stamp_cards.h"
 #include "store/db_rows.h"
 
 #include <assert.h>
@@ -846,6 +848,55 @@ purchases_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *bod
     return st == APP_OK ? purchases_create_with_tx(conn, who, at_us, body, setup, out, err) : st;
 }
 
+/* What else the till should know of a quote: the member's usable coupons
+ * (each saying whether it applies to this basket: a free product's sku in
+ * it), the offers open to them now, and the stamps the basket would add
+ * (the plan booking would apply). Nothing for a member who is not active. */
+static app_status
+quote_extras(db *conn, arena *mem, const purchase_setup *setup, const purchase_input *in, const purchase_buyer *buyer,
+             const purchase_plan *plan, json_t **coupons, json_t **offers, json_t *stamps, app_error *err)
+{
+    json_t *usable = NULL, *open = NULL;
+    app_status st = APP_OK;
+    if (buyer->active)
+        st = coupons_usable(conn, buyer->id, in->occurred_at_us, &usable, err);
+    if (st == APP_OK && buyer->active)
+        st = offers_for_member(conn, buyer->id, in->occurred_at_us, &open, err);
+    stamp_plan *stamped = arena_alloc(mem, sizeof *stamped);
+    stamped->count = 0;
+    expr_env env = setup->env;
+    env.now_us = in->occurred_at_us;
+    if (st == APP_OK && buyer->active)
+        st = stamp_cards_plan(conn, &env, buyer->id, &plan->rec, in->occurred_at_us, stamped, err);
+    if (st != APP_OK) {
+        json_decref(usable);
+        json_decref(open);
+        return st;
+    }
+    *coupons = json_array();
+    size_t i;
+    json_t *coupon;
+    json_array_foreach(json_object_get(usable, "data"), i, coupon) {
+        const char *sku = json_string_value(json_object_get(json_object_get(coupon, "reward"), "sku"));
+        bool applies = sku == NULL;
+        for (size_t k = 0; !applies && k < in->line_count; k++)
+            applies = strcmp(in->lines[k].sku, sku) == 0;
+        json_object_set_new(coupon, "applies", json_boolean(applies));
+        json_array_append(*coupons, coupon);
+    }
+    *offers = open ? json_incref(json_object_get(open, "data")) : json_array();
+    for (size_t k = 0; k < stamped->count; k++) {
+        const stamp_step *step = &stamped->steps[k];
+        json_array_append_new(stamps, json_pack("{s:I, s:b, s:i, s:i, s:b}", "card_id", (json_int_t)step->card_id,
+                                                "new_card", step->member_card_id == 0, "stamps_after",
+                                                step->stamps_after, "stamps_needed", step->stamps_needed, "fills",
+                                                step->fills));
+    }
+    json_decref(usable);
+    json_decref(open);
+    return APP_OK;
+}
+
 app_status
 purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_error *err)
 {
@@ -877,6 +928,14 @@ purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_
         json_t *line_points = json_array();
         for (size_t i = 0; i < in.line_count; i++)
             json_array_append_new(line_points, json_integer((json_int_t)plan.result->line_points[i]));
+        json_t *coupons = NULL, *offers = NULL, *stamps = json_array();
+        st = quote_extras(conn, &mem, setup, &in, &buyer, &plan, &coupons, &offers, stamps, err);
+        if (st != APP_OK) {
+            json_decref(line_points);
+            json_decref(stamps);
+            arena_release(&mem);
+            return st;
+        }
         *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I}}", "member_id",
                          (json_int_t)buyer.id, "amount_cents", (json_int_t)in.amount_cents, "points_paid_cents",
                          (json_int_t)in.points_paid_cents, "eligible_cents", (json_int_t)plan.result->eligible_cents,
@@ -885,6 +944,9 @@ purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_
                          "line_points", line_points, "pay_with_points", "available",
                          (json_int_t)buyer.balances.available, "point_value_millicents", (json_int_t)value,
                          "max_points", (json_int_t)payable, "max_cents", (json_int_t)payable_cents);
+        json_object_set_new(*out, "coupons", coupons);
+        json_object_set_new(*out, "offers", offers);
+        json_object_set_new(*out, "stamps", stamps);
     }
     arena_release(&mem);
     return st;

@@ -60,7 +60,9 @@ app_status purchases_refund_keyed_tx(db *conn, const actor *who, int64_t at_us, 
  * evaluated by the code that books purchases, on the member as they are now.
  * {member_id, amount_cents, points_paid_cents, eligible_cents, points_earned,
  * earning, line_points, pay_with_points: {available, point_value_millicents,
- * max_points, max_cents}}. The errors of a purchase. */
+ * max_points, max_cents}, coupons: [coupon + applies], offers: [...],
+ * stamps: [{card_id, new_card, stamps_after, stamps_needed, fills}]}. The
+ * errors of a purchase. */
 app_status purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_error *err);
 
 /* Reads one purchase with its lines and earning. */

@@ -1,5 +1,6 @@
-"""The checkout quote: what a basket would earn and what the member may pay with points,
-computed by the code that books purchases. Every quote is followed by booking the same
+"""The checkout quote: what a basket would earn, what the member may pay with points, their
+usable coupons, the offers open to them and the stamps the basket would add, computed by
+the code that books purchases. Every quote is followed by booking the same
 basket, and the two must agree (points, explanation, each line's points) across rules
 with line scopes, caps per order and per day, exclusions, points paid, a tier multiplier
 and an inactive member. A quote changes nothing. On both engines.
@@ -11,7 +12,7 @@ from conftest import COUNTED_TABLES, assert_error, unique
 from test_ledger import LEDGER_TABLES, buy, make_rule, program_settings  # noqa: F401 (fixture)
 
 QUOTE_KEYS = {"member_id", "amount_cents", "points_paid_cents", "eligible_cents", "points_earned",
-              "earning", "line_points", "pay_with_points"}
+              "earning", "line_points", "pay_with_points", "coupons", "offers", "stamps"}
 
 
 def quote(server, body, key="admin"):
@@ -149,3 +150,43 @@ def test_quote_roles(server):
                            json={"member_id": m["id"], "amount_cents": 100}).status_code == 200
     assert server.post("/v1/checkout/quote", key=None,
                        json={"member_id": m["id"], "amount_cents": 100}).status_code == 401
+
+
+def test_quote_shows_coupons_offers_and_the_stamps_booking_adds(server, make_rule):
+    """A stamp card of 2 on a sku of this test: the quote says the first basket starts a card
+    and the second fills it; booking does exactly that (the card's coupon is then usable, and
+    applies to a basket holding its sku). An offer open to the member is listed."""
+    sku = unique("SKU-")
+    r = server.post("/v1/rewards", json={"name": unique("free-"), "kind": "free_product", "sku": sku,
+                                         "cost_points": 0})
+    assert r.status_code == 201, r.text
+    reward = r.json()
+    r = server.post("/v1/stamp-cards", json={"name": unique("card-"), "stamps_needed": 2,
+                                             "condition": f'any(lines, sku = "{sku}")',
+                                             "reward_id": reward["id"]})
+    assert r.status_code == 201, r.text
+    card = r.json()
+    marker = unique("city-")
+    r = server.post("/v1/offers", json={"name": unique("offer-"), "title": "a gift", "reward_id": reward["id"],
+                                        "segment": f'city = "{marker}"', "starts_at": "2020-01-01T00:00:00Z",
+                                        "ends_at": "2099-01-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    offer = r.json()
+    m = server.create_member(address={"city": marker})
+    basket = {"member_id": m["id"], "lines": [{"sku": sku, "amount_cents": 300}]}
+    for stamps_after, fills in ((1, False), (2, True)):
+        q = quote(server, basket)
+        ours = [s for s in q["stamps"] if s["card_id"] == card["id"]]
+        assert ours == [{"card_id": card["id"], "new_card": stamps_after == 1, "stamps_after": stamps_after,
+                         "stamps_needed": 2, "fills": fills}]
+        assert [o["id"] for o in q["offers"]] == [offer["id"]]
+        buy(server, m["id"], 300, lines=basket["lines"])
+        r = server.get(f"/v1/members/{m['id']}/stamp-cards")
+        assert r.status_code == 200, r.text
+    q = quote(server, basket)
+    issued = [c for c in q["coupons"] if c["reward"]["id"] == reward["id"]]
+    assert len(issued) == 1 and issued[0]["source"] == "stamp_card" and issued[0]["applies"] is True
+    other = quote(server, {"member_id": m["id"], "lines": [{"sku": "something-else", "amount_cents": 300}]})
+    assert [c["applies"] for c in other["coupons"] if c["reward"]["id"] == reward["id"]] == [False]
+    assert [s for s in q["stamps"] if s["card_id"] == card["id"]][0]["new_card"] is True  # the full card rolled over
+

@@ -202,3 +202,17 @@ app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_e
     db_finalize(stmt);
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
+
+app_status
+app_query_ints(db *conn, const char *sql, const int64_t *values, int count, int64_t *out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    for (int k = 0; k < count; k++)
+        db_bind_int64(stmt, k + 1, values[k]);
+    int rc = db_step(stmt);
+    *out = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
+    db_finalize(stmt);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}

@@ -108,6 +108,11 @@ app_status app_require_member(db *conn, int64_t member_id, app_error *err);
 /* Runs one statement binding count int64 values from index 1; DB_DONE expected. */
 app_status app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err);
 
+/* Runs one query binding count int64 values from index 1; its first column of
+ * its one row in *out (a COUNT(*) or a lookup that always answers a row). */
+app_status app_query_ints(db *conn, const char *sql, const int64_t *values, int count, int64_t *out,
+                          app_error *err);
+
 /* Refuses a body (object) with a key not in keys (NULL-terminated):
  * unknown_field, "unknown field 'WHEREkey' (did you mean 'x'?)" when one is
  * close, else naming the fields it takes. where prefixes nested keys ("lines[0].").

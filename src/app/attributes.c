@@ -206,14 +206,22 @@ attributes_check_member(db *conn, const char *attributes_json, app_error *err)
 }
 
 app_status
+attributes_env(db *conn, arena *mem, expr_context context, expr_env *env, app_error *err)
+{
+    expr_attribute *attributes = NULL;
+    size_t count = 0;
+    app_status st = attributes_load(conn, mem, &attributes, &count, err);
+    *env = (expr_env){.context = context, .attributes = attributes, .attribute_count = count};
+    return st;
+}
+
+app_status
 attributes_check_expression(db *conn, const char *field, const char *text, expr_context context, app_error *err)
 {
     arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &count, err);
+    expr_env env;
+    app_status st = attributes_env(conn, &mem, context, &env, err);
     if (st == APP_OK) {
-        expr_env env = {.context = context, .attributes = attributes, .attribute_count = count};
         expr_error e;
         if (expr_parse(&mem, text, &env, &e) == NULL)
             st = app_fail(err, APP_INVALID, "invalid_expression", "%s: %s", field, e.message);

@@ -28,6 +28,10 @@ app_status attributes_delete_tx(db *conn, const actor *who, int64_t at_us, const
 /* Loads the declarations for an expression env into mem. */
 app_status attributes_load(db *conn, arena *mem, expr_attribute **out, size_t *count, app_error *err);
 
+/* An expression env of a context with the declared attributes (in mem); the
+ * caller sets now_us and the rest. */
+app_status attributes_env(db *conn, arena *mem, expr_context context, expr_env *env, app_error *err);
+
 /* Checks an expression in a context with the declared attributes, without
  * keeping it: invalid_expression ("FIELD: line L, col C: ...") when it does not parse. */
 app_status attributes_check_expression(db *conn, const char *field, const char *text, expr_context context,
@@ -36,6 +40,10 @@ app_status attributes_check_expression(db *conn, const char *field, const char *
 /* Checks a member's attributes JSON text against the declarations: a declared
  * key holding a value of another type is invalid_field (null is allowed). */
 app_status attributes_check_member(db *conn, const char *attributes_json, app_error *err);
+
+/* An expression env of a context with the declared attributes (in mem); the
+ * caller sets now_us and the rest. */
+app_status attributes_env(db *conn, arena *mem, expr_context context, expr_env *env, app_error *err);
 
 /* Checks an expression in a context with the declared attributes, without
  * running it: invalid_expression "FIELD: line 1, col 5: ..." when it fails. */

@@ -497,21 +497,6 @@ read_reward(db *conn, int64_t reward_id, reward_row *r, app_error *err)
     return APP_OK;
 }
 
-/* Runs sql with two int64 parameters; its first column in *out. */
-static app_status
-query_int64_2(db *conn, const char *sql, int64_t a, int64_t b, int64_t *out, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, sql);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, a);
-    db_bind_int64(stmt, 2, b);
-    int rc = db_step(stmt);
-    *out = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
-}
-
 /* The member's side of a redemption, checked under their lock: active, tier, limit, points. */
 static app_status
 check_member(db *conn, int64_t member_id, int64_t reward_id, const reward_row *r, app_error *err)
@@ -538,9 +523,9 @@ check_member(db *conn, int64_t member_id, int64_t reward_id, const reward_row *r
         return app_fail(err, APP_CONFLICT, "tier_required", "reward '%s' needs tier '%s' or above", r->name,
                         r->min_tier);
     if (st == APP_OK && r->per_member_limit > 0)
-        st = query_int64_2(conn, "SELECT COUNT(*) FROM coupons WHERE reward_id = ? AND member_id = ?"
-                                 " AND status <> 'voided'",
-                           reward_id, member_id, &held, err);
+        st = app_query_ints(conn, "SELECT COUNT(*) FROM coupons WHERE reward_id = ? AND member_id = ?"
+                                  " AND status <> 'voided'",
+                            (int64_t[]){reward_id, member_id}, 2, &held, err);
     if (st == APP_OK && r->per_member_limit > 0 && held >= r->per_member_limit)
         return app_fail(err, APP_CONFLICT, "limit_reached", "member %lld has %lld of reward '%s': the limit is %lld",
                         (long long)member_id, (long long)held, r->name, (long long)r->per_member_limit);

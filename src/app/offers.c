@@ -74,21 +74,6 @@ check_tiers(db *conn, const json_t *v, app_error *err)
     return APP_OK;
 }
 
-/* How many rows sql (two ids: a, b) counts. */
-static app_status
-count_rows(db *conn, const char *sql, int64_t a, int64_t b, int64_t *count, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, sql);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, a);
-    db_bind_int64(stmt, 2, b);
-    int rc = db_step(stmt);
-    *count = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
-}
-
 /* What an offer carries: exactly one of an existing rule (no other offer's) or an existing reward. */
 static app_status
 check_carried(db *conn, int64_t id, const json_t *offer, app_error *err)
@@ -99,14 +84,15 @@ check_carried(db *conn, int64_t id, const json_t *offer, app_error *err)
         return app_fail(err, APP_INVALID, "invalid_field",
                         "an offer carries exactly one of rule_id (an earning rule) or reward_id (a reward)");
     int64_t target = json_integer_value(has_rule ? rule : reward), count = 0;
-    app_status st = count_rows(conn, has_rule ? "SELECT COUNT(*) FROM earning_rules WHERE id = ? AND 0 < ?"
-                                              : "SELECT COUNT(*) FROM rewards WHERE id = ? AND 0 < ?",
-                               target, 1, &count, err);
+    app_status st = app_query_ints(conn, has_rule ? "SELECT COUNT(*) FROM earning_rules WHERE id = ?"
+                                                  : "SELECT COUNT(*) FROM rewards WHERE id = ?",
+                                   &target, 1, &count, err);
     if (st == APP_OK && count == 0)
         st = app_fail(err, APP_INVALID, has_rule ? "unknown_rule" : "unknown_reward", "there is no %s %lld",
                       has_rule ? "earning rule" : "reward", (long long)target);
     if (st == APP_OK && has_rule)
-        st = count_rows(conn, "SELECT COUNT(*) FROM offers WHERE rule_id = ? AND id <> ?", target, id, &count, err);
+        st = app_query_ints(conn, "SELECT COUNT(*) FROM offers WHERE rule_id = ? AND id <> ?",
+                            (int64_t[]){target, id}, 2, &count, err);
     if (st == APP_OK && has_rule && count > 0)
         st = app_fail(err, APP_CONFLICT, "rule_in_offer", "rule %lld is carried by another offer already",
                       (long long)target);
@@ -129,8 +115,7 @@ static app_status
 before_delete(db *conn, const actor *who, int64_t at_us, const json_t *offer, app_error *err)
 {
     int64_t id = json_integer_value(json_object_get(offer, "id")), claims = 0;
-    app_status st = count_rows(conn, "SELECT COUNT(*) FROM offer_claims WHERE offer_id = ? AND 0 < ?", id, 1, &claims,
-                               err);
+    app_status st = app_query_ints(conn, "SELECT COUNT(*) FROM offer_claims WHERE offer_id = ?", &id, 1, &claims, err);
     if (st == APP_OK && claims > 0)
         st = app_fail(err, APP_CONFLICT, "offer_claimed",
                       "members claimed offer %lld: set it inactive instead of deleting it", (long long)id);
@@ -335,11 +320,10 @@ app_status
 offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_error *err)
 {
     arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &count, err);
-    expr_env env = {.context = EXPR_CTX_MEMBER, .now_us = at_us, .attributes = attributes, .attribute_count = count,
-                    .date_start_us = date_start_us};
+    expr_env env;
+    app_status st = attributes_env(conn, &mem, EXPR_CTX_MEMBER, &env, err);
+    env.now_us = at_us;
+    env.date_start_us = date_start_us;
     expr_record rec = {0};
     bool active = false;
     if (st == APP_OK)

@@ -461,12 +461,9 @@ purchases_setup_load(db *conn, purchase_setup **out, app_error *err)
 {
     purchase_setup *setup = calloc(1, sizeof *setup);
     assert(setup != NULL);
-    expr_attribute *attributes = NULL;
-    size_t attribute_count = 0;
     app_status st = program_load(conn, &setup->program, err);
     if (st == APP_OK)
-        st = attributes_load(conn, &setup->mem, &attributes, &attribute_count, err);
-    setup->env = (expr_env){.context = EXPR_CTX_PURCHASE, .attributes = attributes, .attribute_count = attribute_count};
+        st = attributes_env(conn, &setup->mem, EXPR_CTX_PURCHASE, &setup->env, err);
     if (st == APP_OK)
         st = earning_rules_load(conn, &setup->mem, &setup->env, setup->rules, &setup->rule_count, err);
     if (st == APP_OK)

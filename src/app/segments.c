@@ -53,13 +53,11 @@ typedef struct compiled {
 static app_status
 compile(db *conn, arena *mem, int64_t now_us, const char *expression, compiled *out, app_error *err)
 {
-    expr_attribute *attributes;
-    size_t count;
-    app_status st = attributes_load(conn, mem, &attributes, &count, err);
+    app_status st = attributes_env(conn, mem, EXPR_CTX_MEMBER, &out->env, err);
     if (st != APP_OK)
         return st;
-    out->env = (expr_env){.context = EXPR_CTX_MEMBER, .now_us = now_us, .attributes = attributes,
-                          .attribute_count = count, .date_start_us = date_start_us};
+    out->env.now_us = now_us;
+    out->env.date_start_us = date_start_us;
     expr_error e;
     out->root = expr_parse(mem, expression, &out->env, &e);
     if (out->root == NULL || expr_compile_sql(mem, out->root, &out->env, db_expr_dialect(conn), &out->sql, &e) != 0)

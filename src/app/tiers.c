@@ -637,10 +637,8 @@ app_status
 tiers_member_get(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err)
 {
     arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t attribute_count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &attribute_count, err);
-    expr_env env = {.context = EXPR_CTX_MEMBER, .attributes = attributes, .attribute_count = attribute_count};
+    expr_env env;
+    app_status st = attributes_env(conn, &mem, EXPR_CTX_MEMBER, &env, err);
     tiers_set *set = arena_alloc(&mem, sizeof *set);
     member_view *v = arena_alloc(&mem, sizeof *v);
     if (st == APP_OK)

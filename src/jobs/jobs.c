@@ -237,10 +237,8 @@ tiers_chunk_tx(db *conn, void *arg, app_error *err)
 {
     tiers_call *call = arg;
     arena mem = {0};
-    expr_attribute *attributes = NULL;
-    size_t attribute_count = 0;
-    app_status st = attributes_load(conn, &mem, &attributes, &attribute_count, err);
-    expr_env env = {.context = EXPR_CTX_MEMBER, .attributes = attributes, .attribute_count = attribute_count};
+    expr_env env;
+    app_status st = attributes_env(conn, &mem, EXPR_CTX_MEMBER, &env, err);
     tiers_set *set = arena_alloc(&mem, sizeof *set);
     int64_t ids[JOB_CHUNK_MEMBERS];
     call->members = 0;
@@ -264,13 +262,10 @@ static app_status
 job_tiers_review(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     tiers_call call = {at_us, 0, 0, 0};
-    do {
-        app_status st = app_write(a, tiers_chunk_tx, &call, err);
-        if (st != APP_OK)
-            return st;
-    } while (call.members == JOB_CHUNK_MEMBERS);
+    int64_t reviewed = 0;
+    app_status st = run_chunks(a, tiers_chunk_tx, &call, &call.members, JOB_CHUNK_MEMBERS, &reviewed, err);
     report->affected = call.changed;
-    return APP_OK;
+    return st;
 }
 
 typedef struct coupons_call {
@@ -298,13 +293,7 @@ static app_status
 job_coupons_expire(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     coupons_call call = {at_us, 0};
-    do {
-        app_status st = app_write(a, coupons_chunk_tx, &call, err);
-        if (st != APP_OK)
-            return st;
-        report->affected += call.count;
-    } while (call.count == COUPONS_EXPIRE_CHUNK_MAX);
-    return APP_OK;
+    return run_chunks(a, coupons_chunk_tx, &call, &call.count, COUPONS_EXPIRE_CHUNK_MAX, &report->affected, err);
 }
 
 const job_def JOBS[] = {

@@ -94,7 +94,7 @@ refuse_carried(db *conn, const actor *who, int64_t at_us, const json_t *rule, ap
 
 const resource earning_rules_resource = {
     "earning_rules", "rule",        FIELDS, sizeof FIELDS / sizeof FIELDS[0], check_rule, NULL, RULES_MAX,
-    defaults,        "priority, id", refuse_carried,
+    defaults,        "priority, id", refuse_carried, NULL,
 };
 
 /* Parses a stored expression into mem; a stored rule was checked, so failure means the

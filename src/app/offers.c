@@ -136,7 +136,7 @@ before_delete(db *conn, const actor *who, int64_t at_us, const json_t *offer, ap
 
 const resource offers_resource = {
     "offers",  "offer",        FIELDS, sizeof FIELDS / sizeof FIELDS[0], check_offer, NULL, OFFERS_MAX,
-    defaults, "starts_at, id", before_delete,
+    defaults, "starts_at, id", before_delete, NULL,
 };
 
 /* ---- the gate on earning rules ------------------------------------------------------------ */

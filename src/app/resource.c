@@ -371,7 +371,13 @@ write_row(db *conn, const resource *r, const actor *who, int64_t at_us, int64_t 
     char action[64];
     snprintf(action, sizeof action, "%s.%s", r->what, id == 0 ? "create" : "update");
     st = audit_record(conn, who, at_us, action, r->what, written, NULL, err);
-    return st == APP_OK ? resource_get(conn, r, written, out, err) : st;
+    if (st == APP_OK)
+        st = resource_get(conn, r, written, out, err);
+    if (st == APP_OK && r->after_write != NULL && (st = r->after_write(conn, *out, err)) != APP_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 app_status

@@ -60,6 +60,9 @@ typedef struct resource {
     /* Before a row is deleted (or deactivated): refuses with an error, or does
      * what the delete entails, in its transaction; NULL: nothing. */
     app_status (*before_delete)(db *conn, const actor *who, int64_t at_us, const json_t *row, app_error *err);
+    /* After a row is created or changed (row: it as it is now): what else the
+     * change entails, in its transaction; NULL: nothing. */
+    app_status (*after_write)(db *conn, const json_t *row, app_error *err);
 } resource;
 
 /* The JSON of the current row of a statement selecting `id, <the fields in

@@ -76,4 +76,5 @@ const resource rewards_resource = {
     defaults,
     NULL,
     NULL,
+    NULL,
 };

@@ -43,6 +43,7 @@ const resource stamp_cards_resource = {
     defaults,
     NULL,
     NULL,
+    NULL,
 };
 
 /* ---- stamping ------------------------------------------------------------ */

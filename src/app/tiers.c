@@ -19,227 +19,78 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TIER_COLUMNS                                                                                           \
-    "id, name, rank, metric, threshold, window_months, condition, multiplier_permille, grace_days, created_at," \
-    " updated_at"
+#define TIER_COLUMNS "id, name, rank, metric, threshold, window_months, condition, multiplier_permille, grace_days"
 #define TIER_HISTORY_MAX 20
 
-static const char *const KEYS[] = {"name",      "rank",      "metric",     "threshold", "window_months",
-                                   "condition", "multiplier_permille", "grace_days", NULL};
+static const char *const METRICS[] = {"spend", "points", "purchases", NULL};
 
-/* ---------------------------------------------------------------- stored tiers */
+static const resource_field FIELDS[] = {
+    {"name", FIELD_TEXT, false, 0, TIER_NAME_BYTES_MAX, NULL, NULL, NULL},
+    {"rank", FIELD_INT, false, 1, TIERS_MAX, NULL, NULL, NULL},
+    {"metric", FIELD_CHOICE, false, 0, 0, METRICS, NULL, NULL},
+    {"threshold", FIELD_INT, false, 0, 1000000000000LL, NULL, NULL, NULL}, /* cents for spend */
+    {"window_months", FIELD_INT, false, 1, 120, NULL, NULL, NULL},
+    {"condition", FIELD_MEMBER_EXPR, true, 0, 0, NULL, NULL, NULL},
+    {"multiplier_permille", FIELD_INT, false, 1000, 10000, NULL, NULL, NULL},
+    {"grace_days", FIELD_INT, false, 0, 366, NULL, NULL, NULL},
+};
 
 static json_t *
-tier_json(db_stmt *stmt)
+defaults(void)
 {
-    return json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:o, s:I, s:I, s:o, s:o}", "id",
-                     (json_int_t)db_column_int64(stmt, 0), "name", db_column_text(stmt, 1), "rank",
-                     (json_int_t)db_column_int64(stmt, 2), "metric", db_column_text(stmt, 3), "threshold",
-                     (json_int_t)db_column_int64(stmt, 4), "window_months", (json_int_t)db_column_int64(stmt, 5),
-                     "condition", app_json_text_or_null(db_column_text(stmt, 6)), "multiplier_permille",
-                     (json_int_t)db_column_int64(stmt, 7), "grace_days", (json_int_t)db_column_int64(stmt, 8),
-                     "created_at", app_json_time(db_column_int64(stmt, 9)), "updated_at",
-                     app_json_time(db_column_int64(stmt, 10)));
+    return json_pack("{s:I, s:n, s:I, s:I}", "window_months", (json_int_t)12, "condition", "multiplier_permille",
+                     (json_int_t)1000, "grace_days", (json_int_t)0);
 }
 
+/* A rank is one tier's (the name's uniqueness is the resource's). */
 static app_status
-whole_number(const json_t *tier, const char *key, int64_t min, int64_t max, const char *unit, app_error *err)
+check_rank(db *conn, int64_t id, const json_t *tier, app_error *err)
 {
-    json_t *v = json_object_get(tier, key);
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return app_fail(err, APP_INVALID, "invalid_field", "%s must be a whole number%s from %lld to %lld", key, unit,
-                        (long long)min, (long long)max);
-    return APP_OK;
+    int64_t rank = json_integer_value(json_object_get(tier, "rank")), taken = 0;
+    app_status st = app_query_ints(conn, "SELECT COUNT(*) FROM tiers WHERE rank = ? AND id <> ?",
+                                   (int64_t[]){rank, id}, 2, &taken, err);
+    if (st == APP_OK && taken > 0)
+        st = app_fail(err, APP_CONFLICT, "duplicate_tier_rank", "another tier has rank %lld", (long long)rank);
+    return st;
 }
 
-/* Validates a whole tier (defaults or the stored tier, merged with the input). */
+/* Nobody holds a tier that goes, and no reward requires it. */
 static app_status
-check_tier(db *conn, const json_t *tier, app_error *err)
+refuse_in_use(db *conn, const actor *who, int64_t at_us, const json_t *tier, app_error *err)
 {
-    app_status st = app_check_keys(tier, KEYS, "", err);
-    if (st != APP_OK)
-        return st;
+    (void)who;
+    (void)at_us;
+    int64_t id = json_integer_value(json_object_get(tier, "id")), users = 0;
+    app_status st = app_query_ints(conn, "SELECT (SELECT COUNT(*) FROM member_tiers WHERE tier_id = ?)"
+                                         " + (SELECT COUNT(*) FROM rewards WHERE min_tier_id = ?)",
+                                   (int64_t[]){id, id}, 2, &users, err);
+    if (st == APP_OK && users > 0)
+        st = app_fail(err, APP_CONFLICT, "tier_in_use", "members hold tier %lld or rewards require it: move them first",
+                      (long long)id);
+    return st;
+}
+
+/* A renamed tier: the members holding it carry the new name (expressions read members.tier). */
+static app_status
+rename_holders(db *conn, const json_t *tier, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "UPDATE members SET tier = ? WHERE id IN"
+                                     " (SELECT member_id FROM member_tiers WHERE tier_id = ?) AND tier <> ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
     const char *name = json_string_value(json_object_get(tier, "name"));
-    if (name == NULL || name[0] == '\0' || !validate_text(name, TIER_NAME_BYTES_MAX))
-        return app_fail(err, APP_INVALID, "invalid_field", "name must be text of 1 to %d bytes", TIER_NAME_BYTES_MAX);
-    if (tiers_metric_parse(json_string_value(json_object_get(tier, "metric"))) < 0)
-        return app_fail(err, APP_INVALID, "invalid_field", "metric must be one of spend, points, purchases");
-    if ((st = whole_number(tier, "rank", 1, TIERS_MAX, "", err)) != APP_OK ||
-        (st = whole_number(tier, "threshold", 0, 1000000000000LL, " (cents for spend)", err)) != APP_OK ||
-        (st = whole_number(tier, "window_months", 1, 120, " of months", err)) != APP_OK ||
-        (st = whole_number(tier, "multiplier_permille", 1000, 10000, " (1000 = no extra points)", err)) != APP_OK ||
-        (st = whole_number(tier, "grace_days", 0, 366, " of days", err)) != APP_OK)
-        return st;
-    json_t *condition = json_object_get(tier, "condition");
-    if (json_is_null(condition))
-        return APP_OK;
-    if (!json_is_string(condition))
-        return app_fail(err, APP_INVALID, "invalid_field", "condition must be an expression (a string) or null");
-    return attributes_check_expression(conn, "condition", json_string_value(condition), EXPR_CTX_MEMBER, err);
-}
-
-static void
-bind_tier(db_stmt *stmt, const json_t *tier)
-{
-    db_bind_text(stmt, 1, json_string_value(json_object_get(tier, "name")), -1);
-    db_bind_int64(stmt, 2, json_integer_value(json_object_get(tier, "rank")));
-    db_bind_text(stmt, 3, json_string_value(json_object_get(tier, "metric")), -1);
-    db_bind_int64(stmt, 4, json_integer_value(json_object_get(tier, "threshold")));
-    db_bind_int64(stmt, 5, json_integer_value(json_object_get(tier, "window_months")));
-    db_bind_text_or_null(stmt, 6, json_string_value(json_object_get(tier, "condition")));
-    db_bind_int64(stmt, 7, json_integer_value(json_object_get(tier, "multiplier_permille")));
-    db_bind_int64(stmt, 8, json_integer_value(json_object_get(tier, "grace_days")));
-}
-
-/* Steps a write RETURNING the tier: no row is a taken name or rank (both
- * statements guard it without raising, so PostgreSQL's transaction goes on). */
-static app_status
-finish_write(db *conn, db_stmt *stmt, const actor *who, int64_t at_us, const char *action, const json_t *tier,
-             json_t **out, app_error *err)
-{
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text(stmt, 1, name, -1);
+    db_bind_int64(stmt, 2, json_integer_value(json_object_get(tier, "id")));
+    db_bind_text(stmt, 3, name, -1);
     int rc = db_step(stmt);
-    int64_t id = 0;
-    if (rc == DB_ROW) {
-        *out = tier_json(stmt);
-        id = db_column_int64(stmt, 0);
-    }
     db_finalize(stmt);
-    if (rc == DB_DONE || rc == DB_CONSTRAINT)
-        return app_fail(err, APP_CONFLICT, "duplicate_tier", "a tier named '%s' or of rank %lld exists already",
-                        json_string_value(json_object_get(tier, "name")),
-                        (long long)json_integer_value(json_object_get(tier, "rank")));
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    app_status st = audit_record(conn, who, at_us, action, "tier", id, NULL, err);
-    if (st != APP_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return st;
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-app_status
-tiers_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
-{
-    if (!json_is_object(body))
-        return app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object");
-    int64_t count = 0;
-    int rc = db_query_int64(conn, "SELECT count(*) FROM tiers WHERE 0 < ?", 1, &count);
-    if (rc != DB_OK)
-        return app_db_fail(err, conn, rc);
-    if (count >= TIERS_MAX)
-        return app_fail(err, APP_INVALID, "too_many_tiers", "at most %d tiers", TIERS_MAX);
-    json_t *tier = json_pack("{s:I, s:n, s:I, s:I}", "window_months", (json_int_t)12, "condition",
-                             "multiplier_permille", (json_int_t)1000, "grace_days", (json_int_t)0);
-    json_object_update(tier, (json_t *)body);
-    app_status st = check_tier(conn, tier, err);
-    if (st == APP_OK) {
-        db_stmt *stmt = db_prepare(conn, "INSERT INTO tiers (name, rank, metric, threshold, window_months, condition,"
-                                         " multiplier_permille, grace_days, created_at, updated_at)"
-                                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-                                         " RETURNING " TIER_COLUMNS);
-        if (stmt != NULL) {
-            bind_tier(stmt, tier);
-            db_bind_int64(stmt, 9, at_us);
-            db_bind_int64(stmt, 10, at_us);
-        }
-        st = finish_write(conn, stmt, who, at_us, "tier.create", tier, out, err);
-    }
-    json_decref(tier);
-    return st;
-}
-
-app_status
-tiers_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch, json_t **out,
-                app_error *err)
-{
-    if (!json_is_object(patch) || json_object_size(patch) == 0)
-        return app_fail(err, APP_INVALID, "empty_patch", "give at least one field to change");
-    json_t *tier = NULL;
-    app_status st = tiers_get(conn, id, &tier, err);
-    if (st != APP_OK)
-        return st;
-    json_object_del(tier, "id");
-    json_object_del(tier, "created_at");
-    json_object_del(tier, "updated_at");
-    json_object_update(tier, (json_t *)patch);
-    st = check_tier(conn, tier, err);
-    if (st == APP_OK) {
-        db_stmt *stmt = db_prepare(conn, "UPDATE tiers SET name = ?, rank = ?, metric = ?, threshold = ?,"
-                                         " window_months = ?, condition = ?, multiplier_permille = ?, grace_days = ?,"
-                                         " updated_at = ? WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tiers o"
-                                         " WHERE o.id <> ? AND (o.name = ? OR o.rank = ?)) RETURNING " TIER_COLUMNS);
-        if (stmt != NULL) {
-            bind_tier(stmt, tier);
-            db_bind_int64(stmt, 9, at_us);
-            db_bind_int64(stmt, 10, id);
-            db_bind_int64(stmt, 11, id);
-            db_bind_text(stmt, 12, json_string_value(json_object_get(tier, "name")), -1);
-            db_bind_int64(stmt, 13, json_integer_value(json_object_get(tier, "rank")));
-        }
-        st = finish_write(conn, stmt, who, at_us, "tier.update", tier, out, err);
-    }
-    /* A renamed tier: the members holding it carry the new name. */
-    db_stmt *stmt = st == APP_OK ? db_prepare(conn, "UPDATE members SET tier = ? WHERE id IN"
-                                                    " (SELECT member_id FROM member_tiers WHERE tier_id = ?)")
-                                 : NULL;
-    if (st == APP_OK && stmt == NULL)
-        st = app_db_fail(err, conn, DB_ERROR);
-    if (stmt != NULL) {
-        db_bind_text(stmt, 1, json_string_value(json_object_get(tier, "name")), -1);
-        db_bind_int64(stmt, 2, id);
-        int rc = db_step(stmt);
-        db_finalize(stmt);
-        if (rc != DB_DONE)
-            st = app_db_fail(err, conn, rc);
-    }
-    json_decref(tier);
-    return st;
-}
-
-app_status
-tiers_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err)
-{
-    int64_t users = 0;
-    int rc = db_query_int64(conn, "SELECT count(*) FROM member_tiers WHERE tier_id = ?", id, &users);
-    int64_t rewards = 0;
-    if (rc == DB_OK)
-        rc = db_query_int64(conn, "SELECT count(*) FROM rewards WHERE min_tier_id = ?", id, &rewards);
-    if (rc != DB_OK)
-        return app_db_fail(err, conn, rc);
-    users += rewards;
-    if (users > 0)
-        return app_fail(err, APP_CONFLICT, "tier_in_use",
-                        "members hold tier %lld or rewards require it: move them first", (long long)id);
-    db_stmt *stmt = db_prepare(conn, "DELETE FROM tiers WHERE id = ? RETURNING " TIER_COLUMNS);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, id);
-    rc = db_step(stmt);
-    if (rc == DB_ROW)
-        *out = tier_json(stmt);
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "tier %lld does not exist", (long long)id);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    return audit_record(conn, who, at_us, "tier.delete", "tier", id, NULL, err);
-}
-
-app_status
-tiers_get(db *conn, int64_t id, json_t **out, app_error *err)
-{
-    return app_get_one(conn, "SELECT " TIER_COLUMNS " FROM tiers WHERE id = ?", id, tier_json, "tier", out, err);
-}
-
-app_status
-tiers_list(db *conn, json_t **out, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, "SELECT " TIER_COLUMNS " FROM tiers ORDER BY rank");
-    return app_page(conn, stmt, TIERS_MAX, tier_json, NULL, out, err);
-}
+const resource tiers_resource = {
+    "tiers", "tier", FIELDS, sizeof FIELDS / sizeof FIELDS[0], check_rank, NULL, TIERS_MAX, defaults, "rank",
+    refuse_in_use, rename_holders,
+};
 
 /* ---------------------------------------------------------------- evaluation */
 

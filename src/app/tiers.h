@@ -19,6 +19,7 @@
 #define PATRON_TIERS_APP_H
 
 #include "app.h"
+#include "resource.h"
 #include "core/expr.h"
 #include "core/tiers.h"
 
@@ -36,18 +37,12 @@ app_status tiers_load(db *conn, arena *mem, const expr_env *env, tiers_set *set,
 /* The set's tier with this name, or NULL. */
 const tier_def *tiers_find(const tiers_set *set, const char *name, size_t name_len);
 
-/* Creates a tier. Errors: invalid_field, unknown_field, invalid_expression,
- * duplicate_tier (409: the name or the rank is taken), too_many_tiers. */
-app_status tiers_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
-                           app_error *err);
-/* Changes some fields (validated whole); the same errors, or not_found. */
-app_status tiers_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *patch, json_t **out,
-                           app_error *err);
-/* Deletes a tier nobody holds and no reward requires (tier_in_use, 409). */
-app_status tiers_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out, app_error *err);
-app_status tiers_get(db *conn, int64_t id, json_t **out, app_error *err);
-/* Every tier, lowest rank first: {data: [...]}. */
-app_status tiers_list(db *conn, json_t **out, app_error *err);
+/* The tiers as a resource (resource.h): create, update, delete, get and list
+ * (by rank). Errors: invalid_field, unknown_field, invalid_expression,
+ * duplicate_tier_name, duplicate_tier_rank (409), too_many_tiers; a delete:
+ * tier_in_use (409) while members hold it or rewards require it. A renamed
+ * tier is renamed on the members holding it. */
+extern const resource tiers_resource;
 
 /* A member's tier and progress: {member_id, tier, since, grace_until, next:
  * {tier, metric, value, threshold, missing, by, message}, keep: {...},

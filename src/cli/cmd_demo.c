@@ -280,7 +280,7 @@ demo_program_tx(db *conn, void *arg, app_error *err)
     };
     for (size_t i = 0; i < sizeof tiers / sizeof tiers[0]; i++) {
         if (st == APP_OK)
-            st = tiers_create_tx(conn, &s->who, s->now_us, tiers[i], &out, err);
+            st = resource_create_tx(conn, &tiers_resource, &s->who, s->now_us, tiers[i], &out, err);
         json_decref(out);
         out = NULL;
         json_decref(tiers[i]);

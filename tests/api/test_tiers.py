@@ -92,11 +92,12 @@ def test_bad_tiers_are_refused_and_change_nothing(server, ladder, body, code, ne
 
 
 def test_taken_name_or_rank_is_a_conflict(server, ladder):
-    for body in ({"name": "Gold", "rank": 7, "metric": "spend", "threshold": 1},
-                 {"name": "Bronze", "rank": 2, "metric": "spend", "threshold": 1}):
-        assert_error(server.post("/v1/tiers", json=body), 409, "duplicate_tier")
+    assert_error(server.post("/v1/tiers", json={"name": "Gold", "rank": 7, "metric": "spend", "threshold": 1}),
+                 409, "duplicate_tier_name")
+    assert_error(server.post("/v1/tiers", json={"name": "Bronze", "rank": 2, "metric": "spend", "threshold": 1}),
+                 409, "duplicate_tier_rank")
     assert_error(server.patch(f"/v1/tiers/{ladder['Silver']['id']}", json={"rank": 2}), 409,
-                 "duplicate_tier")
+                 "duplicate_tier_rank")
     assert server.get(f"/v1/tiers/{ladder['Silver']['id']}").json()["rank"] == 1
     assert_error(server.patch("/v1/tiers/999999", json={"grace_days": 1}), 404, "not_found")
 
@@ -256,6 +257,20 @@ def test_review_without_grace_moves_down_at_once_and_is_idempotent(server, ladde
     changes = server.db.scalar(f"SELECT count(*) FROM tier_changes WHERE member_id = {m['id']}")
     review(server, at)
     assert server.db.scalar(f"SELECT count(*) FROM tier_changes WHERE member_id = {m['id']}") == changes
+
+
+def test_renaming_a_tier_renames_it_on_its_members(server, ladder):
+    m = server.create_member()
+    buy(server, m["id"], SILVER_CENTS)
+    silver = ladder["Silver"]["id"]
+    try:
+        r = server.patch(f"/v1/tiers/{silver}", json={"name": "Argent"})
+        assert r.status_code == 200, r.text
+        assert server.get(f"/v1/members/{m['id']}").json()["tier"] == "Argent"
+        assert tier_of(server, m["id"])["tier"]["name"] == "Argent"
+    finally:
+        assert server.patch(f"/v1/tiers/{silver}", json={"name": "Silver"}).status_code == 200
+    assert server.get(f"/v1/members/{m['id']}").json()["tier"] == "Silver"
 
 
 def test_deleting_a_held_tier_is_refused(server, ladder):

@@ -190,8 +190,10 @@ app_require_member(db *conn, int64_t member_id, app_error *err)
     return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-app_status
-app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err)
+/* Runs sql with count int64 values bound from index 1; out (may be NULL)
+ * takes the first column of a row, which then must come, else DB_DONE must. */
+static app_status
+run_ints(db *conn, const char *sql, const int64_t *values, int count, int64_t *out, app_error *err)
 {
     db_stmt *stmt = db_prepare(conn, sql);
     if (stmt == NULL)
@@ -199,20 +201,20 @@ app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_e
     for (int k = 0; k < count; k++)
         db_bind_int64(stmt, k + 1, values[k]);
     int rc = db_step(stmt);
+    if (out != NULL)
+        *out = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
     db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    return rc == (out != NULL ? DB_ROW : DB_DONE) ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+app_status
+app_exec_ints(db *conn, const char *sql, const int64_t *values, int count, app_error *err)
+{
+    return run_ints(conn, sql, values, count, NULL, err);
 }
 
 app_status
 app_query_ints(db *conn, const char *sql, const int64_t *values, int count, int64_t *out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, sql);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    for (int k = 0; k < count; k++)
-        db_bind_int64(stmt, k + 1, values[k]);
-    int rc = db_step(stmt);
-    *out = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+    return run_ints(conn, sql, values, count, out, err);
 }

@@ -17,6 +17,7 @@
 #include "coupons.h"
 #include "core/validate.h"
 #include "expr_records.h"
+#include "ledger.h"
 #include "resource.h"
 
 #include <assert.h>
@@ -374,15 +375,12 @@ offers_claim_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, in
 {
     /* PostgreSQL: the member's balance row is the lock all their changes take,
      * so two claims of one member run one after the other. */
-    int64_t locked = 0;
-    int rc = db_engine(conn) == DB_POSTGRES
-                 ? db_query_int64(conn, "SELECT member_id FROM member_stats WHERE member_id = ? FOR UPDATE", member_id,
-                                  &locked)
-                 : DB_OK;
-    if (rc != DB_OK && rc != DB_DONE)
-        return app_db_fail(err, conn, rc);
+    ledger_balances balances;
+    app_status st = ledger_lock_member(conn, member_id, &balances, err);
+    if (st != APP_OK && st != APP_NOT_FOUND) /* no member: offers_for_member says so */
+        return st;
     json_t *offer = NULL, *usable = NULL;
-    app_status st = resource_get(conn, &offers_resource, offer_id, &offer, err);
+    st = resource_get(conn, &offers_resource, offer_id, &offer, err);
     if (st == APP_NOT_FOUND)
         st = app_fail(err, APP_NOT_FOUND, "offer_not_found", "offer %lld does not exist", (long long)offer_id);
     if (st == APP_OK && !json_is_integer(json_object_get(offer, "reward_id")))

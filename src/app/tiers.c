@@ -333,16 +333,13 @@ settle(db *conn, const tiers_set *set, const expr_env *env, int64_t now_us, int6
     /* PostgreSQL: the member's balance row is the lock every change of theirs
      * takes (a purchase holds it already), so a review and a purchase of one
      * member never both move their tier. */
-    int64_t locked = 0;
-    int rc = db_engine(conn) == DB_POSTGRES
-                 ? db_query_int64(conn, "SELECT member_id FROM member_stats WHERE member_id = ? FOR UPDATE", member_id,
-                                  &locked)
-                 : DB_OK;
-    if (rc != DB_OK && rc != DB_DONE)
-        return app_db_fail(err, conn, rc);
+    ledger_balances balances;
+    app_status st = ledger_lock_member(conn, member_id, &balances, err);
+    if (st != APP_OK && st != APP_NOT_FOUND) /* no member: load_view says so */
+        return st;
     arena mem = {0};
     member_view *v = arena_alloc(&mem, sizeof *v);
-    app_status st = load_view(conn, &mem, set, env, now_us, member_id, v, err);
+    st = load_view(conn, &mem, set, env, now_us, member_id, v, err);
     const tier_def *held = st == APP_OK ? view_tier(v, v->tier_id) : NULL;
     int best_k = st == APP_OK ? tiers_best(v->tiers, v->tier_count, v->purchases, v->purchase_count, now_us) : -1;
     const tier_def *best = best_k >= 0 ? &v->tiers[best_k] : NULL;

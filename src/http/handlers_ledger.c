@@ -100,19 +100,17 @@ handle_points_get(http_request *req, http_reply *reply)
     http_read_by_id(req, reply, ledger_points);
 }
 
+static app_status
+read_history(db *conn, int64_t now_us, int64_t member_id, int64_t before, int limit, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return ledger_history(conn, member_id, before, limit, out, err);
+}
+
 void
 handle_points_history(http_request *req, http_reply *reply)
 {
-    int64_t id, before = 0;
-    int limit;
-    if (!http_param_id(req, 0, &id, reply) || !http_page_before(req, &before, &limit, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    http_reply_read(reply, ledger_history(conn, id, before, limit, &out, &err), &out, &err);
+    http_read_newest_by_id(req, reply, read_history);
 }
 
 typedef struct spend_write {

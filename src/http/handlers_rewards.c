@@ -163,15 +163,5 @@ handle_coupons_void(http_request *req, http_reply *reply)
 void
 handle_member_stamp_cards(http_request *req, http_reply *reply)
 {
-    int64_t id, before = 0;
-    int limit;
-    if (!http_param_id(req, 0, &id, reply) || !http_page_before(req, &before, &limit, reply))
-        return;
-    db *conn = http_read_conn(req, reply);
-    if (conn == NULL)
-        return;
-    app_error err = {0};
-    json_t *out = NULL;
-    app_status st = stamp_cards_member_list(conn, app_now_us(req->app), id, before, limit, &out, &err);
-    http_reply_read(reply, st, &out, &err);
+    http_read_newest_by_id(req, reply, stamp_cards_member_list);
 }

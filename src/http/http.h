@@ -111,6 +111,8 @@ void http_read_by_id(http_request *req, http_reply *reply, http_read_fn fn);
 typedef app_status (*http_read_page_fn)(db *conn, int64_t now_us, int64_t id, int64_t after, int limit, json_t **out,
                                         app_error *err);
 void http_read_page_by_id(http_request *req, http_reply *reply, http_read_page_fn fn);
+/* The same newest first: fn's fourth argument is ?before= (0: from the newest). */
+void http_read_newest_by_id(http_request *req, http_reply *reply, http_read_page_fn fn);
 
 /* A read of a whole resource (no id): takes the read connection, calls fn, replies. */
 typedef app_status (*http_read_all_fn)(db *conn, int64_t now_us, json_t **out, app_error *err);

@@ -446,19 +446,34 @@ http_read_by_id(http_request *req, http_reply *reply, http_read_fn fn)
     http_reply_read(reply, fn(conn, app_now_us(req->app), id, &out, &err), &out, &err);
 }
 
-void
-http_read_page_by_id(http_request *req, http_reply *reply, http_read_page_fn fn)
+/* A page under the record the path's first id names: oldest first from
+ * ?after=, or (newest) newest first from ?before=. */
+static void
+read_page_by_id(http_request *req, http_reply *reply, http_read_page_fn fn, bool newest)
 {
-    int64_t id, after;
+    int64_t id, from = 0;
     int limit;
-    if (!http_param_id(req, 0, &id, reply) || !http_page(req, &after, &limit, reply))
+    if (!http_param_id(req, 0, &id, reply) ||
+        !(newest ? http_page_before(req, &from, &limit, reply) : http_page(req, &from, &limit, reply)))
         return;
     db *conn = http_read_conn(req, reply);
     if (conn == NULL)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    http_reply_read(reply, fn(conn, app_now_us(req->app), id, after, limit, &out, &err), &out, &err);
+    http_reply_read(reply, fn(conn, app_now_us(req->app), id, from, limit, &out, &err), &out, &err);
+}
+
+void
+http_read_page_by_id(http_request *req, http_reply *reply, http_read_page_fn fn)
+{
+    read_page_by_id(req, reply, fn, false);
+}
+
+void
+http_read_newest_by_id(http_request *req, http_reply *reply, http_read_page_fn fn)
+{
+    read_page_by_id(req, reply, fn, true);
 }
 
 void

@@ -208,9 +208,17 @@ load_view(db *conn, arena *mem, const tiers_set *set, const expr_env *env, int64
     memset(v, 0, sizeof *v);
     memcpy(v->tiers, set->tiers, set->count * sizeof *v->tiers);
     v->tier_count = set->count;
+    /* The member's whole record only when a tier has a condition to evaluate
+     * on it: after every purchase, the common ladder needs just their tier. */
+    bool conditions = false;
+    for (size_t k = 0; k < set->count; k++)
+        conditions = conditions || set->conditions[k] != NULL;
     arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT t.tier_id, t.since, t.grace_until, ");
-    expr_records_select_list(&sql);
+    arena_text_append(&sql, "SELECT t.tier_id, t.since, t.grace_until");
+    if (conditions) {
+        arena_text_append(&sql, ", ");
+        expr_records_select_list(&sql);
+    }
     arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id"
                             " LEFT JOIN member_tiers t ON t.member_id = m.id WHERE m.id = ?");
     db_stmt *stmt = db_prepare(conn, sql.text);
@@ -222,6 +230,8 @@ load_view(db *conn, arena *mem, const tiers_set *set, const expr_env *env, int64
         v->tier_id = db_column_is_null(stmt, 0) ? 0 : db_column_int64(stmt, 0);
         v->since_us = db_column_is_null(stmt, 1) ? 0 : db_column_int64(stmt, 1);
         v->grace_until_us = db_column_is_null(stmt, 2) ? 0 : db_column_int64(stmt, 2);
+    }
+    if (rc == DB_ROW && conditions) {
         expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
         expr_record rec = {.values = values};
         expr_env member_env = *env;

@@ -764,7 +764,10 @@ static app_status
 setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
 {
     /* Sums, not maxima: an edit stamped earlier than the latest (another server's clock) still changes them. */
-    db_stmt *stmt = db_prepare(conn, "SELECT (SELECT COALESCE(MAX(version), 0) FROM program_versions),"
+    /* The database's own random key (migration 004) names the database: a
+     * thread's cache serves any connection to it (reads come from a pool). */
+    db_stmt *stmt = db_prepare(conn, "SELECT (SELECT value FROM settings WHERE key = 'referral_code_key'),"
+                                     " (SELECT COALESCE(MAX(version), 0) FROM program_versions),"
                                      " (SELECT COUNT(*) FROM earning_rules), (SELECT COALESCE(SUM(updated_at % 1000000007), 0) FROM earning_rules),"
                                      " (SELECT COUNT(*) FROM attribute_definitions),"
                                      " (SELECT COALESCE(SUM(created_at % 1000000007), 0) FROM attribute_definitions)"
@@ -774,11 +777,11 @@ setup_fingerprint(db *conn, char *out, size_t out_bytes, app_error *err)
         return app_db_fail(err, conn, DB_ERROR);
     int rc = db_step(stmt);
     if (rc == DB_ROW)
-        snprintf(out, out_bytes, "%p:%lld:%lld:%lld:%lld:%lld:%lld:%lld", (void *)conn,
-                 (long long)db_column_int64(stmt, 0), (long long)db_column_int64(stmt, 1),
-                 (long long)db_column_int64(stmt, 2), (long long)db_column_int64(stmt, 3),
-                 (long long)db_column_int64(stmt, 4), (long long)db_column_int64(stmt, 5),
-                 (long long)db_column_int64(stmt, 6));
+        snprintf(out, out_bytes, "%s:%lld:%lld:%lld:%lld:%lld:%lld:%lld", db_column_text(stmt, 0),
+                 (long long)db_column_int64(stmt, 1), (long long)db_column_int64(stmt, 2),
+                 (long long)db_column_int64(stmt, 3), (long long)db_column_int64(stmt, 4),
+                 (long long)db_column_int64(stmt, 5), (long long)db_column_int64(stmt, 6),
+                 (long long)db_column_int64(stmt, 7));
     db_finalize(stmt);
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }

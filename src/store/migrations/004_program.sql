@@ -76,8 +76,10 @@ CREATE TABLE coupons (
     used_order_id TEXT,
     closed_at BIGINT
 );
-CREATE INDEX coupons_member ON coupons(member_id, id);
-CREATE INDEX coupons_open ON coupons(status, expires_at);
+-- A member's coupons by status (the quote's usable coupons, the lists): without
+-- statistics SQLite would otherwise walk every issued coupon by coupons_open.
+CREATE INDEX coupons_member ON coupons(member_id, status, id);
+CREATE INDEX coupons_open ON coupons(expires_at) WHERE status = 'issued'; -- the expiry job's
 CREATE INDEX coupons_reward_member ON coupons(reward_id, member_id);
 
 -- ---------------------------------------------------------------- stamp cards

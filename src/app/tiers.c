@@ -170,11 +170,17 @@ load_purchases(db *conn, arena *mem, int64_t member_id, int64_t from_us, int64_t
     db_bind_int64(stmt, 2, from_us);
     db_bind_int64(stmt, 3, now_us);
     db_bind_int64(stmt, 4, TIER_PURCHASES_MAX);
-    tier_purchase *rows = arena_alloc(mem, TIER_PURCHASES_MAX * sizeof *rows);
-    size_t count = 0;
+    size_t count = 0, room = 32; /* most members bought a few times in a window: grow as rows come */
+    tier_purchase *rows = arena_alloc(mem, room * sizeof *rows);
     int rc;
     while ((rc = db_step(stmt)) == DB_ROW) {
         assert(count < TIER_PURCHASES_MAX);
+        if (count == room) {
+            tier_purchase *more = arena_alloc(mem, 2 * room * sizeof *rows);
+            memcpy(more, rows, count * sizeof *rows);
+            rows = more;
+            room *= 2;
+        }
         rows[count++] = (tier_purchase){db_column_int64(stmt, 0), db_column_int64(stmt, 1), db_column_int64(stmt, 2),
                                         db_column_int64(stmt, 3) != 0};
     }
@@ -201,9 +207,13 @@ typedef struct member_view {
     size_t purchase_count;
 } member_view;
 
+static const tier_def *view_tier(const member_view *v, int64_t id);
+
+/* need_purchases false (after a purchase): a member at the top tier with no
+ * grace running is left without their purchases read: nothing can move them. */
 static app_status
 load_view(db *conn, arena *mem, const tiers_set *set, const expr_env *env, int64_t now_us, int64_t member_id,
-          member_view *v, app_error *err)
+          bool need_purchases, member_view *v, app_error *err)
 {
     memset(v, 0, sizeof *v);
     memcpy(v->tiers, set->tiers, set->count * sizeof *v->tiers);
@@ -247,6 +257,14 @@ load_view(db *conn, arena *mem, const tiers_set *set, const expr_env *env, int64
         return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
+    if (!need_purchases && v->tier_id != 0 && v->grace_until_us == 0) {
+        bool top = true; /* nothing above the tier held: a purchase changes nothing */
+        const tier_def *held = view_tier(v, v->tier_id);
+        for (size_t k = 0; held != NULL && k < v->tier_count; k++)
+            top = top && v->tiers[k].rank <= held->rank;
+        if (held != NULL && top)
+            return APP_OK;
+    }
     return load_purchases(conn, mem, member_id, longest_window_start(set, now_us), now_us, &v->purchases,
                           &v->purchase_count, err);
 }
@@ -349,7 +367,7 @@ settle(db *conn, const tiers_set *set, const expr_env *env, int64_t now_us, int6
         return st;
     arena mem = {0};
     member_view *v = arena_alloc(&mem, sizeof *v);
-    st = load_view(conn, &mem, set, env, now_us, member_id, v, err);
+    st = load_view(conn, &mem, set, env, now_us, member_id, review, v, err);
     const tier_def *held = st == APP_OK ? view_tier(v, v->tier_id) : NULL;
     int best_k = st == APP_OK ? tiers_best(v->tiers, v->tier_count, v->purchases, v->purchase_count, now_us) : -1;
     const tier_def *best = best_k >= 0 ? &v->tiers[best_k] : NULL;
@@ -502,7 +520,7 @@ tiers_member_get(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_
     if (st == APP_OK)
         st = tiers_load(conn, &mem, &env, set, err);
     if (st == APP_OK)
-        st = load_view(conn, &mem, set, &env, now_us, member_id, v, err);
+        st = load_view(conn, &mem, set, &env, now_us, member_id, true, v, err);
     json_t *history = NULL;
     if (st == APP_OK) {
         db_stmt *stmt = db_prepare(conn, "SELECT from_tier, to_tier, reason, occurred_at FROM tier_changes"

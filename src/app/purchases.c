@@ -78,7 +78,7 @@ parse_lines(const json_t *lines, purchase_input *in, app_error *err)
         if (!json_is_object(line))
             return app_fail(err, APP_INVALID, "invalid_field", "lines[%zu] must be an object", i);
         rules_line *l = &in->lines[i];
-        l->quantity = 1;
+        *l = (rules_line){.quantity = 1};
         app_status st = app_check_keys(line, LINE_KEYS, where, err);
         if (st == APP_OK)
             st = text_field(line, "sku", PROGRAM_CODE_BYTES_MAX, true, &l->sku, err);
@@ -122,7 +122,7 @@ parse_input(const json_t *body, int64_t now_us, bool quote, purchase_input *in, 
         st = text_field(body, "order_id", EXTERNAL_ID_BYTES_MAX, !quote, &in->order_id, err);
     if (st == APP_OK && quote && json_object_get(body, "amount_cents") == NULL) {
         st = parse_lines(json_object_get(body, "lines"), in, err);
-        for (size_t i = 0; i < in->line_count; i++) /* each ≤ AMOUNT_CENTS_MAX, at most RULES_LINES_MAX: no overflow */
+        for (size_t i = 0; st == APP_OK && i < in->line_count; i++) /* each ≤ AMOUNT_CENTS_MAX: no overflow */
             in->amount_cents += in->lines[i].amount_cents;
         if (st == APP_OK && in->amount_cents > AMOUNT_CENTS_MAX)
             st = app_fail(err, APP_INVALID, "invalid_field", "the lines add up to more than %lld cents",
@@ -901,7 +901,7 @@ app_status
 purchases_quote(db *conn, int64_t now_us, const json_t *body, json_t **out, app_error *err)
 {
     purchase_input in;
-    rules_line lines[RULES_LINES_MAX];
+    rules_line lines[RULES_LINES_MAX] = {{0}}; /* the lines add up before they are all known good */
     app_status st = parse_input(body, now_us, true, &in, lines, err);
     const purchase_setup *setup = NULL;
     if (st == APP_OK)

@@ -308,7 +308,7 @@ const job_def JOBS[] = {
      3600 * US_PER_SECOND, job_coupons_expire},
     {"sessions_purge", "delete expired staff sessions", 3600 * US_PER_SECOND, job_sessions_purge},
     {"tiers_review", "move members up or (after their grace) down to the tier their purchases hold",
-     24 * 3600 * US_PER_SECOND, job_tiers_review},
+     24LL * 3600 * US_PER_SECOND, job_tiers_review},
     {"referrals_pay", "pay referral bonuses once the referred member's first purchase cleared the return window",
      3600 * US_PER_SECOND, job_referrals_pay},
     {NULL, NULL, 0, NULL},

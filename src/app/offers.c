@@ -317,6 +317,39 @@ carried_json(db_stmt *stmt)
                      "claimed_at", app_json_time_or_null(stmt, 25));
 }
 
+/* The offers open at env->now_us to the member whose record rec is (active
+ * or not), each with what it carries: {data} items appended to data. */
+static app_status
+open_offers(db *conn, arena *mem, const expr_env *env, int64_t member_id, const expr_record *rec, bool active,
+            json_t *data, app_error *err)
+{
+    int64_t at_us = env->now_us;
+    db_stmt *stmt = db_prepare(
+        conn, "SELECT o.id, o.name, o.title, o.description, o.segment, o.tiers, o.starts_at, o.ends_at, o.rule_id,"
+              " o.reward_id, o.active, o.created_at, o.updated_at," /* the offer's columns, then what it carries */
+              " r.name, r.formula, r.points_per_unit, r.unit_cents, r.fixed_points, r.multiplier_permille,"
+              " w.name, w.description, w.kind, w.amount_off_cents, w.percent_off, w.sku,"
+              " (SELECT c.claimed_at FROM offer_claims c WHERE c.offer_id = o.id AND c.member_id = ?)"
+              " FROM offers o LEFT JOIN earning_rules r ON r.id = o.rule_id LEFT JOIN rewards w ON w.id = o.reward_id"
+              " WHERE o.active = 1 AND o.starts_at <= ? AND o.ends_at > ? AND (r.active = 1 OR w.active = 1)"
+              " ORDER BY o.starts_at, o.id LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, at_us);
+    db_bind_int64(stmt, 3, at_us);
+    db_bind_int64(stmt, 4, active ? OFFERS_MAX : 0);
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW)
+        if (member_matches(stmt, mem, env, rec)) {
+            json_t *offer = resource_row_json(&offers_resource, stmt);
+            json_object_set_new(offer, "carries", carried_json(stmt));
+            json_array_append_new(data, offer);
+        }
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
 app_status
 offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_error *err)
 {
@@ -329,41 +362,30 @@ offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_
     bool active = false;
     if (st == APP_OK)
         st = load_member(conn, &mem, &env, member_id, &rec, &active, err);
-    db_stmt *stmt = NULL;
-    if (st == APP_OK) {
-        stmt = db_prepare(
-            conn, "SELECT o.id, o.name, o.title, o.description, o.segment, o.tiers, o.starts_at, o.ends_at, o.rule_id,"
-                  " o.reward_id, o.active, o.created_at, o.updated_at," /* the offer's columns, then what it carries */
-                  " r.name, r.formula, r.points_per_unit, r.unit_cents, r.fixed_points, r.multiplier_permille,"
-                  " w.name, w.description, w.kind, w.amount_off_cents, w.percent_off, w.sku,"
-                  " (SELECT c.claimed_at FROM offer_claims c WHERE c.offer_id = o.id AND c.member_id = ?)"
-                  " FROM offers o LEFT JOIN earning_rules r ON r.id = o.rule_id LEFT JOIN rewards w ON w.id = o.reward_id"
-                  " WHERE o.active = 1 AND o.starts_at <= ? AND o.ends_at > ? AND (r.active = 1 OR w.active = 1)"
-                  " ORDER BY o.starts_at, o.id LIMIT ?");
-        if (stmt == NULL)
-            st = app_db_fail(err, conn, DB_ERROR);
-    }
     json_t *data = json_array();
-    if (st == APP_OK) {
-        db_bind_int64(stmt, 1, member_id);
-        db_bind_int64(stmt, 2, at_us);
-        db_bind_int64(stmt, 3, at_us);
-        db_bind_int64(stmt, 4, active ? OFFERS_MAX : 0);
-        int rc;
-        while ((rc = db_step(stmt)) == DB_ROW)
-            if (member_matches(stmt, &mem, &env, &rec)) {
-                json_t *offer = resource_row_json(&offers_resource, stmt);
-                json_object_set_new(offer, "carries", carried_json(stmt));
-                json_array_append_new(data, offer);
-            }
-        if (rc != DB_DONE)
-            st = app_db_fail(err, conn, rc);
-    }
-    if (stmt != NULL)
-        db_finalize(stmt);
+    if (st == APP_OK)
+        st = open_offers(conn, &mem, &env, member_id, &rec, active, data, err);
     if (st == APP_OK)
         *out = json_pack("{s:I, s:o, s:O}", "member_id", (json_int_t)member_id, "at", app_json_time(at_us), "data",
                          data);
+    json_decref(data);
+    arena_release(&mem);
+    return st;
+}
+
+app_status
+offers_open_to(db *conn, const expr_env *env, int64_t member_id, const expr_record *rec, int64_t at_us,
+               json_t **out, app_error *err)
+{
+    arena mem = {0};
+    expr_env member_env = *env;
+    member_env.context = EXPR_CTX_MEMBER;
+    member_env.now_us = at_us;
+    member_env.date_start_us = date_start_us;
+    json_t *data = json_array();
+    app_status st = open_offers(conn, &mem, &member_env, member_id, rec, true, data, err);
+    if (st == APP_OK)
+        *out = json_incref(data);
     json_decref(data);
     arena_release(&mem);
     return st;

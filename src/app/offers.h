@@ -38,6 +38,12 @@ extern const resource offers_resource;
  * The checkout quote calls it too. */
 app_status offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_error *err);
 
+/* The same list for an active member whose record the caller holds (env:
+ * any context with the declared attributes; rec: the member's fields), as
+ * a bare array: the checkout quote's, without reading the member again. */
+app_status offers_open_to(db *conn, const expr_env *env, int64_t member_id, const expr_record *rec, int64_t at_us,
+                          json_t **out, app_error *err);
+
 /* Claims an offer's coupon for a member (POST
  * /v1/members/{id}/offers/{offer_id}/claim): the offer must carry a reward
  * and be open to the member now (as offers_for_member lists it), once per

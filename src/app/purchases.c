@@ -860,8 +860,9 @@ quote_extras(db *conn, arena *mem, const purchase_setup *setup, const purchase_i
     app_status st = APP_OK;
     if (buyer->active)
         st = coupons_usable(conn, buyer->id, in->occurred_at_us, &usable, err);
+    expr_record member = {.values = buyer->values, .attributes = buyer->attributes};
     if (st == APP_OK && buyer->active)
-        st = offers_for_member(conn, buyer->id, in->occurred_at_us, &open, err);
+        st = offers_open_to(conn, &setup->env, buyer->id, &member, in->occurred_at_us, &open, err);
     stamp_plan *stamped = arena_alloc(mem, sizeof *stamped);
     stamped->count = 0;
     expr_env env = setup->env;
@@ -884,7 +885,7 @@ quote_extras(db *conn, arena *mem, const purchase_setup *setup, const purchase_i
         json_object_set_new(coupon, "applies", json_boolean(applies));
         json_array_append(*coupons, coupon);
     }
-    *offers = open ? json_incref(json_object_get(open, "data")) : json_array();
+    *offers = open ? json_incref(open) : json_array();
     for (size_t k = 0; k < stamped->count; k++) {
         const stamp_step *step = &stamped->steps[k];
         json_array_append_new(stamps, json_pack("{s:I, s:b, s:i, s:i, s:b}", "card_id", (json_int_t)step->card_id,

@@ -509,6 +509,62 @@ change_json(db_stmt *stmt)
                      "occurred_at", app_json_time(db_column_int64(stmt, 3)));
 }
 
+static json_t *
+id_name_json(db_stmt *stmt)
+{
+    return json_pack("{s:I, s:s}", "id", (json_int_t)db_column_int64(stmt, 0), "name", db_column_text(stmt, 1));
+}
+
+/* What a tier unlocks besides its multiplier: {multiplier_permille, rewards,
+ * offers}: the active rewards whose minimum tier it meets, and the offers open
+ * now that name it. */
+static app_status
+unlocks_json(db *conn, int64_t now_us, const tier_def *t, json_t **out, app_error *err)
+{
+    json_t *rewards = NULL;
+    db_stmt *stmt = db_prepare(conn, "SELECT r.id, r.name FROM rewards r JOIN tiers t ON t.id = r.min_tier_id"
+                                     " WHERE r.active = 1 AND t.rank <= ? ORDER BY r.id LIMIT ?");
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, t->rank);
+        db_bind_int64(stmt, 2, REWARDS_MAX);
+    }
+    app_status st = app_page(conn, stmt, REWARDS_MAX, id_name_json, NULL, &rewards, err);
+    json_t *offers = json_array();
+    stmt = st == APP_OK ? db_prepare(conn, "SELECT id, name, tiers FROM offers WHERE active = 1 AND tiers IS NOT NULL"
+                                           " AND starts_at <= ? AND ends_at > ? ORDER BY id LIMIT ?")
+                        : NULL;
+    if (st == APP_OK && stmt == NULL)
+        st = app_db_fail(err, conn, DB_ERROR);
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, now_us);
+        db_bind_int64(stmt, 2, now_us);
+        db_bind_int64(stmt, 3, OFFERS_MAX);
+        int rc;
+        while ((rc = db_step(stmt)) == DB_ROW) { /* a few offers name tiers: filter their lists here */
+            json_t *names = json_loads(db_column_text(stmt, 2), 0, NULL);
+            size_t i;
+            json_t *name;
+            bool named = false;
+            json_array_foreach(names, i, name) {
+                const char *text = json_string_value(name);
+                named = named || (text != NULL && strcmp(text, t->name) == 0);
+            }
+            json_decref(names);
+            if (named)
+                json_array_append_new(offers, id_name_json(stmt));
+        }
+        db_finalize(stmt);
+        if (rc != DB_DONE)
+            st = app_db_fail(err, conn, rc);
+    }
+    if (st == APP_OK)
+        *out = json_pack("{s:I, s:O, s:O}", "multiplier_permille", (json_int_t)t->multiplier_permille, "rewards",
+                         json_object_get(rewards, "data"), "offers", offers);
+    json_decref(rewards);
+    json_decref(offers);
+    return st;
+}
+
 app_status
 tiers_member_get(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err)
 {
@@ -537,15 +593,28 @@ tiers_member_get(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_
         for (size_t k = 0; k < v->tier_count; k++)
             if ((held == NULL || v->tiers[k].rank > held->rank) && (next == NULL || v->tiers[k].rank < next->rank))
                 next = &v->tiers[k];
-        json_t *tier = held ? json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)held->id, "name", held->name,
+        json_t *held_unlocks = NULL, *next_unlocks = NULL;
+        st = held ? unlocks_json(conn, now_us, held, &held_unlocks, err) : APP_OK;
+        if (st == APP_OK && next != NULL)
+            st = unlocks_json(conn, now_us, next, &next_unlocks, err);
+        if (st != APP_OK) {
+            json_decref(held_unlocks);
+            json_decref(history);
+            arena_release(&mem);
+            return st;
+        }
+        json_t *tier = held ? json_pack("{s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)held->id, "name", held->name,
                                         "rank", (json_int_t)held->rank, "multiplier_permille",
-                                        (json_int_t)held->multiplier_permille)
+                                        (json_int_t)held->multiplier_permille, "unlocks", held_unlocks)
                             : json_null();
+        json_t *next_progress = next ? next_json(next, v, now_us) : json_null();
+        if (next != NULL)
+            json_object_set_new(next_progress, "unlocks", next_unlocks);
         json_t *keep = held ? keep_json(held, v, now_us) : NULL;
         *out = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "member_id", (json_int_t)member_id, "tier", tier,
                          "since", held ? app_json_time(v->since_us) : json_null(), "grace_until",
                          v->grace_until_us ? app_json_time(v->grace_until_us) : json_null(), "next",
-                         next ? next_json(next, v, now_us) : json_null(), "keep", keep ? keep : json_null(),
+                         next_progress, "keep", keep ? keep : json_null(),
                          "history", json_incref(json_object_get(history, "data")));
     }
     json_decref(history);

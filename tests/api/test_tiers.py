@@ -273,6 +273,35 @@ def test_renaming_a_tier_renames_it_on_its_members(server, ladder):
     assert server.get(f"/v1/members/{m['id']}").json()["tier"] == "Silver"
 
 
+def test_a_tier_shows_what_it_unlocks(server, ladder):
+    """Rewards whose minimum tier it meets, and offers open now that name it; the next tier's too."""
+    r = server.post("/v1/rewards", json={"name": unique("gold-lounge-"), "kind": "gift", "cost_points": 10,
+                                         "min_tier": "Gold"})
+    assert r.status_code == 201, r.text
+    gold_reward = r.json()
+    r = server.post("/v1/rewards", json={"name": unique("silver-mug-"), "kind": "gift", "cost_points": 10,
+                                         "min_tier": "Silver"})
+    assert r.status_code == 201, r.text
+    silver_reward = r.json()
+    r = server.post("/v1/rules", json={"name": unique("rule-"), "formula": "fixed", "fixed_points": 1,
+                                       "condition": f'store = "{unique("st")}"'})
+    assert r.status_code == 201, r.text
+    r = server.post("/v1/offers", json={"name": unique("gold-week-"), "title": "Gold week", "tiers": ["Gold"],
+                                        "rule_id": r.json()["id"], "starts_at": "2020-01-01T00:00:00Z",
+                                        "ends_at": "2099-01-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    offer = r.json()
+    m = server.create_member()
+    buy(server, m["id"], SILVER_CENTS)
+    t = tier_of(server, m["id"])
+    silver_rewards = [x["id"] for x in t["tier"]["unlocks"]["rewards"]]
+    assert silver_reward["id"] in silver_rewards and gold_reward["id"] not in silver_rewards
+    assert offer["id"] not in [x["id"] for x in t["tier"]["unlocks"]["offers"]]
+    assert t["next"]["unlocks"]["multiplier_permille"] == 1500
+    assert gold_reward["id"] in [x["id"] for x in t["next"]["unlocks"]["rewards"]]
+    assert [x["id"] for x in t["next"]["unlocks"]["offers"]] == [offer["id"]]
+
+
 def test_deleting_a_held_tier_is_refused(server, ladder):
     m = server.create_member()
     buy(server, m["id"], SILVER_CENTS)

@@ -88,9 +88,8 @@ arena_printf(arena *a, const char *fmt, ...)
 }
 
 void
-arena_text_append(arena_text *t, const char *text)
+arena_text_append_len(arena_text *t, const char *text, size_t n)
 {
-    size_t n = strlen(text);
     if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
         while (cap < t->len + n + 1)
@@ -101,8 +100,15 @@ arena_text_append(arena_text *t, const char *text)
         t->text = grown;
         t->cap = cap;
     }
-    memcpy(t->text + t->len, text, n + 1);
+    memcpy(t->text + t->len, text, n);
     t->len += n;
+    t->text[t->len] = '\0';
+}
+
+void
+arena_text_append(arena_text *t, const char *text)
+{
+    arena_text_append_len(t, text, strlen(text));
 }
 
 void

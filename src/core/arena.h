@@ -35,6 +35,8 @@ typedef struct arena_text {
 
 /* Appends text (the old buffer stays in the arena until it is released). */
 void arena_text_append(arena_text *t, const char *text);
+/* Appends n bytes of text (a slice of a longer string). */
+void arena_text_append_len(arena_text *t, const char *text, size_t n);
 
 /* Frees every block; the arena is empty and reusable afterwards. */
 void arena_release(arena *a);

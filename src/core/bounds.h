@@ -95,6 +95,9 @@
  * cheap. Depth bounds the parser's recursion; nodes bound the tree. */
 #define EXPR_TEXT_BYTES_MAX 4096
 #define EXPR_DEPTH_MAX 32
+/* Message templates: a body's size, and how deep #if and #each blocks nest. */
+#define TEMPLATE_BYTES_MAX 65536
+#define TEMPLATE_DEPTH_MAX 16
 #define EXPR_NODES_MAX 512
 #define EXPR_LIST_ITEMS_MAX 100
 #define EXPR_STRING_BYTES_MAX 256

@@ -56,5 +56,7 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "offers",            /* the program's specials */
     "offer_claims",      /* ids and times */
     "referrals",         /* who referred whom, as bare ids */
+    "templates",         /* the program's message templates */
+    "template_versions", /* their texts: placeholders, not people */
     NULL,
 };

@@ -98,6 +98,12 @@
 /* Message templates: a body's size, and how deep #if and #each blocks nest. */
 #define TEMPLATE_BYTES_MAX 65536
 #define TEMPLATE_DEPTH_MAX 16
+/* A subject line (RFC 5322 keeps lines under 998 bytes), a template's name,
+ * how many templates a program keeps and how many versions a read lists. */
+#define TEMPLATE_SUBJECT_BYTES_MAX 998
+#define TEMPLATE_NAME_BYTES_MAX 100
+#define TEMPLATES_MAX 1000
+#define TEMPLATE_VERSIONS_SHOWN 50
 #define EXPR_NODES_MAX 512
 #define EXPR_LIST_ITEMS_MAX 100
 #define EXPR_STRING_BYTES_MAX 256

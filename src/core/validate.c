@@ -8,15 +8,16 @@
 
 #include "bounds.h"
 
-bool
-validate_text(const char *text, size_t max_bytes)
+/* UTF-8 of at most max_bytes without control characters (tab allowed, and line breaks when lines). */
+static bool
+text_ok(const char *text, size_t max_bytes, bool lines)
 {
     const unsigned char *p = (const unsigned char *)text;
     size_t n = 0;
     while (*p) {
         unsigned char c = *p;
         int extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-        if (extra < 0 || (c < 0x20 && c != '\t') || c == 0x7F)
+        if (extra < 0 || (c < 0x20 && c != '\t' && !(lines && (c == '\n' || c == '\r'))) || c == 0x7F)
             return false;
         if (extra == 1 && c < 0xC2)
             return false; /* overlong */
@@ -29,6 +30,18 @@ validate_text(const char *text, size_t max_bytes)
             return false;
     }
     return true;
+}
+
+bool
+validate_text(const char *text, size_t max_bytes)
+{
+    return text_ok(text, max_bytes, false);
+}
+
+bool
+validate_lines(const char *text, size_t max_bytes)
+{
+    return text_ok(text, max_bytes, true);
 }
 
 void

@@ -24,6 +24,8 @@ bool validate_country(const char *code, char out[3]);
 
 /* Valid UTF-8 with no control characters other than tab, and at most max_bytes. */
 bool validate_text(const char *text, size_t max_bytes);
+/* The same, line breaks allowed (a message body). */
+bool validate_lines(const char *text, size_t max_bytes);
 
 /* An identifier-like key: [a-z][a-z0-9_]* of at most max_bytes. */
 bool validate_key(const char *key, size_t max_bytes);

@@ -228,10 +228,11 @@ templates_context(db *conn, int64_t now_us, int64_t member_id, json_t **out, app
         json_t *list = json_array();
         size_t i;
         json_t *offer;
-        json_array_foreach(json_object_get(offers, "data"), i, offer)
+        json_array_foreach(json_object_get(offers, "data"), i, offer) {
             json_array_append_new(list, json_pack("{s:O, s:O, s:O}", "title", json_object_get(offer, "title"),
                                                   "description", json_object_get(offer, "description"), "ends_at",
                                                   json_object_get(offer, "ends_at")));
+        }
         *out = json_pack("{s:O, s:{s:O, s:O, s:O, s:O}, s:o}", "member", member, "points", "available",
                          json_object_get(points, "available"), "pending", json_object_get(points, "pending"),
                          "expiring", json_object_get(expiring, "points"), "expiring_at",

@@ -57,6 +57,7 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "offer_claims",      /* ids and times */
     "referrals",         /* who referred whom, as bare ids */
     "templates",         /* the program's message templates */
+    "content",           /* what the business publishes */
     "template_versions", /* their texts: placeholders, not people */
     NULL,
 };

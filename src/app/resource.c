@@ -101,7 +101,9 @@ check_field(db *conn, const resource_field *f, const json_t *v, app_error *err)
     app_status st;
     switch (f->kind) {
     case FIELD_TEXT:
-        if (text == NULL || text[0] == '\0' || !validate_text(text, (size_t)f->max))
+    case FIELD_LINES:
+        if (text == NULL || text[0] == '\0' ||
+            !(f->kind == FIELD_TEXT ? validate_text(text, (size_t)f->max) : validate_lines(text, (size_t)f->max)))
             return app_fail(err, APP_INVALID, "invalid_field", "%s must be text of 1 to %lld bytes", f->name,
                             (long long)f->max);
         return APP_OK;

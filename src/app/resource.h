@@ -21,6 +21,7 @@
 
 typedef enum resource_field_kind {
     FIELD_TEXT,          /* text of 1 to max bytes */
+    FIELD_LINES,         /* the same, line breaks allowed (a body) */
     FIELD_CHOICE,        /* one of choices */
     FIELD_INT,           /* a whole number from min to max */
     FIELD_BOOL,          /* stored as 0/1 */

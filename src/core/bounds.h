@@ -104,6 +104,12 @@
 #define TEMPLATE_NAME_BYTES_MAX 100
 #define TEMPLATES_MAX 1000
 #define TEMPLATE_VERSIONS_SHOWN 50
+/* Published content: a name, a title, a body (an article), a link, and how many items a program keeps. */
+#define CONTENT_NAME_BYTES_MAX 100
+#define CONTENT_TITLE_BYTES_MAX 200
+#define CONTENT_BODY_BYTES_MAX 20000
+#define CONTENT_LINK_BYTES_MAX 2000
+#define CONTENT_MAX 10000
 #define EXPR_NODES_MAX 512
 #define EXPR_LIST_ITEMS_MAX 100
 #define EXPR_STRING_BYTES_MAX 256

@@ -1,6 +1,7 @@
-/* handlers_messaging.c -- /v1/templates: glue to app/templates.c. */
+/* handlers_messaging.c -- /v1/content and /v1/templates: glue to app/. */
 #include "router.h"
 
+#include "app/content.h"
 #include "app/templates.h"
 
 static app_status
@@ -53,4 +54,34 @@ handle_templates_preview(http_request *req, http_reply *reply)
     app_error err = {0};
     json_t *out = NULL;
     http_reply_read(reply, templates_preview(conn, app_now_us(req->app), id, req->json, &out, &err), &out, &err);
+}
+
+void
+handle_content_list(http_request *req, http_reply *reply)
+{
+    http_resource_read(req, reply, &content_resource, false);
+}
+
+void
+handle_content_get(http_request *req, http_reply *reply)
+{
+    http_resource_read(req, reply, &content_resource, true);
+}
+
+void
+handle_content_create(http_request *req, http_reply *reply)
+{
+    http_resource_write(req, reply, &content_resource, RESOURCE_CREATE);
+}
+
+void
+handle_content_update(http_request *req, http_reply *reply)
+{
+    http_resource_write(req, reply, &content_resource, RESOURCE_UPDATE);
+}
+
+void
+handle_content_delete(http_request *req, http_reply *reply)
+{
+    http_resource_write(req, reply, &content_resource, RESOURCE_DELETE);
 }

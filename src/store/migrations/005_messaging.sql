@@ -1,5 +1,25 @@
 -- 005: staying in front of customers (DESIGN.md §2 content, campaign / message):
--- message templates, versioned. Campaigns, the outbox and feeds follow.
+-- content the business publishes and message templates, versioned. Campaigns,
+-- the outbox and feeds follow.
+
+-- What the business publishes (news, tips on a product, complementary
+-- products, events, competitions), for feeds and emails: inside its window,
+-- to the members its segment (a member expression; null: everyone) matches.
+CREATE TABLE content (
+    id {{ID}},
+    name TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    category TEXT NOT NULL CHECK (category IN ('news','tip','product','event','competition')),
+    link TEXT,
+    segment TEXT,
+    starts_at BIGINT NOT NULL,
+    ends_at BIGINT,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX content_window ON content(starts_at);
 
 -- A template's versions are kept: a message records the version it was
 -- rendered from, so the member's timeline shows exactly what was sent.

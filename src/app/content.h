@@ -1,0 +1,19 @@
+/*
+ * content.h -- what the business publishes (/v1/content): news, tips on using a
+ * product, complementary products, events, competitions, for feeds and emails.
+ *
+ * JSON: {id, name, title, body, category ("news", "tip", "product", "event",
+ * "competition"), link, segment (a member expression, null: everyone),
+ * starts_at, ends_at (null: no end), active, created_at, updated_at}. A
+ * resource (resource.h): create, update, delete, get, list (newest window
+ * first). Errors: invalid_field, unknown_field, invalid_expression (line and
+ * column), duplicate_content_name (409), too_many_contents.
+ */
+#ifndef PATRON_CONTENT_H
+#define PATRON_CONTENT_H
+
+#include "resource.h"
+
+extern const resource content_resource;
+
+#endif

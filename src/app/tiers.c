@@ -278,7 +278,7 @@ view_tier(const member_view *v, int64_t id)
     return NULL;
 }
 
-static const char *const REASONS[] = {"qualified", "review", "grace", "removed"};
+static const char *const REASONS[] = {"qualified", "review", "grace"};
 typedef enum change_reason { CHANGE_QUALIFIED, CHANGE_REVIEW, CHANGE_GRACE } change_reason;
 
 /* Moves a member from one tier to another (either may be NULL): members.tier,
@@ -359,10 +359,10 @@ settle(db *conn, const tiers_set *set, const expr_env *env, int64_t now_us, int6
     if (set->count == 0)
         return APP_OK;
     /* PostgreSQL: the member's balance row is the lock every change of theirs
-     * takes (a purchase holds it already), so a review and a purchase of one
-     * member never both move their tier. */
+     * takes, so a review and a purchase of one member never both move their
+     * tier. A purchase holds it already: only the review takes it here. */
     ledger_balances balances;
-    app_status st = ledger_lock_member(conn, member_id, &balances, err);
+    app_status st = review ? ledger_lock_member(conn, member_id, &balances, err) : APP_OK;
     if (st != APP_OK && st != APP_NOT_FOUND) /* no member: load_view says so */
         return st;
     arena mem = {0};

@@ -51,7 +51,8 @@ app_status tiers_member_get(db *conn, int64_t now_us, int64_t member_id, json_t 
 
 /* After a purchase: moves the member up when their best tier is above the one
  * they hold, and ends a running grace when they qualify again. set: the
- * program's tiers (nothing to do when empty). */
+ * program's tiers (nothing to do when empty). The purchase holds the member's
+ * lock already. */
 app_status tiers_after_purchase_tx(db *conn, const tiers_set *set, const expr_env *env, int64_t at_us,
                                    int64_t member_id, app_error *err);
 

@@ -36,7 +36,7 @@ CREATE TABLE tier_changes (
     member_id BIGINT NOT NULL,
     from_tier TEXT,
     to_tier TEXT,
-    reason TEXT NOT NULL CHECK (reason IN ('qualified','review','grace','removed')),
+    reason TEXT NOT NULL CHECK (reason IN ('qualified','review','grace')),
     occurred_at BIGINT NOT NULL
 );
 CREATE INDEX tier_changes_member ON tier_changes(member_id, id);

@@ -17,7 +17,7 @@ BUILD := build/release
 OPT := -O2 -g
 endif
 
-PKGS := sqlite3 libpq libmicrohttpd jansson libsodium
+PKGS := sqlite3 libpq libmicrohttpd jansson libsodium libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror

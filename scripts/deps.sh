@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libsqlite3-dev libpq-dev libmicrohttpd-dev libj
  libsodium-dev libcurl4-openssl-dev libcmocka-dev libcsv-dev tzdata sqlite3"
 case "${1:-build}" in
 build) ;;
-test) PKGS="$PKGS postgresql python3-pytest python3-requests python3-yaml" ;;
+test) PKGS="$PKGS postgresql python3-pytest python3-requests python3-yaml python3-aiosmtpd" ;;
 bench) PKGS="$PKGS wrk" ;;
 fuzz) PKGS="$PKGS clang" ;;
 *) echo "usage: deps.sh [build|test|bench|fuzz]" >&2; exit 2 ;;

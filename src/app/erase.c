@@ -12,6 +12,8 @@
 #include <stddef.h>
 
 const erase_step ERASE_STEPS[] = {
+    /* Before the member's email is cleared: the address itself is the data. */
+    {"email_suppressions", "DELETE FROM email_suppressions WHERE email = (SELECT email FROM members WHERE id = ?)"},
     {"members", "UPDATE members SET external_id = NULL, email = NULL, email_domain = NULL,"
                 " phone = NULL, first_name = NULL, last_name = NULL, search_name = NULL,"
                 " birthday = NULL, address_line1 = NULL, address_line2 = NULL, city = NULL,"
@@ -20,6 +22,13 @@ const erase_step ERASE_STEPS[] = {
                 " status = 'closed' WHERE id = ?"},
     /* Stored answers replay the member's data to a retried request. */
     {"idempotency_keys", "DELETE FROM idempotency_keys WHERE member_id = ?"},
+    /* What was sent keeps its row (the campaign's counts) but not its words or address. */
+    {"messages", "UPDATE messages SET address = NULL, subject = NULL, body_text = NULL, body_html = NULL,"
+                 " variables = '{}', status = CASE WHEN status IN ('queued','sending') THEN 'skipped'"
+                 " ELSE status END, last_error = CASE WHEN status IN ('queued','sending') THEN 'member erased'"
+                 " ELSE last_error END WHERE member_id = ?"},
+    /* A follow-up names the person ("call Jane ..."). */
+    {"tasks", "UPDATE tasks SET title = '(erased member)', body = NULL WHERE member_id = ?"},
     {NULL, NULL},
 };
 
@@ -59,5 +68,9 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "templates",         /* the program's message templates */
     "content",           /* what the business publishes */
     "template_versions", /* their texts: placeholders, not people */
+    "campaigns",         /* the program's campaigns */
+    "outbox_pace",       /* a sending slot per channel */
+    "unsubscribes",      /* ids, channels and times */
+    "webhooks",          /* subscribers' endpoints */
     NULL,
 };

@@ -222,9 +222,13 @@ cmd_jobs(int argc, char **argv)
     admin_options o;
     const char *verb = argc >= 2 ? argv[1] : "";
     if (strcmp(verb, "list") == 0) {
-        for (const job_def *job = JOBS; job->name; job++)
-            printf("%-20s every %4llds  %s\n", job->name,
-                   (long long)(job->period_us / US_PER_SECOND), job->description);
+        for (const job_def *job = JOBS; job->name; job++) {
+            if (job->period_us == 0)
+                printf("%-20s on demand    %s\n", job->name, job->description);
+            else
+                printf("%-20s every %4llds  %s\n", job->name, (long long)(job->period_us / US_PER_SECOND),
+                       job->description);
+        }
         return 0;
     }
     if (strcmp(verb, "run") != 0 || parse_options(argc - 1, argv + 1, &o) != 0 ||
@@ -238,7 +242,8 @@ cmd_jobs(int argc, char **argv)
     int64_t at_us = 0;
     if (o.at && clock_parse_rfc3339(o.at, &at_us) != 0)
         return cli_fail("--at '%s' is not a time such as 2026-11-24T10:00:00Z", o.at);
-    if (cli_open_app(&a, cli_db_url(o.db), 2) != 0)
+    /* outbox_deliver reads with one connection a worker. */
+    if (cli_open_app(&a, cli_db_url(o.db), 2 + OUTBOX_WORKERS_MAX) != 0)
         return 1;
     if (o.at)
         clock_fix(&a.clock, at_us);

@@ -305,16 +305,62 @@ job_campaigns_run(app *a, int64_t at_us, job_report *report, app_error *err)
     return campaigns_run_due(a, at_us, &report->affected, err);
 }
 
-/* Delivers every message due at the job's time (a server's workers do this
- * continuously; the job is for operators and tests: `jobs run outbox_deliver --at`). */
+typedef struct deliver_thread {
+    app *app;
+    pthread_t thread;
+    int64_t handled;
+    app_status status;
+    app_error err;
+} deliver_thread;
+
+static void *
+deliver_main(void *arg)
+{
+    deliver_thread *t = arg;
+    outbox_context ctx;
+    outbox_context_init(&ctx, &OUTBOX_CHANNELS);
+    t->status = outbox_deliver_due(t->app, &ctx, &t->handled, &t->err);
+    outbox_context_release(&ctx);
+    return NULL;
+}
+
+/* Delivers every message due at the job's time with as many workers as the
+ * program's smtp_connections (a server's workers do this all the time; the
+ * job is for operators and tests: `jobs run outbox_deliver --at`). */
 static app_status
 job_outbox_deliver(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     (void)at_us; /* the app's clock is fixed at it */
-    outbox_context ctx;
-    outbox_context_init(&ctx, &OUTBOX_CHANNELS);
-    app_status st = outbox_deliver_due(a, &ctx, &report->affected, err);
-    outbox_context_release(&ctx);
+    program_settings program;
+    db *conn = store_read_acquire(a->store);
+    app_status st = conn ? program_load(conn, &program, err)
+                         : app_fail(err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");
+    store_read_release(a->store, conn);
+    if (st != APP_OK)
+        return st;
+    int workers = (int)program.smtp_connections;
+    program_release(&program);
+    deliver_thread threads[OUTBOX_WORKERS_MAX];
+    int started = 0;
+    for (int i = 0; i < workers && i < OUTBOX_WORKERS_MAX; i++) {
+        threads[i] = (deliver_thread){.app = a, .status = APP_OK};
+        if (pthread_create(&threads[i].thread, NULL, deliver_main, &threads[i]) != 0)
+            break;
+        started++;
+    }
+    if (started == 0) { /* no thread: deliver here */
+        threads[0] = (deliver_thread){.app = a, .status = APP_OK};
+        deliver_main(&threads[0]);
+    }
+    for (int i = 0; i < (started ? started : 1); i++) {
+        if (started)
+            pthread_join(threads[i].thread, NULL);
+        report->affected += threads[i].handled;
+        if (threads[i].status != APP_OK && st == APP_OK) {
+            st = threads[i].status;
+            *err = threads[i].err;
+        }
+    }
     return st;
 }
 

@@ -36,6 +36,8 @@
 #define PACE_HORIZON_US (10 * US_PER_SECOND)
 /* Any constant: the first of patron's advisory locks for sending slots. */
 #define OUTBOX_SLOT_LOCK_KEY 7041991100LL
+/* Email waits this long between looks while no SMTP server is configured. */
+#define OUTBOX_UNCONFIGURED_WAIT_US (300 * US_PER_SECOND)
 /* How long an idle worker waits before looking again. */
 #define IDLE_WAIT_MS 250
 
@@ -361,6 +363,13 @@ deliver(app *a, outbox_context *ctx, outbox_batch *b, app_error *err)
         if (it->outcome != OUTCOME_NONE)
             continue;
         delivery_result r = DELIVERY_SENT;
+        if (strcmp(it->channel, "email") == 0 && !ctx->email_ready) {
+            /* Nothing is wrong with the message: it waits, attempts untouched, for a mail server. */
+            it->outcome = OUTCOME_DEFER;
+            it->next_attempt_us = ctx->now_us + OUTBOX_UNCONFIGURED_WAIT_US;
+            snprintf(it->reason, sizeof it->reason, "waiting for an SMTP server (set PATRON_SMTP_URL and PATRON_MAIL_FROM)");
+            continue;
+        }
         if (strcmp(it->channel, "email") == 0) {
             if (pace.interval_us > 0)
                 sleep_us(pace.start_us + pace.interval_us * sent_emails - real_now_us());

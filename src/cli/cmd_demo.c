@@ -12,6 +12,9 @@
 #include "cli.h"
 
 #include "app/attributes.h"
+#include "app/campaigns.h"
+#include "app/content.h"
+#include "app/templates.h"
 #include "app/coupons.h"
 #include "app/identity.h"
 #include "app/earning_rules.h"
@@ -427,6 +430,84 @@ demo_history(uint64_t *rng, int64_t member_id, int64_t joined_us, int64_t now_us
     }
 }
 
+/* What the shop publishes and how it stays in touch: content, templates and
+ * campaigns (made after the purchases: triggers start from now, not from the
+ * demo's history). */
+static app_status
+demo_messaging_tx(db *conn, void *arg, app_error *err)
+{
+    const demo_staff *s = arg;
+    char window[32];
+    clock_format_rfc3339(s->now_us - 7 * US_PER_DAY, window);
+    json_t *items[] = {
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "spring-planting", "title", "Planting calendar for spring",
+                  "body", "What to sow in March, April and May, and how to keep seedlings happy.", "category", "tip",
+                  "starts_at", window),
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "garden-day", "title", "Garden day in Lyon",
+                  "body", "Workshops on pruning and composting, Saturday in our Lyon store.", "category", "event",
+                  "segment", "city = \"Lyon\"", "starts_at", window),
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "olive-care", "title", "Your olive tree and its pot",
+                  "body", "The terracotta pot that lets roots breathe, and the soil to go with it.", "category",
+                  "product", "link", "https://maison-verte.example/olive", "starts_at", window),
+    };
+    json_t *templates[] = {
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "newsletter", "subject", "News from Maison Verte, {{member.first_name}}",
+                  "text", "Hello {{member.first_name}},\n\nYou have {{points.available}} points.\n"
+                          "{{#each content as c}}\n* {{c.title}}: {{c.body}}{{/each}}\n"
+                          "{{#each offers as o}}\nFor you: {{o.title}}{{/each}}\n\nUnsubscribe: {{links.unsubscribe}}\n",
+                  "html", "<p>Hello {{member.first_name}},</p><p>You have <b>{{points.available}}</b> points.</p>"
+                          "<ul>{{#each content as c}}<li>{{c.title}}: {{c.body}}</li>{{/each}}</ul>"
+                          "<p><a href=\"{{links.unsubscribe}}\">Unsubscribe</a></p>"),
+        json_pack("{s:s, s:s, s:s}", "name", "how-did-it-go", "subject", "Call {{member.first_name}} {{member.last_name}}",
+                  "text", "Order {{purchase.order_id}} of {{purchase.amount}} on {{purchase.date}}: ask how it went."),
+        json_pack("{s:s, s:s, s:s}", "name", "birthday", "subject", "Happy birthday, {{member.first_name}}!",
+                  "text", "A present from Maison Verte: you have {{points.available}} points to spend.\n\n"
+                          "Unsubscribe: {{links.unsubscribe}}\n"),
+        json_pack("{s:s, s:s, s:s}", "name", "we-miss-you", "subject", "We miss you, {{member.first_name}}",
+                  "text", "It has been {{lapse.days}} days. Your {{points.available}} points are waiting.\n\n"
+                          "Unsubscribe: {{links.unsubscribe}}\n"),
+        json_pack("{s:s, s:s, s:s}", "name", "new-terms", "subject", "Our loyalty terms changed",
+                  "text", "{{#each changes as c}}{{c.name}}: {{c.before}} -> {{c.after}}\n{{/each}}"),
+    };
+    json_t *campaigns[] = {
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "Spring newsletter (feed)", "channel", "feed", "template",
+                  "newsletter", "segment", "status = \"active\""),
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i}", "name", "How did it go? (call)", "channel", "task",
+                  "template", "how-did-it-go", "trigger_kind", "purchase", "trigger_days", 3, "task_assignee",
+                  "agent@maison-verte.example", "task_due_days", 2),
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "Happy birthday", "channel", "email", "template", "birthday",
+                  "trigger_kind", "birthday"),
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "name", "Win-back after 90 days", "channel", "email", "template",
+                  "we-miss-you", "trigger_kind", "lapse", "trigger_days", 90, "holdout_percent", 10),
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "Terms changed", "channel", "email", "template", "new-terms",
+                  "trigger_kind", "terms_changed"),
+    };
+    app_status st = APP_OK;
+    json_t *out = NULL;
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        if (st == APP_OK)
+            st = resource_create_tx(conn, &content_resource, &s->who, s->now_us, items[i], &out, err);
+        json_decref(out);
+        out = NULL;
+        json_decref(items[i]);
+    }
+    for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
+        if (st == APP_OK)
+            st = templates_create_tx(conn, &s->who, s->now_us, templates[i], &out, err);
+        json_decref(out);
+        out = NULL;
+        json_decref(templates[i]);
+    }
+    for (size_t i = 0; i < sizeof campaigns / sizeof campaigns[0]; i++) {
+        if (st == APP_OK)
+            st = resource_create_tx(conn, &campaigns_resource, &s->who, s->now_us, campaigns[i], &out, err);
+        json_decref(out);
+        out = NULL;
+        json_decref(campaigns[i]);
+    }
+    return st;
+}
+
 int
 cmd_demo(int argc, char **argv)
 {
@@ -502,6 +583,16 @@ cmd_demo(int argc, char **argv)
         st = jobs_run(&a, jobs_find("tiers_review"), app_now_us(&a), &report, &err);
     if (st == APP_OK) /* referrals whose first purchase cleared the return window */
         st = jobs_run(&a, jobs_find("referrals_pay"), app_now_us(&a), &report, &err);
+    staff.now_us = app_now_us(&a);
+    if (st == APP_OK)
+        st = app_write(&a, demo_messaging_tx, &staff, &err);
+    int64_t queued = 0, delivered = 0;
+    if (st == APP_OK) /* the newsletter goes out (to the feeds); the win-back waits for an SMTP server */
+        st = jobs_run(&a, jobs_find("campaigns_run"), app_now_us(&a), &report, &err);
+    queued = report.affected;
+    if (st == APP_OK)
+        st = jobs_run(&a, jobs_find("outbox_deliver"), app_now_us(&a), &report, &err);
+    delivered = report.affected;
     cli_close_app(&a);
     if (st != APP_OK)
         return cli_fail_app(&err);
@@ -509,6 +600,9 @@ cmd_demo(int argc, char **argv)
            " 3 tiers, 1 offer, 5 segments, 4 staff\n",
            members, referrals, orders);
     printf("rewards: 4 in the catalog, the 'Plant lover' stamp card, coupons (GET /v1/members/ID/coupons)\n");
+    printf("messages: 3 content items, 5 templates, 5 campaigns; %lld messages queued, %lld handled"
+           " (GET /v1/members/ID/messages; email waits for PATRON_SMTP_URL)\n",
+           (long long)queued, (long long)delivered);
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);

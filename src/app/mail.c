@@ -22,7 +22,7 @@ struct mail_sender {
     mail_config config;
     CURL *curl;
     char curl_error[CURL_ERROR_SIZE];
-    char server_said[256]; /* the server's last response line */
+    char server_said[256]; /* the server's last refusal */
     const char *data;      /* the message being uploaded */
     size_t len, sent;
 };
@@ -152,13 +152,14 @@ mail_global_init(void)
 
 /* ---- sending ----------------------------------------------------------------- */
 
-/* curl's debug callback: keeps the last line the server sent. */
+/* curl's debug callback: keeps the last refusal (4xx or 5xx line) the server
+ * sent; the "221 Bye" of the QUIT that follows a failure says nothing. */
 static int
 on_debug(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 {
     (void)curl;
     mail_sender *sender = arg;
-    if (type != CURLINFO_HEADER_IN || size == 0)
+    if (type != CURLINFO_HEADER_IN || size == 0 || (data[0] != '4' && data[0] != '5'))
         return 0;
     while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r'))
         size--;

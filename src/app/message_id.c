@@ -34,9 +34,10 @@ outbox_message_id_parse(const char *message_id)
     int64_t id = 0;
     const char *digits = p;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (id > (INT64_MAX - 9) / 10)
-            return 0;
-        id = id * 10 + (*p - '0');
+        int digit = *p - '0';
+        if (id > (INT64_MAX - digit) / 10)
+            return 0; /* past int64: not one of ours */
+        id = id * 10 + digit;
     }
     /* Digits, no leading zero, then "@" and a domain; a closing '>' only after an opening one. */
     if (p == digits || *digits == '0' || *p != '@' || p[1] == '\0' || p[1] == '>')

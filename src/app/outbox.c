@@ -41,26 +41,6 @@
 /* How long an idle worker waits before looking again. */
 #define IDLE_WAIT_MS 250
 
-void
-outbox_message_id(int64_t id, const char *domain, char *out, size_t out_bytes)
-{
-    snprintf(out, out_bytes, "<patron.%" PRId64 "@%s>", id, domain);
-}
-
-int64_t
-outbox_message_id_parse(const char *message_id)
-{
-    if (message_id == NULL)
-        return 0;
-    while (*message_id == ' ' || *message_id == '\t' || *message_id == '<')
-        message_id++;
-    long long id = 0;
-    int used = 0;
-    if (sscanf(message_id, "patron.%lld@%n", &id, &used) != 1 || used == 0 || id < 1)
-        return 0;
-    return id;
-}
-
 /* The time in real microseconds: pacing is about the wire, not business time. */
 static int64_t
 real_now_us(void)

@@ -5,6 +5,7 @@
 #include "app/program.h"
 
 #include "app/identity.h"
+#include "app/mail.h"
 #include "http/router.h"
 
 #include <stdarg.h>
@@ -31,6 +32,8 @@ static const command COMMANDS[] = {
     {"segment", cmd_segment, "segment count|show 'EXPRESSION' [--at TIME] [--db URL]"},
     {"ledger", cmd_ledger, "ledger verify [--member ID] [--db URL]"},
     {"import", cmd_import, "import purchases FILE --map member=COL,date=COL,amount=COL[,...] [--delimiter C|whitespace] [--header] [--date-format FMT]"},
+    {"mail-in", cmd_mail_in, "mail-in [--db URL]   (one message on stdin: a bounce of ours suppresses the address)"},
+    {"mail-test", cmd_mail_test, "mail-test --to ADDRESS [--subject S] [--text T] [--html H] [--unsubscribe-url URL] [--count N]"},
     {"routes", cmd_routes, "routes"},
     {NULL, NULL, NULL},
 };
@@ -59,6 +62,8 @@ cli_main(int argc, char **argv)
     }
     if (identity_init() != 0)
         return cli_fail("libsodium cannot initialise (no entropy source?)");
+    if (mail_global_init() != 0) /* libcurl, once, before any thread */
+        return cli_fail("libcurl cannot initialise");
     /* Business dates are UTC until a program names its zone: TZ set, not left to
      * the machine's /etc/localtime (which glibc would also stat on every call). */
     clock_set_time_zone("UTC");

@@ -45,5 +45,7 @@ int cmd_routes(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_mail_in(int argc, char **argv);
+int cmd_mail_test(int argc, char **argv);
 
 #endif

@@ -176,6 +176,27 @@
 #define TRIGGER_DAYS_BACK_MAX 366
 /* Messages a member's timeline page holds at most. */
 #define MESSAGES_PAGE_MAX 200
+
+/* Email. An incoming message (a bounce piped in by the MTA, `patron mail-in`):
+ * a DSN is a few KiB, but it may quote the whole original message, and a
+ * campaign with images is a few MiB; 10 MiB (Postfix's default
+ * message_size_limit) leaves room, and more is refused, not cut. */
+#define MAIL_IN_BYTES_MAX ((size_t)10 * 1024 * 1024)
+/* A composed outgoing message: two bodies of TEMPLATE_BYTES_MAX at worst
+ * tripled by quoted-printable, plus headers, fit well within this. */
+#define MAIL_OUT_BYTES_MAX ((size_t)1024 * 1024)
+/* Header values of an outgoing message (RFC 5322: a line holds 998 bytes). */
+#define MAIL_HEADER_BYTES_MAX 998
+/* A Message-ID (ours are ~40 bytes; RFC 5322 bounds it only by the line). */
+#define MAIL_MESSAGE_ID_BYTES_MAX 256
+/* Settings and links of the mail sender: SMTP URL, credentials, public URL. */
+#define MAIL_URL_BYTES_MAX 512
+#define MAIL_SECRET_BYTES_MAX 256
+/* SMTP: time to connect, and to deliver one message (a slow server is a retry, not a hang). */
+#define MAIL_CONNECT_TIMEOUT_MS 10000
+#define MAIL_SEND_TIMEOUT_MS 60000
+/* What the SMTP server and curl said about a failed delivery, kept for last_error. */
+#define MAIL_REASON_BYTES_MAX 512
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

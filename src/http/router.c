@@ -124,6 +124,8 @@ const route ROUTES[] = {
     {"POST", "/v1/api-keys", PERM_STAFF_MANAGE, ROUTE_NO_REPLAY, handle_apikeys_create},
     {"DELETE", "/v1/api-keys/{id}", PERM_STAFF_MANAGE, 0, handle_apikeys_revoke},
     {"GET", "/v1/audit", PERM_AUDIT_READ, 0, handle_audit_list},
+    {"GET", "/u/{token}", PERM_PUBLIC, 0, handle_unsubscribe_page},
+    {"POST", "/u/{token}", PERM_PUBLIC, ROUTE_NO_REPLAY | ROUTE_FORM_BODY, handle_unsubscribe},
     {NULL, NULL, PERM_PUBLIC, 0, NULL},
 };
 
@@ -288,7 +290,7 @@ router_dispatch(http_request *req, http_reply *reply)
                          r->pattern);
         return;
     }
-    if (req->json_error_code[0] != '\0') {
+    if (req->json_error_code[0] != '\0' && !(r->flags & ROUTE_FORM_BODY)) {
         http_reply_error(reply, req->json_error_status, req->json_error_code, "%s", req->json_error);
         return;
     }

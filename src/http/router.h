@@ -24,6 +24,9 @@ enum route_flags {
      * for replay; these routes are naturally safe to retry (a duplicate email
      * is a 409, a second erase changes nothing, each sign-in is a new session). */
     ROUTE_NO_REPLAY = 1 << 2,
+    /* The body is a form, not JSON (RFC 8058 one-click unsubscribe): the
+     * router does not refuse it, and the handler reads req->body if at all. */
+    ROUTE_FORM_BODY = 1 << 3,
 };
 
 typedef struct route {
@@ -148,6 +151,8 @@ void handle_offers_create(http_request *req, http_reply *reply);
 void handle_offers_get(http_request *req, http_reply *reply);
 void handle_offers_update(http_request *req, http_reply *reply);
 void handle_offers_delete(http_request *req, http_reply *reply);
+void handle_unsubscribe_page(http_request *req, http_reply *reply);
+void handle_unsubscribe(http_request *req, http_reply *reply);
 
 /* A read of a resource: the list, or (one) the row the path's id names. */
 void http_resource_read(http_request *req, http_reply *reply, const resource *r, bool one);

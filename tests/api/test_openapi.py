@@ -21,7 +21,7 @@ SPEC_PATH = REPO / "docs" / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CHANGE_METHODS = ("post", "put", "patch", "delete")
 # Routes any caller may use without credentials (PERM_PUBLIC in src/http/router.c).
-PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login")}
+PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/u/{token}"), ("POST", "/u/{token}")}
 ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")
 
 
@@ -204,6 +204,7 @@ IGNORES_IDEMPOTENCY_KEY = {
     ("POST", "/v1/staff"): "the request holds a password: nothing of it is stored for replay",
     ("POST", "/v1/api-keys"): "the answer holds the new key, stored only as a hash",
     ("POST", "/v1/members/{id}/erase"): "a stored answer would keep a record of the erased member",
+    ("POST", "/u/{token}"): "public (no caller to scope a key to); a second post changes nothing anyway",
 }
 
 

@@ -17,6 +17,7 @@
 #include "link_token.h"
 #include "program.h"
 #include "templates.h"
+#include "unsubscribe.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -234,12 +235,10 @@ render(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err)
         json_decref(extra);
         extra = json_object();
     }
-    char token[LINK_TOKEN_BYTES_MAX];
-    link_token_make(ctx->link_key, LINK_UNSUBSCRIBE, it->member_id, it->id, token);
-    char unsubscribe[sizeof ctx->public_url + LINK_TOKEN_BYTES_MAX + 16];
-    char feed[sizeof ctx->public_url + LINK_TOKEN_BYTES_MAX + 16];
-    snprintf(unsubscribe, sizeof unsubscribe, "%s/u/%s", ctx->public_url, token);
+    char unsubscribe[UNSUBSCRIBE_URL_BYTES_MAX], token[LINK_TOKEN_BYTES_MAX];
+    unsubscribe_url(ctx->public_url, ctx->link_key, it->member_id, it->id, unsubscribe, sizeof unsubscribe);
     link_token_make(ctx->link_key, LINK_FEED, it->member_id, 0, token);
+    char feed[MAIL_URL_BYTES_MAX + LINK_TOKEN_BYTES_MAX + 16];
     snprintf(feed, sizeof feed, "%s/feeds/members/%s", ctx->public_url, token);
     json_object_set_new(extra, "links", json_pack("{s:s, s:s}", "unsubscribe", unsubscribe, "feed", feed));
     it->unsubscribe_url = strdup(unsubscribe);
@@ -347,7 +346,7 @@ deliver(app *a, outbox_context *ctx, outbox_batch *b, app_error *err)
             /* Nothing is wrong with the message: it waits, attempts untouched, for a mail server. */
             it->outcome = OUTCOME_DEFER;
             it->next_attempt_us = ctx->now_us + OUTBOX_UNCONFIGURED_WAIT_US;
-            snprintf(it->reason, sizeof it->reason, "waiting for an SMTP server (set PATRON_SMTP_URL and PATRON_MAIL_FROM)");
+            snprintf(it->reason, sizeof it->reason, "%s", ctx->email_problem);
             continue;
         }
         if (strcmp(it->channel, "email") == 0) {
@@ -732,11 +731,8 @@ outbox_context_init(outbox_context *ctx, const outbox_channels *channels)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->channels = channels;
-    const char *url = getenv("PATRON_PUBLIC_URL");
-    snprintf(ctx->public_url, sizeof ctx->public_url, "%s", url && url[0] ? url : "http://localhost:8080");
-    size_t n = strlen(ctx->public_url);
-    while (n > 0 && ctx->public_url[n - 1] == '/')
-        ctx->public_url[--n] = '\0';
+    snprintf(ctx->public_url, sizeof ctx->public_url, "http://localhost:8080");
+    snprintf(ctx->email_problem, sizeof ctx->email_problem, "email is not configured");
     if (channels != NULL && channels->open != NULL)
         channels->open(ctx);
 }

@@ -80,10 +80,10 @@ struct outbox_context {
     const struct program_settings *program; /* this round's */
     int64_t now_us;                         /* this round's */
     char link_key[33];
-    char public_url[256]; /* PATRON_PUBLIC_URL: the base of links in messages */
-    bool email_ready;     /* an SMTP server is configured */
-    char mail_domain[256];
-    void *mail; /* the channel's own state (an SMTP sender) */
+    char public_url[MAIL_URL_BYTES_MAX]; /* PATRON_PUBLIC_URL: the base of links in messages */
+    bool email_ready;                    /* an SMTP server is configured and reachable by this worker */
+    char email_problem[320];             /* why not, for the messages that wait */
+    void *mail;                          /* the email channel's own state (settings, SMTP connection) */
 };
 
 /* Sets up a worker's context (channels->open included). */

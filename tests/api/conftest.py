@@ -201,8 +201,9 @@ class Server:
     sends a request; key names a role of self.keys (default "admin").
     """
 
-    def __init__(self, db, threads=4, create_keys=True, quiet=True):
+    def __init__(self, db, threads=4, create_keys=True, quiet=True, env=None):
         self.db = db
+        self.env = env  # the server's environment (None: the test's own), e.g. its SMTP settings
         self.engine = db.engine
         self.threads = threads
         self.quiet = quiet
@@ -224,7 +225,7 @@ class Server:
         self.proc = subprocess.Popen(
             [PATRON_BIN, "serve", "--db", self.db.url, "--port", "0", "--bind", "127.0.0.1",
              "--threads", str(self.threads)] + (["--quiet"] if self.quiet else []),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr_file)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr_file, env=self.env)
         deadline = time.monotonic() + START_TIMEOUT_S
         while self.port is None:
             match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.stderr())

@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 
 class Envelope:
     def __init__(self, mail_from, rcpt_tos, data, connection):
+        self.received_at = time.monotonic()  # when it arrived (the send rate is measured on it)
         self.mail_from = mail_from
         self.rcpt_tos = rcpt_tos
         self.data = data  # bytes

@@ -16,4 +16,10 @@
 
 extern const resource content_resource;
 
+/* The content member_id may see at now_us, newest window first, at most
+ * limit items: active, inside its window, and without a segment or with one
+ * that selects the member. *out = [{id, title, body, category, link,
+ * starts_at}] (for templates and the member's feed). */
+app_status content_for_member(db *conn, int64_t now_us, int64_t member_id, int limit, json_t **out, app_error *err);
+
 #endif

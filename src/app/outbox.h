@@ -25,6 +25,95 @@ typedef enum delivery_result {
     DELIVERY_REJECTED, /* failed for good (a 5xx): no retry */
 } delivery_result;
 
+/* A claimed row is another worker's to take after this long (a crashed
+ * worker's rows are sent again then). */
+#define OUTBOX_LEASE_US (15 * US_PER_SECOND)
+/* Attempts before a message that keeps failing for now is failed for good. */
+#define OUTBOX_ATTEMPTS_MAX 8
+
+typedef enum outbox_outcome {
+    OUTCOME_NONE,    /* still to deliver */
+    OUTCOME_SENT,
+    OUTCOME_RETRY,   /* again after a back-off */
+    OUTCOME_DEFER,   /* quiet hours: again at next_attempt_us, not counted as an attempt */
+    OUTCOME_SKIPPED, /* may not go (consent, suppression, cap, a closed member) */
+    OUTCOME_FAILED,  /* refused for good, or out of attempts */
+} outbox_outcome;
+
+/* One claimed message on its way. */
+typedef struct outbox_item {
+    int64_t id, member_id, campaign_id, webhook_id, template_id, template_version;
+    int64_t attempts; /* counting this one */
+    char channel[8];
+    char *variables; /* JSON text: the occasion's values, or a webhook's body */
+    /* Filled while preparing and delivering (malloc'd): */
+    char *address, *subject, *text, *html, *unsubscribe_url, *task_assignee;
+    int64_t task_due_us;
+    outbox_outcome outcome;
+    int64_t next_attempt_us; /* OUTCOME_DEFER */
+    char reason[320];
+} outbox_item;
+
+typedef struct outbox_batch {
+    int64_t now_us;
+    int max, count;
+    outbox_item items[OUTBOX_CLAIM_MAX];
+} outbox_batch;
+
+typedef struct outbox_context outbox_context;
+
+/* How each channel delivers: email and webhooks over the network, a task as
+ * a row written with the message's outcome. open/close hold a channel's
+ * connections for a worker's life (an SMTP connection is reused). */
+typedef struct outbox_channels {
+    void (*open)(outbox_context *ctx);
+    void (*close)(outbox_context *ctx);
+    delivery_result (*send_email)(outbox_context *ctx, outbox_item *it, char *reason, size_t reason_bytes);
+    delivery_result (*post_webhook)(app *a, outbox_context *ctx, outbox_item *it, char *reason,
+                                    size_t reason_bytes);
+    app_status (*create_task)(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err);
+} outbox_channels;
+
+/* A worker's state across rounds. */
+struct outbox_context {
+    const outbox_channels *channels;
+    const struct program_settings *program; /* this round's */
+    int64_t now_us;                         /* this round's */
+    char link_key[33];
+    char public_url[256]; /* PATRON_PUBLIC_URL: the base of links in messages */
+    bool email_ready;     /* an SMTP server is configured */
+    char mail_domain[256];
+    void *mail; /* the channel's own state (an SMTP sender) */
+};
+
+/* Sets up a worker's context (channels->open included). */
+void outbox_context_init(outbox_context *ctx, const outbox_channels *channels);
+void outbox_context_release(outbox_context *ctx);
+
+/* One round: claims up to a batch of due messages, delivers and records
+ * them; *handled says how many (0: nothing was due). */
+app_status outbox_round(app *a, outbox_context *ctx, int *handled, app_error *err);
+
+/* Rounds until nothing is due (the outbox_deliver job, at the app's time). */
+app_status outbox_deliver_due(app *a, outbox_context *ctx, int64_t *handled, app_error *err);
+
+typedef struct outbox_workers outbox_workers;
+
+/* Starts a server's delivery workers (OUTBOX_WORKERS_MAX threads, of which
+ * the program's smtp_connections work; on PostgreSQL that many across the
+ * fleet, by advisory locks). url is the store's. NULL if none could start. */
+outbox_workers *outbox_workers_start(app *a, const char *url, const outbox_channels *channels);
+
+/* Stops and joins them. NULL is allowed. */
+void outbox_workers_stop(outbox_workers *workers);
+
+/* A member's timeline of messages, newest first (id < before; 0: from the
+ * newest): {data: [{id, campaign_id, channel, status, attempts,
+ * template_id, template_version, subject, text, html, last_error,
+ * created_at, sent_at, next_attempt_at}], next_before}. member_not_found. */
+app_status outbox_member_messages(db *conn, int64_t member_id, int64_t before, int limit, json_t **out,
+                                  app_error *err);
+
 /* The stable Message-ID of message id, "<patron.ID@DOMAIN>", into out. */
 void outbox_message_id(int64_t id, const char *domain, char *out, size_t out_bytes);
 

@@ -19,7 +19,9 @@ static const char *const KEYS[] = {"currency", "point_value_millicents", "roundi
                                    "time_zone", "excluded_skus", "excluded_categories",
                                    "manager_adjustment_limit", "supervisor_approval_limit",
                                    "coupon_expiry_refund", "referral_referrer_points", "referral_referred_points",
-                                   "referral_daily_max", "referral_min_purchase_cents", NULL};
+                                   "referral_daily_max", "referral_min_purchase_cents", "message_cap_count",
+                                   "message_cap_days", "quiet_hours_start", "quiet_hours_end",
+                                   "send_rate_per_second", "smtp_connections", NULL};
 static const char *const ROUNDINGS[] = {"down", "nearest", "up", NULL};
 static const char *const POLICIES[] = {"none", "lot", "inactivity", NULL};
 
@@ -131,10 +133,19 @@ parse_settings(json_t *json, program_settings *s, app_error *err)
         {"referral_referred_points", 0, 1000000000, "a whole number of points from 0 to 1000000000"},
         {"referral_daily_max", 10, 1000, "a whole number of referrals a day from 0 to 1000"},
         {"referral_min_purchase_cents", 0, 1000000000000, "a whole number of cents from 0 to 1000000000000"},
+        {"message_cap_count", 0, 1000, "a whole number of campaign messages from 0 (no cap) to 1000"},
+        {"message_cap_days", 7, 365, "a whole number of days from 0 to 365"},
+        {"quiet_hours_start", 0, 23, "an hour of the day from 0 to 23 (equal to quiet_hours_end: no quiet hours)"},
+        {"quiet_hours_end", 0, 23, "an hour of the day from 0 to 23 (equal to quiet_hours_start: no quiet hours)"},
+        {"send_rate_per_second", 20, 10000, "a whole number of emails a second from 0 (no limit) to 10000"},
+        {"smtp_connections", 2, OUTBOX_WORKERS_MAX, "a whole number of connections from 1 to " OUTBOX_WORKERS_MAX_TEXT},
     };
     int64_t *limits[] = {&s->manager_adjustment_limit,  &s->supervisor_approval_limit,
                          &s->referral_referrer_points,  &s->referral_referred_points,
-                         &s->referral_daily_max,        &s->referral_min_purchase_cents};
+                         &s->referral_daily_max,        &s->referral_min_purchase_cents,
+                         &s->message_cap_count,         &s->message_cap_days,
+                         &s->quiet_hours_start,         &s->quiet_hours_end,
+                         &s->send_rate_per_second,      &s->smtp_connections};
     static_assert(sizeof limits / sizeof *limits == sizeof LIMITS / sizeof *LIMITS, "one field a setting");
     for (size_t k = 0; k < sizeof LIMITS / sizeof *LIMITS; k++) {
         v = json_object_get(json, LIMITS[k].key);
@@ -144,6 +155,8 @@ parse_settings(json_t *json, program_settings *s, app_error *err)
         if (!json_is_integer(v) || *limits[k] < 0 || *limits[k] > LIMITS[k].max)
             return invalid(err, LIMITS[k].key, LIMITS[k].what);
     }
+    if (s->smtp_connections < 1)
+        return invalid(err, "smtp_connections", "a whole number of connections from 1 to " OUTBOX_WORKERS_MAX_TEXT);
     v = json_object_get(json, "coupon_expiry_refund");
     if (v == NULL)
         json_object_set_new(json, "coupon_expiry_refund", v = json_false());

@@ -5,7 +5,9 @@
  * expiry: {policy, months}, time_zone, excluded_skus, excluded_categories,
  * manager_adjustment_limit, supervisor_approval_limit, coupon_expiry_refund,
  * referral_referrer_points, referral_referred_points, referral_daily_max,
- * referral_min_purchase_cents, updated_at, updated_by}. Every change is validated whole, stored as a new
+ * referral_min_purchase_cents, message_cap_count, message_cap_days,
+ * quiet_hours_start, quiet_hours_end, send_rate_per_second, smtp_connections,
+ * updated_at, updated_by}. Every change is validated whole, stored as a new
  * version (the highest is current) and audited; before any change the
  * defaults apply (version 0). The time zone takes effect when the server
  * starts (it is process-wide; changing it under running threads is unsafe).
@@ -36,6 +38,12 @@ typedef struct program_settings {
     int64_t referral_referred_points;  /* the bonus the referred member earns */
     int64_t referral_daily_max;        /* referrals one member may make a business day */
     int64_t referral_min_purchase_cents; /* the least first purchase that qualifies a referral */
+    int64_t message_cap_count;    /* campaign messages a member gets at most in message_cap_days (0: no cap) */
+    int64_t message_cap_days;
+    int64_t quiet_hours_start;    /* local hours [start, end) no email leaves; equal: none */
+    int64_t quiet_hours_end;
+    int64_t send_rate_per_second; /* emails a second across every server (0: no limit) */
+    int64_t smtp_connections;     /* SMTP connections across every server, at most OUTBOX_WORKERS_MAX */
     const char *excluded_skus[PROGRAM_EXCLUSIONS_MAX + 1];       /* NULL-terminated */
     const char *excluded_categories[PROGRAM_EXCLUSIONS_MAX + 1]; /* NULL-terminated */
 } program_settings;

@@ -489,6 +489,23 @@ segments_find_using_attribute(db *conn, const char *name, char *out, size_t out_
 }
 
 app_status
+segments_where(db *conn, arena *mem, int64_t now_us, const char *expression, segment_where *out, app_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->join = "";
+    out->sql.where = "1 = 1";
+    if (expression == NULL)
+        return APP_OK;
+    compiled c = {0};
+    app_status st = compile(conn, mem, now_us, expression, &c, err);
+    if (st == APP_OK) {
+        out->join = c.join;
+        out->sql = c.sql;
+    }
+    return st;
+}
+
+app_status
 segments_member_ids(db *conn, int64_t now_us, const char *expression, size_t max, int64_t **ids, size_t *count,
                     app_error *err)
 {

@@ -55,6 +55,17 @@ app_status segments_count_expression(db *conn, int64_t now_us, const char *expre
 app_status segments_member_ids(db *conn, int64_t now_us, const char *expression, size_t max, int64_t **ids,
                                size_t *count, app_error *err);
 
+/* An expression compiled for a query over `members m`: the join its fields
+ * need ("" or the member_stats s join) and the WHERE fragment with its
+ * parameters (bind with db_bind_expr_params). A NULL expression is every
+ * member ("1 = 1"). Campaigns queue their audience with it in one INSERT. */
+typedef struct segment_where {
+    const char *join;
+    expr_sql sql;
+} segment_where;
+app_status segments_where(db *conn, arena *mem, int64_t now_us, const char *expression, segment_where *out,
+                          app_error *err);
+
 /* The columns of a segment export, in order (consent included: mailings need it). */
 extern const char *const SEGMENT_EXPORT_COLUMNS[];
 /* One chunk of an export: up to limit members with id > *after, written as CSV

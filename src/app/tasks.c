@@ -415,31 +415,61 @@ task_of_message(db *conn, int64_t message_id, int64_t *task_id, app_error *err)
     return rc == DB_ROW || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-app_status
-tasks_create_for_message_tx(db *conn, int64_t at_us, int64_t message_id, int64_t member_id, int64_t campaign_id,
-                            const char *title, const char *body, const char *assignee, int64_t due_at_us,
-                            int64_t *task_id, app_error *err)
+/* Rendered text made fit for a task (in mem): characters a task may not hold
+ * become spaces (line breaks too when one_line), invalid UTF-8 is dropped,
+ * and text longer than max_bytes is shortened at a character boundary,
+ * ending with "..." (a task is a pointer to the message, which keeps it
+ * whole). NULL for NULL or empty text. */
+static const char *
+fit_text(arena *mem, const char *text, size_t max_bytes, bool one_line)
 {
-    assert(message_id > 0);
-    app_status st = task_of_message(conn, message_id, task_id, err);
-    if (st != APP_OK || *task_id != 0)
-        return st;
-    if (title == NULL || title[0] == '\0' || !validate_text(title, TASK_TITLE_BYTES_MAX))
-        return app_fail(err, APP_INVALID, "invalid_task", "a task's title must be one line of 1 to %d bytes",
-                        TASK_TITLE_BYTES_MAX);
-    if (body != NULL && !validate_lines(body, TASK_BODY_BYTES_MAX))
-        return app_fail(err, APP_INVALID, "invalid_task", "a task's body must be text of at most %d bytes",
-                        TASK_BODY_BYTES_MAX);
-    char email[EMAIL_BYTES_MAX + 1] = "";
-    app_error ignored = {0};
-    if (assignee != NULL && check_assignee(conn, assignee, email, &ignored) != APP_OK) {
-        if (ignored.status != APP_INVALID) { /* the database failed, not the name */
-            *err = ignored;
-            return ignored.status;
-        }
-        email[0] = '\0';
+    if (text == NULL || text[0] == '\0')
+        return NULL;
+    assert(max_bytes > 3);
+    size_t n = strlen(text);
+    char *out = arena_alloc(mem, n + 1);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        bool line_break = c == '\n' || c == '\r';
+        out[used++] = (c < 0x20 && c != '\t' && (one_line || !line_break)) || c == 0x7F ? ' ' : (char)c;
     }
-    actor who = app_system_actor("outbox");
+    out[used] = '\0';
+    bool fits = one_line ? validate_text(out, max_bytes) : validate_lines(out, max_bytes);
+    if (fits)
+        return out;
+    /* Too long, or not UTF-8: keep whole characters up to the limit. */
+    size_t kept = 0;
+    for (size_t i = 0; i < used;) {
+        size_t len = (unsigned char)out[i] < 0x80 ? 1 : ((unsigned char)out[i] & 0xE0) == 0xC0 ? 2
+                     : ((unsigned char)out[i] & 0xF0) == 0xE0 ? 3 : ((unsigned char)out[i] & 0xF8) == 0xF0 ? 4 : 0;
+        bool whole = len > 0 && i + len <= used;
+        for (size_t k = 1; whole && k < len; k++)
+            whole = ((unsigned char)out[i + k] & 0xC0) == 0x80;
+        if (!whole) { /* a stray byte: dropped */
+            i++;
+            continue;
+        }
+        if (kept + len > max_bytes - 3)
+            break;
+        memmove(out + kept, out + i, len);
+        kept += len;
+        i += len;
+    }
+    if (kept < used) {
+        memcpy(out + kept, "...", 3);
+        kept += 3;
+    }
+    out[kept] = '\0';
+    return out;
+}
+
+/* Inserts the task of message_id (or finds the one another transaction made) and audits it. */
+static app_status
+insert_for_message(db *conn, const actor *who, int64_t at_us, int64_t message_id, int64_t member_id,
+                   int64_t campaign_id, const char *title, const char *body, const char *assignee, int64_t due_at_us,
+                   int64_t *task_id, app_error *err)
+{
     db_stmt *stmt = db_prepare(conn, "INSERT INTO tasks (title, body, member_id, campaign_id, message_id, assignee,"
                                      " due_at, created_by, created_at, updated_at)"
                                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -447,13 +477,13 @@ tasks_create_for_message_tx(db *conn, int64_t at_us, int64_t message_id, int64_t
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_text(stmt, 1, title, -1);
-    db_bind_text_or_null(stmt, 2, body != NULL && body[0] != '\0' ? body : NULL);
+    db_bind_text_or_null(stmt, 2, body);
     bind_nullable_int(stmt, 3, member_id, member_id != 0);
     bind_nullable_int(stmt, 4, campaign_id, campaign_id != 0);
     db_bind_int64(stmt, 5, message_id);
-    db_bind_text_or_null(stmt, 6, email[0] ? email : NULL);
+    db_bind_text_or_null(stmt, 6, assignee[0] ? assignee : NULL);
     bind_nullable_int(stmt, 7, due_at_us, due_at_us != 0);
-    db_bind_text(stmt, 8, who.label, -1);
+    db_bind_text(stmt, 8, who->label, -1);
     db_bind_int64(stmt, 9, at_us);
     db_bind_int64(stmt, 10, at_us);
     int rc = db_step(stmt);
@@ -463,5 +493,32 @@ tasks_create_for_message_tx(db *conn, int64_t at_us, int64_t message_id, int64_t
         return task_of_message(conn, message_id, task_id, err);
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
-    return audit_record(conn, &who, at_us, "task.create", "task", *task_id, NULL, err);
+    return audit_record(conn, who, at_us, "task.create", "task", *task_id, NULL, err);
+}
+
+app_status
+tasks_create_for_message_tx(db *conn, int64_t at_us, int64_t message_id, int64_t member_id, int64_t campaign_id,
+                            const char *title, const char *body, const char *assignee, int64_t due_at_us,
+                            int64_t *task_id, app_error *err)
+{
+    assert(message_id > 0);
+    app_status st = task_of_message(conn, message_id, task_id, err);
+    if (st != APP_OK || *task_id != 0)
+        return st;
+    char email[EMAIL_BYTES_MAX + 1] = "";
+    app_error ignored = {0};
+    if (assignee != NULL && check_assignee(conn, assignee, email, &ignored) != APP_OK) {
+        if (ignored.status != APP_INVALID) { /* the database failed, not the name */
+            *err = ignored;
+            return ignored.status;
+        }
+        email[0] = '\0'; /* not (or no longer) a staff member: unassigned */
+    }
+    arena mem = {0};
+    const char *fitted = fit_text(&mem, title, TASK_TITLE_BYTES_MAX, true);
+    actor who = app_system_actor("outbox");
+    st = insert_for_message(conn, &who, at_us, message_id, member_id, campaign_id, fitted ? fitted : "Follow-up",
+                            fit_text(&mem, body, TASK_BODY_BYTES_MAX, false), email, due_at_us, task_id, err);
+    arena_release(&mem);
+    return st;
 }

@@ -55,9 +55,12 @@ app_status tasks_list(db *conn, const actor *who, int64_t now_us, const tasks_qu
  * creates nothing and gives the existing task's id in *task_id. member_id,
  * campaign_id and due_at_us may be 0 (none); body and assignee NULL. An
  * assignee that is not an active staff member leaves the task unassigned
- * (the task is not lost because someone left). Audited as "task.create" by
- * the system actor "outbox". Errors: invalid_task (400: an empty or too long
- * title or body), unavailable. */
+ * (the task is not lost because someone left). Rendered text is made to
+ * fit rather than refused (a delivery must not fail on it): line breaks in
+ * the title and control characters become spaces, and a title or body over
+ * TASK_TITLE_BYTES_MAX / TASK_BODY_BYTES_MAX is shortened, ending with "...";
+ * no title gives "Follow-up". Audited as "task.create" by the system actor
+ * "outbox". Errors: unavailable (the database failed). */
 app_status tasks_create_for_message_tx(db *conn, int64_t at_us, int64_t message_id, int64_t member_id,
                                        int64_t campaign_id, const char *title, const char *body,
                                        const char *assignee, int64_t due_at_us, int64_t *task_id, app_error *err);

@@ -3,6 +3,7 @@
  */
 #include "templates.h"
 
+#include "content.h"
 #include "core/validate.h"
 #include "ledger.h"
 #include "members.h"
@@ -14,9 +15,17 @@
 
 static const char *const SCALARS[] = {"member.first_name", "member.last_name", "member.email", "member.tier",
                                       "member.referral_code", "member.external_id", "points.available",
-                                      "points.pending", "points.expiring", "points.expiring_at", NULL};
+                                      "points.pending", "points.expiring", "points.expiring_at",
+                                      /* Links made at delivery (none in a preview). */
+                                      "links.unsubscribe", "links.feed", "campaign.name",
+                                      /* What the occasion of a triggered message adds. */
+                                      "purchase.order_id", "purchase.amount", "purchase.date", "tier.from",
+                                      "tier.to", "lapse.days", "milestone.purchases", "anniversary.years",
+                                      "terms.version", NULL};
 static const char *const OFFER_FIELDS[] = {"title", "description", "ends_at", NULL};
-static const tpl_list LISTS[] = {{"offers", OFFER_FIELDS}};
+static const char *const CONTENT_FIELDS[] = {"title", "body", "category", "link", NULL};
+static const char *const CHANGE_FIELDS[] = {"name", "before", "after", NULL};
+static const tpl_list LISTS[] = {{"offers", OFFER_FIELDS}, {"content", CONTENT_FIELDS}, {"changes", CHANGE_FIELDS}};
 const tpl_names TEMPLATE_NAMES = {SCALARS, LISTS, sizeof LISTS / sizeof LISTS[0]};
 
 /* The parts of a version, in the order the table and the JSON hold them. */
@@ -223,6 +232,9 @@ templates_context(db *conn, int64_t now_us, int64_t member_id, json_t **out, app
         st = ledger_points(conn, now_us, member_id, &points, err);
     if (st == APP_OK)
         st = offers_for_member(conn, member_id, now_us, &offers, err);
+    json_t *content = NULL;
+    if (st == APP_OK)
+        st = content_for_member(conn, now_us, member_id, TEMPLATE_CONTENT_ITEMS_MAX, &content, err);
     if (st == APP_OK) {
         json_t *expiring = json_object_get(points, "expiring");
         json_t *list = json_array();
@@ -237,7 +249,10 @@ templates_context(db *conn, int64_t now_us, int64_t member_id, json_t **out, app
                          json_object_get(points, "available"), "pending", json_object_get(points, "pending"),
                          "expiring", json_object_get(expiring, "points"), "expiring_at",
                          json_object_get(expiring, "next_at"), "offers", list);
+        json_object_set_new(*out, "content", content);
+        content = NULL;
     }
+    json_decref(content);
     json_decref(member);
     json_decref(points);
     json_decref(offers);
@@ -255,15 +270,26 @@ templates_preview(db *conn, int64_t now_us, int64_t id, const json_t *body, json
         st = app_fail(err, APP_INVALID, "invalid_field", "member_id must be a member's id");
     if (st == APP_OK && version != NULL && (!json_is_integer(version) || json_integer_value(version) < 1))
         st = app_fail(err, APP_INVALID, "invalid_field", "version must be a version number (1, 2 ...)");
+    if (st == APP_OK)
+        st = templates_render(conn, now_us, id, version ? json_integer_value(version) : 0,
+                              json_integer_value(member), NULL, out, err);
+    return st;
+}
+
+app_status
+templates_render(db *conn, int64_t now_us, int64_t id, int64_t version, int64_t member_id, const json_t *extra,
+                 json_t **out, app_error *err)
+{
     json_t *tpl = NULL, *ctx = NULL;
+    app_status st = read_version(conn, id, version, &tpl, err);
     if (st == APP_OK)
-        st = read_version(conn, id, version ? json_integer_value(version) : 0, &tpl, err);
-    if (st == APP_OK)
-        st = templates_context(conn, now_us, json_integer_value(member), &ctx, err);
+        st = templates_context(conn, now_us, member_id, &ctx, err);
+    if (st == APP_OK && extra != NULL)
+        json_object_update(ctx, (json_t *)extra);
     if (st == APP_OK) {
         arena mem = {0};
-        json_t *rendered = json_pack("{s:I, s:O, s:O}", "template_id", (json_int_t)id, "version",
-                                     json_object_get(tpl, "version"), "member_id", member);
+        json_t *rendered = json_pack("{s:I, s:O, s:I}", "template_id", (json_int_t)id, "version",
+                                     json_object_get(tpl, "version"), "member_id", (json_int_t)member_id);
         for (size_t k = 0; k < 3; k++) {
             const char *source = json_string_value(json_object_get(tpl, PARTS[k]));
             tpl_error e;

@@ -43,4 +43,11 @@ app_status templates_context(db *conn, int64_t now_us, int64_t member_id, json_t
 app_status templates_preview(db *conn, int64_t now_us, int64_t id, const json_t *body, json_t **out,
                              app_error *err);
 
+/* Renders version (0: current) of template id for member_id with the values
+ * of templates_context, and extra's keys over them (an occasion's variables,
+ * the links made at delivery): {template_id, version, member_id, subject,
+ * text, html (null when the version has none)}. */
+app_status templates_render(db *conn, int64_t now_us, int64_t id, int64_t version, int64_t member_id,
+                            const json_t *extra, json_t **out, app_error *err);
+
 #endif

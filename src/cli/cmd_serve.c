@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include "app/outbox_channels.h"
 #include "app/program.h"
 
 #include "http/server.h"
@@ -13,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEDULER_TICK_MS 60000
+/* Jobs run on their own periods; the tick bounds how late a due one starts. */
+#define SCHEDULER_TICK_MS 5000
 
 int
 cmd_serve(int argc, char **argv)
@@ -72,7 +74,7 @@ cmd_serve(int argc, char **argv)
 
     app a;
     url = cli_db_url(url);
-    if (cli_open_app(&a, url, options.threads + 4) != 0)
+    if (cli_open_app(&a, url, options.threads + 4 + OUTBOX_WORKERS_MAX) != 0)
         return 1;
     if (zone != NULL) /* --time-zone wins over the program's, which cli_open_app applied */
         clock_set_time_zone(zone);
@@ -83,6 +85,7 @@ cmd_serve(int argc, char **argv)
         return cli_fail("%s", err);
     }
     jobs_scheduler *scheduler = jobs_scheduler_start(&a, url, SCHEDULER_TICK_MS);
+    outbox_workers *workers = outbox_workers_start(&a, url, &OUTBOX_CHANNELS);
     fprintf(stderr, "patron: listening on http://%s:%d (%s %s, time zone %s)\n",
             options.bind_address, http_server_port(server),
             store_engine(a.store) == DB_SQLITE ? "sqlite" : "postgres",
@@ -90,6 +93,7 @@ cmd_serve(int argc, char **argv)
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     fprintf(stderr, "patron: stopping (%s)\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    outbox_workers_stop(workers);
     jobs_scheduler_stop(scheduler);
     http_server_stop(server);
     cli_close_app(&a);

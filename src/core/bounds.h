@@ -103,6 +103,8 @@
 #define TEMPLATE_SUBJECT_BYTES_MAX 998
 #define TEMPLATE_NAME_BYTES_MAX 100
 #define TEMPLATES_MAX 1000
+/* Content items a message's template may list ({{#each content as c}}). */
+#define TEMPLATE_CONTENT_ITEMS_MAX 10
 #define TEMPLATE_VERSIONS_SHOWN 50
 /* Published content: a name, a title, a body (an article), a link, and how many items a program keeps. */
 #define CONTENT_NAME_BYTES_MAX 100
@@ -183,6 +185,23 @@
 #define FEED_ENTRIES_MAX 50
 /* The public base URL feed links start with (PATRON_PUBLIC_URL). */
 #define PUBLIC_URL_BYTES_MAX 512
+
+/* Campaigns and the outbox (app/campaigns.c, app/outbox.c). */
+#define CAMPAIGN_NAME_BYTES_MAX 100
+#define CAMPAIGNS_MAX 1000
+/* Delivery workers a server runs: the ceiling of the smtp_connections setting. */
+#define OUTBOX_WORKERS_MAX 8
+#define OUTBOX_WORKERS_MAX_TEXT "8"
+/* Messages one worker claims at a time (fewer when the send rate is low). */
+#define OUTBOX_CLAIM_MAX 32
+/* Members one write of a campaign run queues messages for. */
+#define CAMPAIGN_QUEUE_CHUNK_MEMBERS 20000
+/* Member events one trigger pass reads per write. */
+#define TRIGGER_EVENTS_CHUNK_MAX 2000
+/* Days of dates (birthdays, anniversaries) one trigger pass looks back over at most. */
+#define TRIGGER_DAYS_BACK_MAX 366
+/* Messages a member's timeline page holds at most. */
+#define MESSAGES_PAGE_MAX 200
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

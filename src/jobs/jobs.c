@@ -16,6 +16,8 @@
 #include "app/tiers.h"
 #include "app/referrals.h"
 #include "app/webhooks.h"
+#include "app/campaigns.h"
+#include "app/outbox_channels.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -324,6 +326,26 @@ job_webhooks_fanout(app *a, int64_t at_us, job_report *report, app_error *err)
     return APP_OK;
 }
 
+/* Campaigns whose schedule came and triggers whose occasions arrived queue their messages. */
+static app_status
+job_campaigns_run(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    return campaigns_run_due(a, at_us, &report->affected, err);
+}
+
+/* Delivers every message due at the job's time (a server's workers do this
+ * continuously; the job is for operators and tests: `jobs run outbox_deliver --at`). */
+static app_status
+job_outbox_deliver(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    (void)at_us; /* the app's clock is fixed at it */
+    outbox_context ctx;
+    outbox_context_init(&ctx, &OUTBOX_CHANNELS);
+    app_status st = outbox_deliver_due(a, &ctx, &report->affected, err);
+    outbox_context_release(&ctx);
+    return st;
+}
+
 const job_def JOBS[] = {
     {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
@@ -341,6 +363,10 @@ const job_def JOBS[] = {
      3600 * US_PER_SECOND, job_referrals_pay},
     {"webhooks_fanout", "queue member events for the webhooks that want them (delivered by the outbox)",
      10 * US_PER_SECOND, job_webhooks_fanout},
+    {"campaigns_run", "queue the messages of campaigns whose schedule came and of triggers that fired",
+     10 * US_PER_SECOND, job_campaigns_run},
+    /* Period 0: never scheduled (the server's outbox workers deliver all the time). */
+    {"outbox_deliver", "deliver every message that is due (retries included)", 0, job_outbox_deliver},
     {NULL, NULL, 0, NULL},
 };
 
@@ -401,6 +427,8 @@ run_due(jobs_scheduler *s)
     int64_t now = app_now_us(s->app);
     for (int i = 0; JOBS[i].name != NULL; i++) {
         assert(i < JOBS_MAX);
+        if (JOBS[i].period_us == 0)
+            continue;
         if (s->last_run_us[i] != 0 && now - s->last_run_us[i] < JOBS[i].period_us)
             continue;
         s->last_run_us[i] = now;

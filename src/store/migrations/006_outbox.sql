@@ -133,6 +133,7 @@ CREATE TABLE webhooks (
 );
 
 CREATE INDEX points_lots_expiry ON points_lots(expires_at) WHERE remaining > 0;
+CREATE INDEX members_joined ON members(joined_at);
 
 -- Signs feed and unsubscribe links (core/link_token.h): made once, here.
 INSERT INTO settings (key, value, updated_at) VALUES ('link_signing_key', {{RANDOM_HEX32}}, 0);

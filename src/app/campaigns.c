@@ -131,7 +131,7 @@ after_write(db *conn, const json_t *row, app_error *err)
 
 const resource campaigns_resource = {
     "campaigns", "campaign", FIELDS, sizeof FIELDS / sizeof FIELDS[0], check, NULL, CAMPAIGNS_MAX, defaults,
-    "name", NULL, after_write,
+    "campaigns.name", NULL, after_write,
 };
 
 /* ---- the job ----------------------------------------------------------------------------- */

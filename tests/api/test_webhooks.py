@@ -151,7 +151,7 @@ def test_fanout_queues_each_event_once_for_the_kinds_wanted(server):
     member = server.create_member()
     adjust(server, member["id"])
     event_id = last_event(server, member["id"], "points_adjusted")
-    assert fanout(server) >= 2
+    fanout(server)  # (the server's scheduler may have queued them first: the rows tell)
     got = rows(server, wanted["id"])
     assert len(got) == 1
     key, member_id, channel, status, attempts, variables = got[0]
@@ -305,17 +305,19 @@ def test_a_410_or_a_deleted_webhook_fails_for_good(server):
     receiver = Receiver([410])
     try:
         gone = make_webhook(server, url=receiver.url, kinds=["points_adjusted"])
-        deleted = make_webhook(server, url=receiver.url, kinds=["points_adjusted"])
+        # A refusing URL: should the server's workers try it before the delete, it is only retried.
+        deleted = make_webhook(server, kinds=["points_adjusted"])
         member = server.create_member()
         adjust(server, member["id"], 5)
         fanout(server)
         assert server.delete(f"/v1/webhooks/{deleted['id']}").status_code == 200
         deliver(server)
         receiver.next()
+        deliver(server, 3600)  # past any back-off
         for w, reason in ((gone, "410"), (deleted, "webhook inactive")):
             select = f"SELECT status, last_error FROM messages WHERE webhook_id = {w['id']}"
             wait_for(lambda: server.db.rows(select)[0][0] == "failed")
             assert reason in server.db.rows(select)[0][1]
-        assert receiver.got.empty()  # the deleted webhook's row was never posted
+        assert receiver.got.empty()  # the 410 is not retried
     finally:
         receiver.close()

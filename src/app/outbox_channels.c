@@ -6,6 +6,8 @@
 
 #include "core/mime.h"
 #include "mail.h"
+#include "tasks.h"
+#include "webhooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,33 +78,23 @@ send_email(outbox_context *ctx, outbox_item *it, char *reason, size_t reason_byt
 static delivery_result
 post_webhook(app *a, outbox_context *ctx, outbox_item *it, char *reason, size_t reason_bytes)
 {
-    (void)a;
-    (void)ctx;
-    (void)it;
-    snprintf(reason, reason_bytes, "webhooks are not available");
-    return DELIVERY_REJECTED;
+    db *conn = store_read_acquire(a->store);
+    if (conn == NULL) {
+        snprintf(reason, reason_bytes, "database unavailable: will retry");
+        return DELIVERY_RETRY;
+    }
+    const char *body = it->variables ? it->variables : "{}";
+    delivery_result r = webhooks_deliver(conn, it->webhook_id, body, strlen(body), ctx->now_us, reason, reason_bytes);
+    store_read_release(a->store, conn);
+    return r;
 }
 
 static app_status
 create_task(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO tasks (title, body, member_id, campaign_id, message_id, assignee,"
-                                     " due_at, created_by, created_at, updated_at)"
-                                     " VALUES (?, ?, ?, ?, ?, ?, ?, 'campaign', ?, ?) ON CONFLICT (message_id) DO NOTHING");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_text(stmt, 1, it->subject ? it->subject : "follow-up", -1);
-    db_bind_text_or_null(stmt, 2, it->text);
-    db_bind_int64(stmt, 3, it->member_id);
-    db_bind_int64(stmt, 4, it->campaign_id);
-    db_bind_int64(stmt, 5, it->id);
-    db_bind_text_or_null(stmt, 6, it->task_assignee);
-    db_bind_int64(stmt, 7, it->task_due_us);
-    db_bind_int64(stmt, 8, ctx->now_us);
-    db_bind_int64(stmt, 9, ctx->now_us);
-    int rc = db_step(stmt);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    int64_t task_id = 0;
+    return tasks_create_for_message_tx(conn, ctx->now_us, it->id, it->member_id, it->campaign_id, it->subject,
+                                       it->text, it->task_assignee, it->task_due_us, &task_id, err);
 }
 
 const outbox_channels OUTBOX_CHANNELS = {channels_open, channels_close, send_email, post_webhook, create_task};

@@ -159,6 +159,32 @@
 #define OFFER_DESCRIPTION_BYTES_MAX 2000
 #define OFFER_TIERS_MAX 20
 #define OFFERS_MAX 1000
+/* Staff tasks: a title is a line on a to-do list, a body the notes of a call (a rendered
+ * campaign body fits); a page of tasks is what one screen of a to-do list shows. */
+#define TASK_TITLE_BYTES_MAX 300
+#define TASK_BODY_BYTES_MAX 20000
+#define TASKS_PAGE_LIMIT_MAX 200
+/* Webhooks: a name is a label, a URL what browsers accept; kinds a subscriber may pick
+ * (event kinds are short snake_case words); how many subscribers a program keeps (each is
+ * scanned by every fanout run). */
+#define WEBHOOK_NAME_BYTES_MAX 100
+#define WEBHOOK_URL_BYTES_MAX 2000
+#define WEBHOOK_KINDS_MAX 50
+#define WEBHOOK_KIND_BYTES_MAX 64
+#define WEBHOOKS_MAX 100
+/* Member events the fanout reads per write (one transaction each, on the one writer). */
+#define WEBHOOK_FANOUT_CHUNK_EVENTS 500
+/* How long after its creation a member event is taken as committed everywhere: on
+ * PostgreSQL a transaction may commit an event with a lower id after a higher one is
+ * visible, so the fanout's cursor only passes events at least this old (webhooks.c). */
+#define WEBHOOK_EVENT_SETTLE_US (60LL * 1000000)
+/* One delivery: connecting, and the whole exchange (a slow receiver holds a worker). */
+#define WEBHOOK_CONNECT_TIMEOUT_MS 5000
+#define WEBHOOK_TIMEOUT_MS 10000
+/* Atom feeds: entries a feed shows (newest first); readers poll, they do not page. */
+#define FEED_ENTRIES_MAX 50
+/* The public base URL feed links start with (PATRON_PUBLIC_URL). */
+#define PUBLIC_URL_BYTES_MAX 512
 
 /* Campaigns and the outbox (app/campaigns.c, app/outbox.c). */
 #define CAMPAIGN_NAME_BYTES_MAX 100

@@ -153,6 +153,20 @@ void handle_offers_update(http_request *req, http_reply *reply);
 void handle_offers_delete(http_request *req, http_reply *reply);
 void handle_unsubscribe_page(http_request *req, http_reply *reply);
 void handle_unsubscribe(http_request *req, http_reply *reply);
+void handle_tasks_list(http_request *req, http_reply *reply);
+void handle_tasks_create(http_request *req, http_reply *reply);
+void handle_tasks_get(http_request *req, http_reply *reply);
+void handle_tasks_update(http_request *req, http_reply *reply);
+void handle_webhooks_list(http_request *req, http_reply *reply);
+void handle_webhooks_create(http_request *req, http_reply *reply);
+void handle_webhooks_get(http_request *req, http_reply *reply);
+void handle_webhooks_update(http_request *req, http_reply *reply);
+void handle_webhooks_delete(http_request *req, http_reply *reply);
+void handle_webhooks_replay(http_request *req, http_reply *reply);
+void handle_webhooks_rotate_secret(http_request *req, http_reply *reply);
+void handle_members_feed(http_request *req, http_reply *reply);
+void handle_feeds_news(http_request *req, http_reply *reply);
+void handle_feeds_member(http_request *req, http_reply *reply);
 
 /* A read of a resource: the list, or (one) the row the path's id names. */
 void http_resource_read(http_request *req, http_reply *reply, const resource *r, bool one);

@@ -15,6 +15,7 @@
 #include "app/attributes.h"
 #include "app/tiers.h"
 #include "app/referrals.h"
+#include "app/webhooks.h"
 #include "app/campaigns.h"
 #include "app/outbox_channels.h"
 
@@ -298,6 +299,33 @@ job_coupons_expire(app *a, int64_t at_us, job_report *report, app_error *err)
     return run_chunks(a, coupons_chunk_tx, &call, &call.count, COUPONS_EXPIRE_CHUNK_MAX, &report->affected, err);
 }
 
+typedef struct fanout_call {
+    int64_t now_us;
+    webhooks_fanout_state state;
+} fanout_call;
+
+static app_status
+fanout_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    fanout_call *call = arg;
+    return webhooks_fanout_chunk_tx(conn, call->now_us, &call->state, err);
+}
+
+/* Member events become outbox rows for the webhooks that want them, one
+ * chunk of events per write (webhooks.c says why the cursor lags a minute). */
+static app_status
+job_webhooks_fanout(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    fanout_call call = {at_us, {.webhook_id = 0, .scan_after = -1}};
+    do {
+        app_status st = app_write(a, fanout_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call.state.queued;
+    } while (!call.state.finished);
+    return APP_OK;
+}
+
 /* Campaigns whose schedule came and triggers whose occasions arrived queue their messages. */
 static app_status
 job_campaigns_run(app *a, int64_t at_us, job_report *report, app_error *err)
@@ -379,6 +407,8 @@ const job_def JOBS[] = {
      24LL * 3600 * US_PER_SECOND, job_tiers_review},
     {"referrals_pay", "pay referral bonuses once the referred member's first purchase cleared the return window",
      3600 * US_PER_SECOND, job_referrals_pay},
+    {"webhooks_fanout", "queue member events for the webhooks that want them (delivered by the outbox)",
+     10 * US_PER_SECOND, job_webhooks_fanout},
     {"campaigns_run", "queue the messages of campaigns whose schedule came and of triggers that fired",
      10 * US_PER_SECOND, job_campaigns_run},
     /* Period 0: never scheduled (the server's outbox workers deliver all the time). */

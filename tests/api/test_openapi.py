@@ -21,7 +21,8 @@ SPEC_PATH = REPO / "docs" / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CHANGE_METHODS = ("post", "put", "patch", "delete")
 # Routes any caller may use without credentials (PERM_PUBLIC in src/http/router.c).
-PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/u/{token}"), ("POST", "/u/{token}")}
+PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/u/{token}"), ("POST", "/u/{token}"),
+          ("GET", "/feeds/news"), ("GET", "/feeds/members/{token}")}
 ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")
 
 

@@ -121,6 +121,8 @@ test_roles_matrix(void **state)
         {ROLE_MANAGER, PERM_MEMBERS_ERASE, true},    {ROLE_INTEGRATION, PERM_MEMBERS_ERASE, false},
         {ROLE_NONE, PERM_MEMBERS_READ, false},       {ROLE_NONE, PERM_PUBLIC, true},
         {ROLE_MEMBER, PERM_MEMBERS_READ, false},     {ROLE_MANAGER, PERM_PROGRAM_MANAGE, true},
+        {ROLE_AGENT, PERM_TASKS_WORK, true},         {ROLE_SUPERVISOR, PERM_TASKS_WORK, true},
+        {ROLE_ANALYST, PERM_TASKS_WORK, false},      {ROLE_INTEGRATION, PERM_TASKS_WORK, false},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
         assert_int_equal(roles_allow(CASES[i].r, CASES[i].p), CASES[i].allowed);

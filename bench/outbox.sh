@@ -97,7 +97,56 @@ bench_engine() {
     printf "%-9s render  %s (rendered and recorded by `jobs run outbox_deliver`, smtp_connections = 2 workers)\n" "$engine" "$(rate "$render_messages" $((t1 - t0)))"
 }
 
+# wait_for FILE TEXT: until FILE holds TEXT (at most 30 s).
+wait_for() {
+    for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    echo "timed out waiting for '$2' in $1" >&2
+    exit 1
+}
+
+# bench_smtp ENGINE: a campaign of PATRON_BENCH_SMTP_MESSAGES emails from `patron serve` to
+# the SMTP sink, with 1 and then 4 SMTP connections (no send rate limit).
+bench_smtp() {
+    local engine=$1 url key sink server round=0 sink_port=$((port + 1))
+    pg_db=smtp
+    url=$(fresh_url "$engine" smtp)
+    setup "$engine" "$url" "$smtp_messages" email
+    key=$(./patron apikey create --db "$url" --role admin --name bench | tail -n 1)
+    for connections in 1 4; do
+        round=$((round + 1))
+        [ "$round" = 1 ] || sql "$engine" "$url" "INSERT INTO campaigns (name, channel, template_id, created_at,
+            updated_at) VALUES ('everyone again $round', 'email', 1, 0, 0)"
+        /usr/bin/python3 bench/smtp_sink.py serve "$sink_port" "$smtp_messages" >"$work/sink.txt" &
+        sink=$!
+        pids="$pids $sink"
+        wait_for "$work/sink.txt" ready
+        PATRON_SMTP_URL="smtp://127.0.0.1:$sink_port" PATRON_SMTP_TLS=none PATRON_MAIL_FROM=news@shop.example \
+            ./patron serve --db "$url" --port "$port" --quiet 2>"$work/serve.log" &
+        server=$!
+        pids="$pids $server"
+        for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+        curl -sf -X PATCH -H "Authorization: Bearer $key" -H "Content-Type: application/json" \
+            "http://127.0.0.1:$port/v1/program" \
+            -d "{\"send_rate_per_second\": 0, \"smtp_connections\": $connections}" >/dev/null
+        ./patron jobs run campaigns_run --db "$url" >/dev/null
+        wait "$sink"
+        kill "$server"
+        wait "$server" 2>/dev/null || true
+        printf "%-9s smtp    %s (patron serve, %d SMTP connection%s, rendered at delivery)\n" "$engine" \
+            "$(sed -n 's/^\([0-9]* messages in .*\)/\1/p' "$work/sink.txt")" "$connections" \
+            "$([ "$connections" = 1 ] || echo s)"
+    done
+}
+
 echo "patron outbox bench: $(nproc) cores"
 bench_engine sqlite
+bench_smtp sqlite
 pg_dir=$(scripts/pg-harness.sh start)
 bench_engine postgres
+bench_smtp postgres
+# The ceiling: the same SMTP server taking mail from Python's smtplib alone, one connection.
+/usr/bin/python3 bench/smtp_sink.py serve $((port + 2)) "$smtp_messages" >"$work/ceiling.txt" &
+pids="$pids $!"
+wait_for "$work/ceiling.txt" ready
+printf "%-9s smtp    %s (smtplib alone, one connection: the SMTP server's ceiling)\n" "-" \
+    "$(/usr/bin/python3 bench/smtp_sink.py client $((port + 2)) "$smtp_messages")"

@@ -94,7 +94,7 @@ bench_engine() {
     t0=$(now_ms)
     ./patron jobs run outbox_deliver --db "$url" >/dev/null
     t1=$(now_ms)
-    printf "%-9s render  %s (rendered and recorded by `jobs run outbox_deliver`, smtp_connections = 2 workers)\n" "$engine" "$(rate "$render_messages" $((t1 - t0)))"
+    printf "%-9s render  %s (rendered and recorded by jobs run outbox_deliver: 2 workers)\n" "$engine" "$(rate "$render_messages" $((t1 - t0)))"
 }
 
 # wait_for FILE TEXT: until FILE holds TEXT (at most 30 s).

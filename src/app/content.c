@@ -3,8 +3,7 @@
  */
 #include "content.h"
 
-#include "segments.h"
-#include "store/expr_bind.h"
+#include "expr_records.h"
 
 static const char *const CATEGORIES[] = {"news", "tip", "product", "event", "competition", NULL};
 
@@ -40,77 +39,67 @@ const resource content_resource = {
     "starts_at DESC, id DESC", NULL, NULL,
 };
 
-/* Whether member_id is one of the members a segment expression selects now. */
-static app_status
-segment_has(db *conn, int64_t now_us, const char *expression, int64_t member_id, bool *has, app_error *err)
+app_status
+content_visible(db *conn, arena *mem, const expr_env *env, const expr_record *rec, int limit, content_fn fn,
+                void *ctx, app_error *err)
 {
-    arena mem = {0};
-    segment_where where;
-    app_status st = segments_where(conn, &mem, now_us, expression, &where, err);
-    db_stmt *stmt = NULL;
-    if (st == APP_OK) {
-        stmt = db_prepare(conn, arena_printf(&mem, "SELECT count(*) FROM members m%s WHERE m.id = ? AND (%s)",
-                                             where.join, where.sql.where));
-        if (stmt == NULL)
-            st = app_db_fail(err, conn, DB_ERROR);
+    db_stmt *stmt = db_prepare(conn, rec == NULL ? "SELECT " CONTENT_VISIBLE_COLUMNS ", segment FROM content"
+                                                   " WHERE active = 1 AND starts_at <= ? AND (ends_at IS NULL"
+                                                   " OR ends_at > ?) AND segment IS NULL"
+                                                   " ORDER BY starts_at DESC, id DESC LIMIT ?"
+                                                 : "SELECT " CONTENT_VISIBLE_COLUMNS ", segment FROM content"
+                                                   " WHERE active = 1 AND starts_at <= ? AND (ends_at IS NULL"
+                                                   " OR ends_at > ?) ORDER BY starts_at DESC, id DESC LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, env->now_us);
+    db_bind_int64(stmt, 2, env->now_us);
+    db_bind_int64(stmt, 3, rec == NULL ? limit : CONTENT_MAX);
+    int rc = DB_DONE, shown = 0;
+    while (shown < limit && (rc = db_step(stmt)) == DB_ROW) {
+        if (!db_column_is_null(stmt, 7)) {
+            expr_error e;
+            const expr_node *segment = expr_parse(mem, db_column_text(stmt, 7), env, &e);
+            if (segment == NULL || !expr_matches(segment, env, rec))
+                continue;
+        }
+        fn(stmt, ctx);
+        shown++;
     }
-    if (st == APP_OK) {
-        db_bind_int64(stmt, 1, member_id);
-        db_bind_expr_params(stmt, 2, &where.sql);
-        int rc = db_step(stmt);
-        *has = rc == DB_ROW && db_column_int64(stmt, 0) > 0;
-        if (rc != DB_ROW)
-            st = app_db_fail(err, conn, rc);
-    }
-    if (stmt != NULL)
-        db_finalize(stmt);
-    arena_release(&mem);
-    return st;
+    db_finalize(stmt);
+    return shown == limit || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* Appends the row's item to the JSON array ctx. */
+static void
+append_item(db_stmt *stmt, void *ctx)
+{
+    json_array_append_new(ctx, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t)db_column_int64(stmt, 0),
+                                         "title", db_column_text(stmt, 1), "body", db_column_text(stmt, 2),
+                                         "category", db_column_text(stmt, 3), "link",
+                                         app_json_text_or_null(db_column_text(stmt, 4)), "starts_at",
+                                         app_json_time(db_column_int64(stmt, 5))));
 }
 
 app_status
 content_for_member(db *conn, int64_t now_us, int64_t member_id, int limit, json_t **out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT id, title, body, category, link, starts_at, segment FROM content"
-                                     " WHERE active = 1 AND starts_at <= ? AND (ends_at IS NULL OR ends_at > ?)"
-                                     " ORDER BY starts_at DESC, id DESC LIMIT ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, now_us);
-    db_bind_int64(stmt, 2, now_us);
-    db_bind_int64(stmt, 3, CONTENT_MAX);
-    json_t *list = json_array(), *targeted = json_array();
-    int rc;
-    while ((rc = db_step(stmt)) == DB_ROW) {
-        json_t *item = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t)db_column_int64(stmt, 0), "title",
-                                 db_column_text(stmt, 1), "body", db_column_text(stmt, 2), "category",
-                                 db_column_text(stmt, 3), "link", app_json_text_or_null(db_column_text(stmt, 4)),
-                                 "starts_at", app_json_time(db_column_int64(stmt, 5)));
-        /* Targeted items are checked after the statement is done (one query each). */
-        if (!db_column_is_null(stmt, 6))
-            json_object_set_new(item, "segment", json_string(db_column_text(stmt, 6)));
-        json_array_append_new(list, item);
-    }
-    db_finalize(stmt);
-    app_status st = rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        if (st != APP_OK || (int)json_array_size(targeted) >= limit)
-            break;
-        const char *segment = json_string_value(json_object_get(item, "segment"));
-        bool has = true;
-        if (segment != NULL)
-            st = segment_has(conn, now_us, segment, member_id, &has, err);
-        json_object_del(item, "segment");
-        if (st == APP_OK && has)
-            json_array_append(targeted, item);
-    }
-    json_decref(list);
+    arena mem = {0};
+    expr_env env;
+    expr_record rec = {0};
+    char status[MEMBER_STATUS_BYTES];
+    bool erased;
+    app_status st = expr_records_member_env(conn, &mem, now_us, &env, err);
+    if (st == APP_OK)
+        st = expr_records_load_member(conn, &mem, &env, member_id, &rec, status, &erased, err);
+    json_t *items = json_array();
+    if (st == APP_OK)
+        st = content_visible(conn, &mem, &env, &rec, limit, append_item, items, err);
+    arena_release(&mem);
     if (st != APP_OK) {
-        json_decref(targeted);
+        json_decref(items);
         return st;
     }
-    *out = targeted;
+    *out = items;
     return APP_OK;
 }

@@ -13,8 +13,23 @@
 #define PATRON_CONTENT_H
 
 #include "resource.h"
+#include "core/expr.h"
 
 extern const resource content_resource;
+
+/* The columns of the row content_visible hands its callback, in order. */
+#define CONTENT_VISIBLE_COLUMNS "id, title, body, category, link, starts_at, updated_at"
+
+/* Called with each visible item's row (CONTENT_VISIBLE_COLUMNS). */
+typedef void (*content_fn)(db_stmt *row, void *ctx);
+
+/* Calls fn, newest window first, for at most limit items open at env's
+ * now_us: active and inside their window, and without a segment or (with a
+ * member record rec; NULL: the public only) with one that matches the
+ * member. A segment that no longer parses (an attribute was dropped) matches
+ * nobody. Segments are evaluated in memory, one member at a time. */
+app_status content_visible(db *conn, arena *mem, const expr_env *env, const expr_record *rec, int limit,
+                           content_fn fn, void *ctx, app_error *err);
 
 /* The content member_id may see at now_us, newest window first, at most
  * limit items: active, inside its window, and without a segment or with one

@@ -4,7 +4,10 @@
  */
 #include "expr_records.h"
 
+#include "attributes.h"
+
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A member field read from its column: stored (not derived) and not purchase-side. */
@@ -59,4 +62,45 @@ expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *e
         }
         col++;
     }
+}
+
+int64_t
+expr_records_date_start_us(int64_t days)
+{
+    return clock_local_midnight_us(civil_from_days(days));
+}
+
+app_status
+expr_records_member_env(db *conn, arena *mem, int64_t now_us, expr_env *env, app_error *err)
+{
+    app_status st = attributes_env(conn, mem, EXPR_CTX_MEMBER, env, err);
+    env->now_us = now_us;
+    env->date_start_us = expr_records_date_start_us;
+    return st;
+}
+
+app_status
+expr_records_load_member(db *conn, arena *mem, const expr_env *env, int64_t member_id, expr_record *rec,
+                         char status[MEMBER_STATUS_BYTES], bool *erased, app_error *err)
+{
+    arena_text sql = {.mem = mem};
+    arena_text_append(&sql, "SELECT m.status, m.erased_at, ");
+    expr_records_select_list(&sql);
+    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
+    db_stmt *stmt = db_prepare(conn, sql.text);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW) {
+        snprintf(status, MEMBER_STATUS_BYTES, "%s", db_column_text(stmt, 0));
+        *erased = !db_column_is_null(stmt, 1);
+        expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
+        expr_records_read(stmt, 2, mem, env, values, &rec->attributes);
+        rec->values = values;
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_found", "member %lld does not exist", (long long)member_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }

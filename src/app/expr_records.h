@@ -18,4 +18,19 @@ void expr_records_select_list(arena_text *sql);
 void expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *env, expr_value *values,
                        const expr_value **attributes);
 
+/* The start of business day `days` (days since 1970-01-01): expr_env's date_start_us. */
+int64_t expr_records_date_start_us(int64_t days);
+
+/* The member-context environment at now_us, with the program's declared attributes (in mem). */
+app_status expr_records_member_env(db *conn, arena *mem, int64_t now_us, expr_env *env, app_error *err);
+
+/* Bytes of a member's status ("active", "suspended", "closed") and its NUL. */
+#define MEMBER_STATUS_BYTES 16
+
+/* Reads member_id's record into rec (in mem), the member's status into
+ * status and whether they were erased into *erased. not_found ("member N
+ * does not exist") when there is no such member. */
+app_status expr_records_load_member(db *conn, arena *mem, const expr_env *env, int64_t member_id, expr_record *rec,
+                                    char status[MEMBER_STATUS_BYTES], bool *erased, app_error *err);
+
 #endif

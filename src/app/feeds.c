@@ -10,7 +10,7 @@
  */
 #include "feeds.h"
 
-#include "attributes.h"
+#include "content.h"
 #include "expr_records.h"
 #include "link_token.h"
 #include "offers.h"
@@ -21,9 +21,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Targeted content items a member's feed evaluates at most (each is a parse and an evaluation). */
-#define FEED_TARGETED_SCAN_MAX CONTENT_MAX
 
 typedef struct feed_entry {
     const char *id;       /* a URI */
@@ -58,7 +55,7 @@ add_entry(feed *f)
     return e;
 }
 
-/* A content item of the current row (id, title, body, category, link, starts_at, updated_at). */
+/* A content item of the current row (CONTENT_VISIBLE_COLUMNS). */
 static void
 add_content(feed *f, db_stmt *stmt)
 {
@@ -76,50 +73,10 @@ add_content(feed *f, db_stmt *stmt)
     e->updated_us = starts_us > updated_us ? starts_us : updated_us;
 }
 
-#define CONTENT_QUERY                                                                                            \
-    "SELECT id, title, body, category, link, starts_at, updated_at, segment FROM content"                     \
-    " WHERE active = 1 AND starts_at <= ? AND (ends_at IS NULL OR ends_at > ?)"
-
-/* The content everyone may see now (no segment), newest first. */
-static app_status
-gather_public_content(db *conn, int64_t now_us, feed *f, app_error *err)
+static void
+add_content_row(db_stmt *stmt, void *ctx)
 {
-    db_stmt *stmt = db_prepare(conn, CONTENT_QUERY " AND segment IS NULL ORDER BY starts_at DESC, id DESC LIMIT ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, now_us);
-    db_bind_int64(stmt, 2, now_us);
-    db_bind_int64(stmt, 3, FEED_ENTRIES_MAX);
-    int rc;
-    while ((rc = db_step(stmt)) == DB_ROW)
-        add_content(f, stmt);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
-}
-
-/* The targeted content the member (rec) matches now, newest first, at most FEED_ENTRIES_MAX. */
-static app_status
-gather_targeted_content(db *conn, const expr_env *env, const expr_record *rec, feed *f, app_error *err)
-{
-    db_stmt *stmt =
-        db_prepare(conn, CONTENT_QUERY " AND segment IS NOT NULL ORDER BY starts_at DESC, id DESC LIMIT ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, env->now_us);
-    db_bind_int64(stmt, 2, env->now_us);
-    db_bind_int64(stmt, 3, FEED_TARGETED_SCAN_MAX);
-    int rc, matched = 0;
-    while ((rc = db_step(stmt)) == DB_ROW && matched < FEED_ENTRIES_MAX) {
-        expr_error e;
-        const expr_node *segment = expr_parse(f->mem, db_column_text(stmt, 7), env, &e);
-        /* A segment that no longer parses (an attribute was dropped) matches nobody. */
-        if (segment != NULL && expr_matches(segment, env, rec)) {
-            add_content(f, stmt);
-            matched++;
-        }
-    }
-    db_finalize(stmt);
-    return rc == DB_DONE || rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+    add_content(ctx, stmt);
 }
 
 /* The offers open to the member now. */
@@ -282,9 +239,12 @@ feeds_news(db *conn, int64_t now_us, const char *base_url, char **xml, app_error
     feed *f = arena_alloc(&mem, sizeof *f);
     f->mem = &mem;
     char installation[33];
+    expr_env env;
     app_status st = installation_id(conn, installation, err);
     if (st == APP_OK)
-        st = gather_public_content(conn, now_us, f, err);
+        st = expr_records_member_env(conn, &mem, now_us, &env, err);
+    if (st == APP_OK)
+        st = content_visible(conn, &mem, &env, NULL, FEED_ENTRIES_MAX, add_content_row, f, err);
     if (st == APP_OK)
         write_feed(f, now_us, arena_printf(&mem, "urn:patron:news:%s", installation), "News",
                    arena_printf(&mem, "%s/feeds/news", base_url), xml);
@@ -293,38 +253,6 @@ feeds_news(db *conn, int64_t now_us, const char *base_url, char **xml, app_error
 }
 
 /* ---- a member's feed -------------------------------------------------------------------- */
-
-static int64_t
-date_start_us(int64_t days)
-{
-    return clock_local_midnight_us(civil_from_days(days));
-}
-
-/* The member's expression record (in mem) when they may have a feed: they
- * exist, are not closed and not erased; not_found otherwise. */
-static app_status
-load_member(db *conn, arena *mem, const expr_env *env, int64_t member_id, expr_record *rec, app_error *err)
-{
-    arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT m.status, m.erased_at, ");
-    expr_records_select_list(&sql);
-    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
-    db_stmt *stmt = db_prepare(conn, sql.text);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, member_id);
-    int rc = db_step(stmt);
-    bool open = rc == DB_ROW && strcmp(db_column_text(stmt, 0), "closed") != 0 && db_column_is_null(stmt, 1);
-    if (open) {
-        expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
-        expr_records_read(stmt, 2, mem, env, values, &rec->attributes);
-        rec->values = values;
-    }
-    db_finalize(stmt);
-    if (rc != DB_ROW && rc != DB_DONE)
-        return app_db_fail(err, conn, rc);
-    return open ? APP_OK : app_fail(err, APP_NOT_FOUND, "not_found", "there is no such feed");
-}
 
 app_status
 feeds_member(db *conn, int64_t now_us, const char *base_url, const char *token, char **xml, app_error *err)
@@ -343,17 +271,18 @@ feeds_member(db *conn, int64_t now_us, const char *base_url, const char *token, 
     f->mem = &mem;
     expr_env env;
     expr_record rec = {0};
-    st = attributes_env(conn, &mem, EXPR_CTX_MEMBER, &env, err);
-    env.now_us = now_us;
-    env.date_start_us = date_start_us;
+    char status[MEMBER_STATUS_BYTES] = "";
+    bool erased = false;
+    st = expr_records_member_env(conn, &mem, now_us, &env, err);
     if (st == APP_OK)
-        st = load_member(conn, &mem, &env, member_id, &rec, err);
+        st = expr_records_load_member(conn, &mem, &env, member_id, &rec, status, &erased, err);
+    /* A closed or erased member has no feed (their link says nothing of why). */
+    if (st == APP_NOT_FOUND || (st == APP_OK && (erased || strcmp(status, "closed") == 0)))
+        st = app_fail(err, APP_NOT_FOUND, "not_found", "there is no such feed");
     if (st == APP_OK)
         st = installation_id(conn, installation, err);
     if (st == APP_OK)
-        st = gather_public_content(conn, now_us, f, err);
-    if (st == APP_OK)
-        st = gather_targeted_content(conn, &env, &rec, f, err);
+        st = content_visible(conn, &mem, &env, &rec, FEED_ENTRIES_MAX, add_content_row, f, err);
     if (st == APP_OK)
         st = gather_offers(conn, now_us, member_id, f, err);
     if (st == APP_OK)

@@ -239,38 +239,6 @@ offers_gate_rules(db *conn, arena *mem, const expr_env *env, earn_rule *rules, s
 
 /* ---- a member's offers -------------------------------------------------------------------- */
 
-static int64_t
-date_start_us(int64_t days)
-{
-    return clock_local_midnight_us(civil_from_days(days));
-}
-
-/* The member's expression record (member context), in mem; *active whether they may use offers. */
-static app_status
-load_member(db *conn, arena *mem, const expr_env *env, int64_t member_id, expr_record *rec, bool *active,
-            app_error *err)
-{
-    arena_text sql = {.mem = mem};
-    arena_text_append(&sql, "SELECT m.status, m.erased_at, ");
-    expr_records_select_list(&sql);
-    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
-    db_stmt *stmt = db_prepare(conn, sql.text);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, member_id);
-    int rc = db_step(stmt);
-    if (rc == DB_ROW) {
-        *active = strcmp(db_column_text(stmt, 0), "active") == 0 && db_column_is_null(stmt, 1);
-        expr_value *values = arena_alloc(mem, EXPR_FIELD_COUNT * sizeof *values);
-        expr_records_read(stmt, 2, mem, env, values, &rec->attributes);
-        rec->values = values;
-    }
-    db_finalize(stmt);
-    if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "member %lld does not exist", (long long)member_id);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
-}
-
 /* Whether the member (rec) is one of the offer's: its tiers, then its segment. */
 static bool
 member_matches(db_stmt *stmt, arena *mem, const expr_env *env, const expr_record *rec)
@@ -355,13 +323,13 @@ offers_for_member(db *conn, int64_t member_id, int64_t at_us, json_t **out, app_
 {
     arena mem = {0};
     expr_env env;
-    app_status st = attributes_env(conn, &mem, EXPR_CTX_MEMBER, &env, err);
-    env.now_us = at_us;
-    env.date_start_us = date_start_us;
+    app_status st = expr_records_member_env(conn, &mem, at_us, &env, err);
     expr_record rec = {0};
-    bool active = false;
+    char status[MEMBER_STATUS_BYTES] = "";
+    bool erased = false;
     if (st == APP_OK)
-        st = load_member(conn, &mem, &env, member_id, &rec, &active, err);
+        st = expr_records_load_member(conn, &mem, &env, member_id, &rec, status, &erased, err);
+    bool active = strcmp(status, "active") == 0 && !erased;
     json_t *data = json_array();
     if (st == APP_OK)
         st = open_offers(conn, &mem, &env, member_id, &rec, active, data, err);
@@ -381,7 +349,7 @@ offers_open_to(db *conn, const expr_env *env, int64_t member_id, const expr_reco
     expr_env member_env = *env;
     member_env.context = EXPR_CTX_MEMBER;
     member_env.now_us = at_us;
-    member_env.date_start_us = date_start_us;
+    member_env.date_start_us = expr_records_date_start_us;
     json_t *data = json_array();
     app_status st = open_offers(conn, &mem, &member_env, member_id, rec, true, data, err);
     if (st == APP_OK)

@@ -11,6 +11,8 @@
  */
 #include "segments.h"
 
+#include "expr_records.h"
+
 #include "attributes.h"
 #include "core/validate.h"
 #include "members.h"
@@ -36,12 +38,6 @@ segment_json(db_stmt *stmt)
                      "created_by", db_column_text(stmt, 6));
 }
 
-static int64_t
-date_start_us(int64_t days)
-{
-    return clock_local_midnight_us(civil_from_days(days));
-}
-
 /* A checked, compiled expression, everything in mem. */
 typedef struct compiled {
     expr_env env;
@@ -57,7 +53,7 @@ compile(db *conn, arena *mem, int64_t now_us, const char *expression, compiled *
     if (st != APP_OK)
         return st;
     out->env.now_us = now_us;
-    out->env.date_start_us = date_start_us;
+    out->env.date_start_us = expr_records_date_start_us;
     expr_error e;
     out->root = expr_parse(mem, expression, &out->env, &e);
     if (out->root == NULL || expr_compile_sql(mem, out->root, &out->env, db_expr_dialect(conn), &out->sql, &e) != 0)

@@ -392,3 +392,26 @@ def test_an_erased_member_gets_nothing_more(server):
     got = messages(server, m["id"], c["id"])[0]
     assert got["status"] == "skipped" and got["subject"] is None
     cleanup(server, c)
+
+
+def test_messages_carry_the_content_each_member_may_see(server):
+    dom = domain()
+    lyon, paris = member(server, dom, address={"city": "Lyon"}), member(server, dom, address={"city": "Paris"})
+    start = iso(utc_now() - datetime.timedelta(days=1))
+    made = []
+    for name, segment in ((unique("tip-"), None), (unique("lyon-"), f'city = "Lyon" and email_domain = "{dom}"')):
+        r = server.post("/v1/content", json={"name": name, "title": name.upper(), "body": "b", "category": "tip",
+                                             "segment": segment, "starts_at": start})
+        assert r.status_code == 201, r.text
+        made.append(r.json())
+    tpl = template(server, subject="News", text="{{#each content as c}}[{{c.title}}]{{/each}}")
+    c = campaign(server, dom, template=tpl)
+    run_and_deliver(server)
+    everyone, targeted = (f"[{m['name'].upper()}]" for m in made)
+    assert everyone in messages(server, lyon["id"], c["id"])[0]["text"]
+    assert targeted in messages(server, lyon["id"], c["id"])[0]["text"]
+    assert everyone in messages(server, paris["id"], c["id"])[0]["text"]
+    assert targeted not in messages(server, paris["id"], c["id"])[0]["text"]
+    for item in made:
+        server.delete(f"/v1/content/{item['id']}")
+    cleanup(server, c)

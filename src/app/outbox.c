@@ -69,19 +69,15 @@ claim_tx(db *conn, void *arg, app_error *err)
     outbox_batch *b = arg;
     b->count = 0;
     /* PostgreSQL: rows another server is claiming right now are skipped, not waited for. */
-    const char *sql = db_engine(conn) == DB_POSTGRES
-                          ? "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1"
-                            " WHERE id IN (SELECT id FROM messages WHERE status IN ('queued','sending')"
-                            " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-                            " ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED)"
-                            " RETURNING id, member_id, campaign_id, webhook_id, channel, template_id,"
-                            " template_version, variables, attempts"
-                          : "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1"
-                            " WHERE id IN (SELECT id FROM messages WHERE status IN ('queued','sending')"
-                            " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-                            " ORDER BY next_attempt_at LIMIT ?)"
-                            " RETURNING id, member_id, campaign_id, webhook_id, channel, template_id,"
-                            " template_version, variables, attempts";
+#define CLAIM_SQL(LOCK)                                                                                      \
+    "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1"                       \
+    " WHERE id IN (SELECT id FROM messages WHERE status IN ('queued','sending')"                            \
+    " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"                               \
+    " ORDER BY next_attempt_at LIMIT ?" LOCK ")"                                                             \
+    " RETURNING id, member_id, campaign_id, webhook_id, channel, template_id, template_version, variables,"  \
+    " attempts"
+    const char *sql = db_engine(conn) == DB_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : CLAIM_SQL("");
+#undef CLAIM_SQL
     db_stmt *stmt = db_prepare(conn, sql);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);

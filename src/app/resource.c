@@ -302,13 +302,11 @@ resource_list(db *conn, const resource *r, json_t **out, app_error *err)
     return read_rows(conn, r, stmt, r->list_max, out, err);
 }
 
-/* Whether another row than id (0: any) has name; 409 duplicate_<what>_name when so.
- * Checked before the write, so PostgreSQL's transaction never meets the UNIQUE error. */
-static app_status
-check_name_free(db *conn, const resource *r, int64_t id, const char *name, app_error *err)
+app_status
+resource_name_free(db *conn, const char *table, const char *what, int64_t id, const char *name, app_error *err)
 {
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE name = ? AND id <> ?", r->table);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE name = ? AND id <> ?", table);
     db_stmt *stmt = db_prepare(conn, sql);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
@@ -322,8 +320,8 @@ check_name_free(db *conn, const resource *r, int64_t id, const char *name, app_e
     if (taken == 0)
         return APP_OK;
     char code[48];
-    snprintf(code, sizeof code, "duplicate_%s_name", r->what);
-    return app_fail(err, APP_CONFLICT, code, "a %s named '%s' already exists", r->what, name);
+    snprintf(code, sizeof code, "duplicate_%s_name", what);
+    return app_fail(err, APP_CONFLICT, code, "a %s named '%s' already exists", what, name);
 }
 
 /* Writes a checked row: INSERT (id 0) or UPDATE of id, then reads it back and audits. */
@@ -331,7 +329,7 @@ static app_status
 write_row(db *conn, const resource *r, const actor *who, int64_t at_us, int64_t id, const json_t *row, json_t **out,
           app_error *err)
 {
-    app_status st = check_name_free(conn, r, id, json_string_value(json_object_get(row, "name")), err);
+    app_status st = resource_name_free(conn, r->table, r->what, id, json_string_value(json_object_get(row, "name")), err);
     if (st != APP_OK)
         return st;
     arena mem = {0};

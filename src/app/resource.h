@@ -70,6 +70,12 @@ typedef struct resource {
  * table order>, created_at, updated_at` (more columns may follow). */
 json_t *resource_row_json(const resource *r, db_stmt *stmt);
 
+/* APP_OK unless a row of table (constant SQL) other than id (0: any) is named
+ * name: then 409 duplicate_<what>_name. Checked before a write, so
+ * PostgreSQL's transaction never meets the UNIQUE error. */
+app_status resource_name_free(db *conn, const char *table, const char *what, int64_t id, const char *name,
+                              app_error *err);
+
 /* Refuses (invalid_field) a row whose time `later` is not after `earlier` (both present). */
 app_status resource_check_order(const json_t *row, const char *earlier, const char *later, app_error *err);
 

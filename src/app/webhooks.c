@@ -16,6 +16,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "webhooks.h"
 
+#include "resource.h"
+
 #include "core/arena.h"
 #include "core/validate.h"
 
@@ -129,19 +131,7 @@ check_webhook(db *conn, int64_t id, const json_t *w, app_error *err)
         return st;
     if (!json_is_boolean(json_object_get(w, "active")))
         return invalid(err, "active", "true or false");
-    db_stmt *stmt = db_prepare(conn, "SELECT COUNT(*) FROM webhooks WHERE name = ? AND id <> ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_text(stmt, 1, name, -1);
-    db_bind_int64(stmt, 2, id);
-    int rc = db_step(stmt);
-    int64_t taken = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    return taken == 0 ? APP_OK
-                      : app_fail(err, APP_CONFLICT, "duplicate_webhook_name", "a webhook named '%s' already exists",
-                                 name);
+    return resource_name_free(conn, "webhooks", "webhook", id, name, err);
 }
 
 /* Binds name, url, kinds (JSON text or NULL) and active from index 1. */

@@ -81,6 +81,7 @@ bench: all $(BUILD)/bench/expr_bench
 	$(BUILD)/bench/expr_bench $(BENCH_MEMBERS)
 	@bench/import.sh $(BENCH_IMPORT_ROWS)
 	@bench/run.sh
+	@bench/outbox.sh
 
 $(BUILD)/bench/expr_bench: bench/expr_bench.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)

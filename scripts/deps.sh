@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libsqlite3-dev libpq-dev libmicrohttpd-dev libj
 case "${1:-build}" in
 build) ;;
 test) PKGS="$PKGS postgresql python3-pytest python3-requests python3-yaml python3-aiosmtpd" ;;
-bench) PKGS="$PKGS wrk" ;;
+bench) PKGS="$PKGS wrk postgresql python3-aiosmtpd" ;;
 fuzz) PKGS="$PKGS clang" ;;
 *) echo "usage: deps.sh [build|test|bench|fuzz]" >&2; exit 2 ;;
 esac

@@ -442,7 +442,8 @@ run_event_trigger(app *a, const campaign *c, int64_t now_us, int64_t *queued, ap
     }
     free(events);
     if (st == APP_OK && cursor != c->event_cursor)
-        st = mark(a, "UPDATE campaigns SET event_cursor = ? WHERE id = ?", cursor, c->id, 0, 2, err);
+        st = mark(a, "UPDATE campaigns SET event_cursor = ? WHERE id = ? AND event_cursor < ?", cursor, c->id, cursor,
+                  3, err);
     return st;
 }
 
@@ -689,9 +690,12 @@ campaigns_run_due(app *a, int64_t now_us, int64_t *queued, app_error *err)
         else
             st = run_yearly(a, c, now_us, max_member, queued, err);
         /* A date trigger checked up to now never looks at the past again; a run
-         * at an earlier time (jobs run --at) does not move it back. */
+         * at an earlier time (jobs run --at), or one that read the campaign
+         * before another run moved it on, does not move it back. */
         if (st == APP_OK && dated && now_us > c->checked_until_us)
-            st = mark(a, "UPDATE campaigns SET checked_until = ? WHERE id = ?", now_us, c->id, 0, 2, err);
+            st = mark(a, "UPDATE campaigns SET checked_until = ? WHERE id = ?"
+                         " AND (checked_until IS NULL OR checked_until < ?)",
+                      now_us, c->id, now_us, 3, err);
     }
     for (int i = 0; i < count; i++)
         free(list[i].segment);

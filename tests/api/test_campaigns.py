@@ -417,3 +417,25 @@ def test_messages_carry_the_content_each_member_may_see(server):
     for item in made:
         server.delete(f"/v1/content/{item['id']}")
     cleanup(server, c)
+
+
+def test_a_tier_change_is_an_occasion(server):
+    dom = domain()
+    m = member(server, dom)
+    r = server.post("/v1/tiers", json={"name": unique("Tier"), "rank": 20, "metric": "spend", "threshold": 5000})
+    assert r.status_code == 201, r.text
+    tier = r.json()
+    tpl = template(server, subject="Welcome to {{tier.to}}", text="You moved up.")
+    c = campaign(server, dom, template=tpl, trigger_kind="tier_changed")
+    try:
+        buy(server, m["id"], 2000)
+        run_and_deliver(server)
+        assert messages(server, m["id"], c["id"]) == []
+        buy(server, m["id"], 4000)  # 60.00 in all: the tier
+        run_and_deliver(server)
+        run_and_deliver(server, utc_now() + datetime.timedelta(minutes=5))
+        got = messages(server, m["id"], c["id"])
+        assert len(got) == 1 and got[0]["subject"] == f"Welcome to {tier['name']}", got
+    finally:
+        server.delete(f"/v1/tiers/{tier['id']}")
+        cleanup(server, c)

@@ -31,7 +31,7 @@
 
 /* After a failed attempt n (1, 2 …) the next waits min(2^(n-1), 360) minutes. */
 #define BACKOFF_FIRST_US (60 * US_PER_SECOND)
-#define BACKOFF_MAX_US (6 * 3600 * US_PER_SECOND)
+#define BACKOFF_MAX_US (6LL * 3600 * US_PER_SECOND)
 /* Slots further ahead than this in the pacing row come from another clock
  * (a job run --at a far time): pacing starts again from now. */
 #define PACE_HORIZON_US (10 * US_PER_SECOND)
@@ -196,6 +196,7 @@ check_member(db *conn, const outbox_context *ctx, outbox_item *it, app_error *er
         return APP_OK;
     /* The frequency cap: campaign messages this member was sent lately. */
     const program_settings *p = ctx->program;
+    assert(p != NULL); /* set for the round by context_refresh */
     if (p->message_cap_count > 0 && p->message_cap_days > 0) {
         int64_t values[2] = {it->member_id, ctx->now_us - p->message_cap_days * US_PER_DAY}, sent = 0;
         app_status st = app_query_ints(conn,
@@ -322,6 +323,7 @@ pace_tx(db *conn, void *arg, app_error *err)
 static app_status
 deliver(app *a, outbox_context *ctx, outbox_batch *b, app_error *err)
 {
+    assert(ctx->program != NULL);
     int emails = 0;
     for (int i = 0; i < b->count; i++)
         emails += b->items[i].outcome == OUTCOME_NONE && strcmp(b->items[i].channel, "email") == 0;
@@ -486,13 +488,14 @@ outbox_round(app *a, outbox_context *ctx, int *handled, app_error *err)
 {
     *handled = 0;
     program_settings program;
+    memset(&program, 0, sizeof program);
     app_status st = context_refresh(a, ctx, &program, err);
-    if (st != APP_OK)
-        return st;
     bool due = false;
-    st = anything_due(a, ctx->now_us, &due, err);
+    if (st == APP_OK)
+        st = anything_due(a, ctx->now_us, &due, err);
     if (st != APP_OK || !due) {
         program_release(&program);
+        ctx->program = NULL; /* this round's, gone with it */
         return st;
     }
     outbox_batch batch = {.now_us = ctx->now_us, .count = 0};
@@ -514,6 +517,7 @@ outbox_round(app *a, outbox_context *ctx, int *handled, app_error *err)
     }
     batch_clear(&batch);
     program_release(&program);
+    ctx->program = NULL;
     return st;
 }
 

@@ -168,8 +168,9 @@ changed_fields(const json_t *patch)
     json_t *names = json_array();
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)patch, key, v)
+    json_object_foreach((json_t *)patch, key, v) {
         json_array_append_new(names, json_string(key));
+    }
     return json_pack("{s:o}", "fields", names);
 }
 
@@ -432,7 +433,11 @@ fit_text(arena *mem, const char *text, size_t max_bytes, bool one_line)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)text[i];
         bool line_break = c == '\n' || c == '\r';
-        out[used++] = (c < 0x20 && c != '\t' && (one_line || !line_break)) || c == 0x7F ? ' ' : (char)c;
+        bool control = (c < 0x20 && c != '\t' && (one_line || !line_break)) || c == 0x7F;
+        if (control)
+            out[used++] = ' ';
+        else
+            out[used++] = text[i];
     }
     out[used] = '\0';
     bool fits = one_line ? validate_text(out, max_bytes) : validate_lines(out, max_bytes);

@@ -587,6 +587,7 @@ cmd_demo(int argc, char **argv)
     if (st == APP_OK)
         st = app_write(&a, demo_messaging_tx, &staff, &err);
     int64_t queued = 0, delivered = 0;
+    report.affected = 0;
     if (st == APP_OK) /* the newsletter goes out (to the feeds); the win-back waits for an SMTP server */
         st = jobs_run(&a, jobs_find("campaigns_run"), app_now_us(&a), &report, &err);
     queued = report.affected;

@@ -28,7 +28,7 @@
 static int
 read_stdin(size_t max, char **out, size_t *len)
 {
-    size_t cap = 64 * 1024, used = 0;
+    size_t cap = (size_t)64 * 1024, used = 0;
     char *buf = malloc(cap);
     while (buf != NULL) {
         if (used == cap) {

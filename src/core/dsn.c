@@ -286,7 +286,7 @@ read_part(span part, dsn_report *out)
     static const char *const ORIGINAL_IDS[] = {"Message-ID", NULL};
     span headers, body, inner_headers, inner_body;
     split_headers(part, &headers, &body);
-    char type[256];
+    char type[256] = "";
     if (!header_get(headers, "Content-Type", type, sizeof type))
         return;
     if (type_is(type, "message/delivery-status") || type_is(type, "message/global-delivery-status")) {
@@ -331,7 +331,7 @@ dsn_parse(const char *message, size_t len, dsn_report *out)
         all = peek; /* an mbox envelope line (Postfix pipe flag F), not a header */
     span headers, body;
     split_headers(all, &headers, &body);
-    char type[1024], report_type[64], boundary[256];
+    char type[1024] = "", report_type[64] = "", boundary[256] = "";
     out->is_dsn = header_get(headers, "Content-Type", type, sizeof type) && type_is(type, "multipart/report") &&
                   param_get(type, "report-type", report_type, sizeof report_type) &&
                   (strcasecmp(report_type, "delivery-status") == 0 ||

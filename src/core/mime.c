@@ -89,8 +89,11 @@ put_base64(buffer *b, const unsigned char *in, size_t n)
             v |= (unsigned)in[i + 1] << 8;
         if (i + 2 < n)
             v |= in[i + 2];
-        char quad[4] = {BASE64[(v >> 18) & 63], BASE64[(v >> 12) & 63], i + 1 < n ? BASE64[(v >> 6) & 63] : '=',
-                        i + 2 < n ? BASE64[v & 63] : '='};
+        char quad[4] = {BASE64[(v >> 18) & 63], BASE64[(v >> 12) & 63], '=', '='};
+        if (i + 1 < n)
+            quad[2] = BASE64[(v >> 6) & 63];
+        if (i + 2 < n)
+            quad[3] = BASE64[v & 63];
         put_bytes(b, quad, 4);
     }
 }

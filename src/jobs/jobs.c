@@ -360,6 +360,7 @@ job_outbox_deliver(app *a, int64_t at_us, job_report *report, app_error *err)
 {
     (void)at_us; /* the app's clock is fixed at it */
     program_settings program;
+    memset(&program, 0, sizeof program);
     db *conn = store_read_acquire(a->store);
     app_status st = conn ? program_load(conn, &program, err)
                          : app_fail(err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");

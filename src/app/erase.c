@@ -27,6 +27,11 @@ const erase_step ERASE_STEPS[] = {
                  " variables = '{}', status = CASE WHEN status IN ('queued','sending') THEN 'skipped'"
                  " ELSE status END, last_error = CASE WHEN status IN ('queued','sending') THEN 'member erased'"
                  " ELSE last_error END WHERE member_id = ?"},
+    /* What the member wrote and was told on tickets and chats; the tickets stay (counts, SLAs). */
+    {"ticket_comments", "UPDATE ticket_comments SET body = '(erased)', email_message_id = NULL"
+                        " WHERE ticket_id IN (SELECT id FROM tickets WHERE member_id = ?)"},
+    {"tickets", "UPDATE tickets SET subject = '(erased)', contact_email = NULL, contact_name = NULL"
+                " WHERE member_id = ?"},
     /* A follow-up names the person ("call Jane ..."). */
     {"tasks", "UPDATE tasks SET title = '(erased member)', body = NULL WHERE member_id = ?"},
     {NULL, NULL},
@@ -72,5 +77,7 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "outbox_pace",       /* a sending slot per channel */
     "unsubscribes",      /* ids, channels and times */
     "webhooks",          /* subscribers' endpoints */
+    "ticket_history",    /* statuses, staff and dates */
+    "suggestion_votes",  /* ids and times */
     NULL,
 };

@@ -75,7 +75,7 @@ claim_tx(db *conn, void *arg, app_error *err)
     " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"                               \
     " ORDER BY next_attempt_at LIMIT ?" LOCK ")"                                                             \
     " RETURNING id, member_id, campaign_id, webhook_id, channel, template_id, template_version, variables,"  \
-    " attempts"
+    " attempts, address, subject, body_text, body_html"
     const char *sql = db_engine(conn) == DB_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : CLAIM_SQL("");
 #undef CLAIM_SQL
     db_stmt *stmt = db_prepare(conn, sql);
@@ -98,6 +98,14 @@ claim_tx(db *conn, void *arg, app_error *err)
         it->template_version = db_column_is_null(stmt, 6) ? 0 : db_column_int64(stmt, 6);
         it->variables = strdup(db_column_text(stmt, 7));
         it->attempts = db_column_int64(stmt, 8);
+        /* A written message (no template: a ticket reply, a survey) comes with its words and maybe its address. */
+        it->written = it->template_id == 0 && it->campaign_id == 0;
+        if (it->written) {
+            it->address = db_column_is_null(stmt, 9) ? NULL : strdup(db_column_text(stmt, 9));
+            it->subject = db_column_is_null(stmt, 10) ? NULL : strdup(db_column_text(stmt, 10));
+            it->text = db_column_is_null(stmt, 11) ? NULL : strdup(db_column_text(stmt, 11));
+            it->html = db_column_is_null(stmt, 12) ? NULL : strdup(db_column_text(stmt, 12));
+        }
     }
     db_finalize(stmt);
     if (rc != DB_DONE && rc != DB_ROW)
@@ -163,10 +171,32 @@ quiet_until(const program_settings *p, int64_t now_us)
     return until;
 }
 
-/* Who a member's message goes to, and whether it may go now. */
+/* Whether a written message's preset address (no member: an unknown contact) is suppressed. */
+static app_status
+check_address(db *conn, outbox_item *it, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT count(*) FROM email_suppressions WHERE email = lower(?)");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text(stmt, 1, it->address, -1);
+    int rc = db_step(stmt);
+    bool suppressed = rc == DB_ROW && db_column_int64(stmt, 0) > 0;
+    db_finalize(stmt);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    if (suppressed)
+        item_fail(it, OUTCOME_SKIPPED, "the address %s is suppressed (it bounced)", it->address);
+    return APP_OK;
+}
+
+/* Who a member's message goes to, and whether it may go now. A written
+ * message answers the member (a ticket reply): it needs no marketing consent,
+ * only an address that does not bounce. */
 static app_status
 check_member(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err)
 {
+    if (it->member_id == 0)
+        return it->address != NULL ? check_address(conn, it, err) : (item_fail(it, OUTCOME_FAILED, "no address"), APP_OK);
     db_stmt *stmt = db_prepare(conn, "SELECT m.status, m.erased_at, m.email, m.consent_email,"
                                      " (SELECT count(*) FROM email_suppressions x WHERE x.email = lower(m.email))"
                                      " FROM members m WHERE m.id = ?");
@@ -185,11 +215,11 @@ check_member(db *conn, const outbox_context *ctx, outbox_item *it, app_error *er
         item_fail(it, OUTCOME_SKIPPED, "the member is %s", db_column_text(stmt, 0));
     else if (email && (db_column_is_null(stmt, 2) || db_column_text(stmt, 2)[0] == '\0'))
         item_fail(it, OUTCOME_SKIPPED, "the member has no email address");
-    else if (email && db_column_int64(stmt, 3) == 0)
+    else if (email && db_column_int64(stmt, 3) == 0 && !it->written)
         item_fail(it, OUTCOME_SKIPPED, "the member has not consented to email (or unsubscribed)");
     else if (email && db_column_int64(stmt, 4) > 0)
         item_fail(it, OUTCOME_SKIPPED, "the address %s is suppressed (it bounced)", db_column_text(stmt, 2));
-    else if (email)
+    else if (email && it->address == NULL)
         it->address = strdup(db_column_text(stmt, 2));
     db_finalize(stmt);
     if (it->outcome != OUTCOME_NONE || it->campaign_id == 0 || strcmp(it->channel, "task") == 0)
@@ -283,7 +313,7 @@ prepare(app *a, outbox_context *ctx, outbox_batch *b, app_error *err)
         if (strcmp(it->channel, "webhook") == 0)
             continue; /* the variables are the body; the webhook's state is read when posting */
         st = check_member(conn, ctx, it, err);
-        if (st == APP_OK && it->outcome == OUTCOME_NONE)
+        if (st == APP_OK && it->outcome == OUTCOME_NONE && !it->written)
             st = render(conn, ctx, it, err);
     }
     store_read_release(a->store, conn);
@@ -420,7 +450,7 @@ record_one(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err)
     db_finalize(stmt);
     if (rc != DB_DONE)
         return app_db_fail(err, conn, rc);
-    if (changed == 0 || !sent || strcmp(it->channel, "webhook") == 0)
+    if (changed == 0 || !sent || strcmp(it->channel, "webhook") == 0 || it->member_id == 0)
         return APP_OK;
     app_status st = APP_OK;
     if (strcmp(it->channel, "task") == 0)

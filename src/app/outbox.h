@@ -12,6 +12,13 @@
  * rendered. Delivery is at least once: a crash after the SMTP server took a
  * message but before the commit resends it when the lease runs out, with the
  * same Message-ID (derived from the row id) so mail clients fold the copies.
+ *
+ * A message is either a campaign's (a template version rendered at delivery
+ * for the member, under their marketing consent) or written (template_id and
+ * campaign_id NULL, subject and body_text set when queued: a ticket reply, a
+ * survey invitation). A written email answers the member, so it needs no
+ * marketing consent, only an address that has not bounced; its address may
+ * be set when queued (a contact who is not a member: member_id NULL).
  */
 #ifndef PATRON_OUTBOX_H
 #define PATRON_OUTBOX_H
@@ -46,6 +53,7 @@ typedef struct outbox_item {
     int64_t attempts; /* counting this one */
     char channel[8];
     char *variables; /* JSON text: the occasion's values, or a webhook's body */
+    bool written;    /* no template and no campaign: subject and text came written (a ticket reply) */
     /* Filled while preparing and delivering (malloc'd): */
     char *address, *subject, *text, *html, *unsubscribe_url, *task_assignee;
     int64_t task_due_us;

@@ -223,6 +223,35 @@
 #define MAIL_SEND_TIMEOUT_MS 60000
 /* What the SMTP server and curl said about a failed delivery, kept for last_error. */
 #define MAIL_REASON_BYTES_MAX 512
+/* Incoming customer email (core/mail_in.h): a display name as people write
+ * one, a References list of a long thread (cut at its last whole id), how
+ * deep multiparts nest and how many parts are looked at for the text. */
+#define MAIL_IN_NAME_BYTES_MAX 200
+#define MAIL_IN_REFERENCES_BYTES_MAX 2048
+#define MAIL_IN_DEPTH_MAX 4
+#define MAIL_IN_PARTS_MAX 100
+
+/* The service desk (app/tickets.c). A ticket's token is TICKET_TOKEN_CHARS of
+ * base32 (50 random bits: unguessable enough to thread a reply, short enough
+ * for a subject line). A subject is a line of a queue; a comment the text of
+ * a long email; a read shows at most this many comments (a ticket with more
+ * is a conversation that should have been split); a page of the queue is a
+ * screen. Longer incoming email is shortened with a note saying so (mail
+ * cannot be refused back to a customer). */
+#define TICKET_TOKEN_CHARS 10
+#define TICKET_SUBJECT_BYTES_MAX 200
+#define TICKET_COMMENT_BYTES_MAX 20000
+#define TICKET_COMMENTS_SHOWN_MAX 1000
+#define TICKETS_PAGE_LIMIT_MAX 200
+/* Chat: a long-poll waits at most this long (under HTTP_CONNECTION_TIMEOUT_S and
+ * the usual proxy timeouts of 30 s), looking at the database every CHAT_POLL_MS
+ * (another server may have written the message); a page of chat messages. */
+#define CHAT_WAIT_S_MAX 25
+#define CHAT_POLL_MS 1000
+#define CHAT_MESSAGES_PAGE_MAX 200
+/* A member's timeline: entries one page shows at most. */
+#define TIMELINE_PAGE_MAX 200
+
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

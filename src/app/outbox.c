@@ -75,7 +75,7 @@ claim_tx(db *conn, void *arg, app_error *err)
     " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"                               \
     " ORDER BY next_attempt_at LIMIT ?" LOCK ")"                                                             \
     " RETURNING id, member_id, campaign_id, webhook_id, channel, template_id, template_version, variables,"  \
-    " attempts, address, subject, body_text, body_html"
+    " attempts, address, subject, body_text, body_html, ticket_id"
     const char *sql = db_engine(conn) == DB_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : CLAIM_SQL("");
 #undef CLAIM_SQL
     db_stmt *stmt = db_prepare(conn, sql);
@@ -105,6 +105,7 @@ claim_tx(db *conn, void *arg, app_error *err)
             it->subject = db_column_is_null(stmt, 10) ? NULL : strdup(db_column_text(stmt, 10));
             it->text = db_column_is_null(stmt, 11) ? NULL : strdup(db_column_text(stmt, 11));
             it->html = db_column_is_null(stmt, 12) ? NULL : strdup(db_column_text(stmt, 12));
+            it->ticket_id = db_column_is_null(stmt, 13) ? 0 : db_column_int64(stmt, 13);
         }
     }
     db_finalize(stmt);
@@ -300,6 +301,22 @@ render(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err)
     return APP_OK;
 }
 
+/* A ticket reply answers the customer's latest email on the ticket (so their client threads it). */
+static app_status
+find_in_reply_to(db *conn, outbox_item *it, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT email_message_id FROM ticket_comments WHERE ticket_id = ?"
+                                     " AND email_message_id IS NOT NULL ORDER BY id DESC LIMIT 1");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, it->ticket_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW)
+        it->in_reply_to = strdup(db_column_text(stmt, 0));
+    db_finalize(stmt);
+    return rc == DB_ROW || rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
 /* Decides, for each claimed item, whether and what to deliver. */
 static app_status
 prepare(app *a, outbox_context *ctx, outbox_batch *b, app_error *err)
@@ -315,6 +332,8 @@ prepare(app *a, outbox_context *ctx, outbox_batch *b, app_error *err)
         st = check_member(conn, ctx, it, err);
         if (st == APP_OK && it->outcome == OUTCOME_NONE && !it->written)
             st = render(conn, ctx, it, err);
+        if (st == APP_OK && it->outcome == OUTCOME_NONE && it->ticket_id != 0)
+            st = find_in_reply_to(conn, it, err);
     }
     store_read_release(a->store, conn);
     return st;
@@ -493,6 +512,7 @@ batch_clear(outbox_batch *b)
         free(it->html);
         free(it->unsubscribe_url);
         free(it->task_assignee);
+        free(it->in_reply_to);
     }
     b->count = 0;
 }

@@ -54,8 +54,10 @@ typedef struct outbox_item {
     char channel[8];
     char *variables; /* JSON text: the occasion's values, or a webhook's body */
     bool written;    /* no template and no campaign: subject and text came written (a ticket reply) */
+    int64_t ticket_id; /* the ticket a written reply belongs to, 0: none */
     /* Filled while preparing and delivering (malloc'd): */
     char *address, *subject, *text, *html, *unsubscribe_url, *task_assignee;
+    char *in_reply_to; /* a ticket reply: the customer's latest email it answers, or NULL */
     int64_t task_due_us;
     outbox_outcome outcome;
     int64_t next_attempt_us; /* OUTCOME_DEFER */

@@ -65,6 +65,7 @@ send_email(outbox_context *ctx, outbox_item *it, char *reason, size_t reason_byt
         .message_id = message_id,
         .unsubscribe_url = it->unsubscribe_url,
         .date_us = ctx->now_us,
+        .in_reply_to = it->in_reply_to,
     };
     char *data = NULL;
     size_t len = 0;

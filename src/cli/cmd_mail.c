@@ -1,6 +1,14 @@
 /*
- * cmd_mail.c -- `patron mail-in`: bounces piped in by the mail server, and
- * `patron mail-test`: one message through the configured SMTP server.
+ * cmd_mail.c -- `patron mail-in`: bounces and customers' email piped in by
+ * the mail server, and `patron mail-test`: one message through the
+ * configured SMTP server.
+ *
+ * mail-in tells the two apart by form: a delivery status notification is a
+ * bounce (app/bounces.h); anything else is a customer writing to the service
+ * desk (app/tickets.h tickets_mail_in_tx): an answer to a ticket becomes a
+ * comment on it, other mail opens a ticket. Automatic replies (an
+ * Auto-Submitted header: out-of-office notices) are ignored, so two
+ * auto-responders can never talk to each other through the desk.
  *
  * mail-in is meant for an MTA pipe (Postfix: bounces: "|patron mail-in"),
  * so its exit status speaks sysexits: 0 when the message was handled (also
@@ -13,7 +21,9 @@
 #include "app/bounces.h"
 #include "app/mail.h"
 #include "app/outbox.h"
+#include "app/tickets.h"
 #include "core/dsn.h"
+#include "core/mail_in.h"
 #include "core/mime.h"
 
 #include <getopt.h>
@@ -105,6 +115,64 @@ record_hard_bounce(const char *db_url, const dsn_report *report, int64_t message
     return 0;
 }
 
+typedef struct ticket_mail_call {
+    const mail_in_message *mail;
+    int64_t now_us;
+    tickets_mail_result result;
+} ticket_mail_call;
+
+static app_status
+ticket_mail_write(db *conn, void *arg, app_error *err)
+{
+    ticket_mail_call *call = arg;
+    actor who = app_system_actor("mail-in");
+    return tickets_mail_in_tx(conn, &who, call->now_us, call->mail, &call->result, err);
+}
+
+/* Files a customer's email on the service desk; prints what happened. */
+static int
+file_customer_mail(const char *db_url, const char *message, size_t len)
+{
+    mail_in_message mail;
+    if (mail_in_parse(message, len, &mail) != MAIL_IN_OK)
+        return cli_fail("the message is larger than %zu bytes; nothing recorded", MAIL_IN_BYTES_MAX);
+    if (mail.auto_submitted) {
+        mail_in_release(&mail);
+        printf("ignored: an automatic reply (Auto-Submitted)\n");
+        return 0;
+    }
+    app a;
+    if (cli_open_app(&a, cli_db_url(db_url), 1) != 0) {
+        mail_in_release(&mail);
+        return EXIT_TEMPFAIL;
+    }
+    app_error err = {0};
+    ticket_mail_call call = {&mail, app_now_us(&a), {0}};
+    app_status st = app_write(&a, ticket_mail_write, &call, &err);
+    cli_close_app(&a);
+    mail_in_release(&mail);
+    if (st != APP_OK) {
+        cli_fail_app(&err);
+        return st == APP_UNAVAILABLE ? EXIT_TEMPFAIL : 1;
+    }
+    long long ticket = (long long)call.result.ticket_id, comment = (long long)call.result.comment_id;
+    switch (call.result.outcome) {
+    case TICKETS_MAIL_COMMENTED:
+        printf("comment %lld on ticket %lld%s\n", comment, ticket, call.result.reopened ? " (open again)" : "");
+        break;
+    case TICKETS_MAIL_OPENED:
+        printf("opened ticket %lld (comment %lld)\n", ticket, comment);
+        break;
+    case TICKETS_MAIL_DUPLICATE:
+        printf("already filed on ticket %lld\n", ticket);
+        break;
+    case TICKETS_MAIL_IGNORED:
+        printf("ignored: the message names no sender address\n");
+        break;
+    }
+    return 0;
+}
+
 int
 cmd_mail_in(int argc, char **argv)
 {
@@ -126,14 +194,17 @@ cmd_mail_in(int argc, char **argv)
                         MAIL_IN_BYTES_MAX);
     dsn_report report;
     dsn_status parsed = dsn_parse(message, len, &report);
-    free(message);
-    if (parsed != DSN_OK)
+    if (parsed != DSN_OK) {
+        free(message);
         return cli_fail("the message is larger than %zu bytes; nothing recorded", MAIL_IN_BYTES_MAX);
-    int64_t message_id = outbox_message_id_parse(report.message_id);
-    if (!report.is_dsn) {
-        printf("ignored: not a delivery status notification\n");
-        return 0;
     }
+    if (!report.is_dsn) {
+        int status = file_customer_mail(db_url, message, len);
+        free(message);
+        return status;
+    }
+    free(message);
+    int64_t message_id = outbox_message_id_parse(report.message_id);
     if (message_id == 0) {
         printf("ignored: the bounce names no message of ours\n");
         return 0;
@@ -214,7 +285,7 @@ cmd_mail_test(int argc, char **argv)
         int64_t now_us = clock_now_us(NULL);
         snprintf(message_id, sizeof message_id, "<patron-test.%lld.%ld@%s>", (long long)now_us, i, config.domain);
         mime_message m = {config.from, config.from_name, o.to, o.subject, o.text, o.html, message_id,
-                          o.unsubscribe_url, now_us};
+                          o.unsubscribe_url, now_us, NULL};
         char *data = NULL;
         size_t len = 0;
         if (mime_compose(&m, &data, &len, error, sizeof error) != MIME_OK) {

@@ -271,6 +271,14 @@ message_ok(const mime_message *m, char *error, size_t error_bytes)
         snprintf(error, error_bytes, "the Message-ID '%s' must be <id@domain>", m->message_id);
         return false;
     }
+    if (!header_ok("the In-Reply-To id", m->in_reply_to, false, MAIL_MESSAGE_ID_BYTES_MAX, error, error_bytes))
+        return false;
+    if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0' &&
+        (m->in_reply_to[0] != '<' || m->in_reply_to[strlen(m->in_reply_to) - 1] != '>' ||
+         strpbrk(m->in_reply_to, " \t") != NULL)) {
+        snprintf(error, error_bytes, "the In-Reply-To id '%s' must be <id@domain>", m->in_reply_to);
+        return false;
+    }
     if (m->unsubscribe_url != NULL && strpbrk(m->unsubscribe_url, "<> \t") != NULL) {
         snprintf(error, error_bytes, "the unsubscribe URL holds a space or an angle bracket");
         return false;
@@ -330,6 +338,8 @@ mime_compose(const mime_message *m, char **out, size_t *out_bytes, char *error, 
     put_format(&b, "To: %s\r\n", m->to);
     put_text_header(&b, "Subject", m->subject);
     put_format(&b, "Message-ID: %s\r\nMIME-Version: 1.0\r\n", m->message_id);
+    if (m->in_reply_to != NULL && m->in_reply_to[0] != '\0') /* RFC 5322 3.6.4: threads the answer */
+        put_format(&b, "In-Reply-To: %s\r\nReferences: %s\r\n", m->in_reply_to, m->in_reply_to);
     if (m->unsubscribe_url != NULL && m->unsubscribe_url[0] != '\0') /* RFC 2369, RFC 8058 */
         put_format(&b, "List-Unsubscribe: <%s>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
                    m->unsubscribe_url);

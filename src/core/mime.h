@@ -26,6 +26,7 @@ typedef struct mime_message {
     const char *message_id;      /* "<patron.42@shop.example>" */
     const char *unsubscribe_url; /* NULL: no List-Unsubscribe headers */
     int64_t date_us;             /* the Date header, microseconds since the epoch (UTC) */
+    const char *in_reply_to;     /* "<id@host>" this message answers (In-Reply-To and References); NULL: none */
 } mime_message;
 
 typedef enum mime_status {

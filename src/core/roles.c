@@ -25,6 +25,7 @@ static const unsigned MATRIX[PERM_COUNT] = {
     [PERM_COMPENSATION_PROPOSE] = A | M | S | G,
     [PERM_APPROVALS_DECIDE] = A | M | S,
     [PERM_TICKETS_WORK] = A | M | S | G,
+    [PERM_TICKETS_CREATE] = A | M | S | G | I,
     [PERM_TASKS_WORK] = A | M | S | G,
     [PERM_PROGRAM_MANAGE] = A | M,
     [PERM_ANALYTICS_READ] = A | M | S | N,

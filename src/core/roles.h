@@ -32,6 +32,7 @@ typedef enum permission {
     PERM_COMPENSATION_PROPOSE,
     PERM_APPROVALS_DECIDE,
     PERM_TICKETS_WORK,
+    PERM_TICKETS_CREATE,    /* open tickets, relay a chat's customer side, count votes: staff who work tickets and integrations */
     PERM_TASKS_WORK,        /* staff follow-ups (tasks): staff who work with customers */
     PERM_PROGRAM_MANAGE,
     PERM_ANALYTICS_READ,

@@ -165,6 +165,15 @@ void handle_webhooks_delete(http_request *req, http_reply *reply);
 void handle_webhooks_replay(http_request *req, http_reply *reply);
 void handle_webhooks_rotate_secret(http_request *req, http_reply *reply);
 void handle_members_feed(http_request *req, http_reply *reply);
+void handle_tickets_list(http_request *req, http_reply *reply);
+void handle_tickets_create(http_request *req, http_reply *reply);
+void handle_tickets_get(http_request *req, http_reply *reply);
+void handle_tickets_update(http_request *req, http_reply *reply);
+void handle_tickets_comment(http_request *req, http_reply *reply);
+void handle_tickets_vote(http_request *req, http_reply *reply);
+void handle_tickets_chat_post(http_request *req, http_reply *reply);
+void handle_tickets_chat_list(http_request *req, http_reply *reply);
+void handle_members_timeline(http_request *req, http_reply *reply);
 void handle_feeds_news(http_request *req, http_reply *reply);
 void handle_feeds_member(http_request *req, http_reply *reply);
 

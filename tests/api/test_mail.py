@@ -365,14 +365,18 @@ def test_soft_bounces_and_strangers_are_not_recorded(server):
                                diagnostic="452 4.2.2 Mailbox full"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"soft bounce (4.2.2) of message {message_id}: not suppressed\n"
-    proc = mail_in(server, "From: jane@example.com\nSubject: Re: Hi\n"
-                           f"In-Reply-To: <patron.{message_id}@shop.example>\n\nThanks!\n")
-    assert proc.returncode == 0 and proc.stdout.startswith("ignored: not a delivery status notification")
     proc = mail_in(server, dsn(987654321, address))
     assert proc.returncode == 0 and proc.stdout == "ignored: message 987654321 is not an email of ours\n"
     proc = mail_in(server, dsn(message_id, address).replace("patron.", "someone-else."))
     assert proc.returncode == 0 and proc.stdout.startswith("ignored: the bounce names no message of ours")
     assert server.db.counts(["email_suppressions", "member_events", "audit_log"]) == before
+    assert server.db.scalar(f"SELECT status FROM messages WHERE id = {message_id}") == "sent"
+    # A reply that is no bounce goes to the service desk (a new ticket: the message was no ticket's),
+    # and still suppresses nothing.
+    proc = mail_in(server, "From: jane@example.com\nSubject: Re: Hi\n"
+                           f"In-Reply-To: <patron.{message_id}@shop.example>\n\nThanks!\n")
+    assert proc.returncode == 0 and proc.stdout.startswith("opened ticket"), proc.stdout
+    assert server.db.counts(["email_suppressions"])["email_suppressions"] == before["email_suppressions"]
     assert server.db.scalar(f"SELECT status FROM messages WHERE id = {message_id}") == "sent"
 
 

@@ -56,7 +56,8 @@ CREATE TABLE ticket_comments (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX ticket_comments_ticket ON ticket_comments(ticket_id, id);
-CREATE INDEX ticket_comments_email ON ticket_comments(email_message_id);
+-- An email is filed once (mail-in is idempotent on its Message-ID).
+CREATE UNIQUE INDEX ticket_comments_email ON ticket_comments(email_message_id);
 
 -- Every change of a ticket (status, assignee, priority, escalation, breach):
 -- who, what, from and to.

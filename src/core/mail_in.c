@@ -673,8 +673,10 @@ static void
 find_text(span headers, span body, int depth, char **text, size_t *text_n)
 {
     char type[1024] = "text/plain", encoding[64] = "7bit", disposition[256] = "";
-    header_get(headers, "Content-Type", type, sizeof type);
-    header_get(headers, "Content-Transfer-Encoding", encoding, sizeof encoding);
+    if (!header_get(headers, "Content-Type", type, sizeof type)) /* RFC 2045: plain US-ASCII text */
+        snprintf(type, sizeof type, "text/plain");
+    if (!header_get(headers, "Content-Transfer-Encoding", encoding, sizeof encoding))
+        snprintf(encoding, sizeof encoding, "7bit");
     header_get(headers, "Content-Disposition", disposition, sizeof disposition);
     if (type_is(disposition, "attachment"))
         return;

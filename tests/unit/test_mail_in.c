@@ -204,6 +204,10 @@ test_auto_reply_and_no_text(void **state)
     assert_string_equal(m.from_name, "");
     assert_string_equal(m.text, "");
     mail_in_release(&m);
+    static const char BARE[] = "From: jo@example.com\nSubject: hi\n\nNo MIME headers at all.\n";
+    m = parse_ok(BARE);
+    assert_string_equal(m.text, "No MIME headers at all.");
+    mail_in_release(&m);
 }
 
 static void

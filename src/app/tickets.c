@@ -975,7 +975,7 @@ tickets_chat_messages(db *conn, int64_t id, int64_t after, int limit, json_t **o
         return st;
     size_t n = json_array_size(rows);
     int64_t last = n > 0 ? json_integer_value(json_object_get(json_array_get(rows, n - 1), "id")) : after;
-    *out = json_pack("{s:o, s:I}", "data", rows, "next_after", (json_int_t)last);
+    *out = json_pack("{s:o, s:o}", "data", rows, "next_after", last > 0 ? json_integer(last) : json_null());
     return APP_OK;
 }
 

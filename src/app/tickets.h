@@ -89,7 +89,7 @@ app_status tickets_chat_post_tx(db *conn, const actor *who, int64_t at_us, int64
 
 /* The public comments of chat ticket id with an id over after, oldest first,
  * at most limit: {data, next_after} (next_after: the last id given, or after
- * when there is none, so a client polls with it). Errors: not_found, not_a_chat. */
+ * when there is none, so a client polls with it; null before any). Errors: not_found, not_a_chat. */
 app_status tickets_chat_messages(db *conn, int64_t id, int64_t after, int limit, json_t **out, app_error *err);
 
 /* Whether chat ticket id has a public comment over after (*any). Errors: as

@@ -360,6 +360,30 @@ test_header_injection_refused(void **state)
     assert_int_equal(mime_compose(&m, &out, &len, error, sizeof error), MIME_INVALID);
 }
 
+/* A ticket reply names the customer's email it answers; a bad id is refused, never sent. */
+static void
+test_in_reply_to(void **state)
+{
+    (void)state;
+    mime_message m = base_message();
+    size_t len;
+    char *msg = compose_ok(&m, &len);
+    assert_null(strstr(msg, "In-Reply-To:"));
+    free(msg);
+    m.in_reply_to = "<CAF=abc123@mail.gmail.com>";
+    msg = compose_ok(&m, &len);
+    assert_non_null(strstr(msg, "\r\nIn-Reply-To: <CAF=abc123@mail.gmail.com>\r\nReferences: <CAF=abc123@mail.gmail.com>\r\n"));
+    free(msg);
+    static const char *const BAD[] = {"no-brackets@x", "<a@x>\r\nBcc: evil@x", "<a b@x>"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char *out = (char *)1, error[200] = "";
+        m.in_reply_to = BAD[i];
+        assert_int_equal(mime_compose(&m, &out, &len, error, sizeof error), MIME_INVALID);
+        assert_null(out);
+        assert_non_null(strstr(error, "In-Reply-To"));
+    }
+}
+
 static void
 test_dates(void **state)
 {
@@ -378,6 +402,7 @@ main(void)
         cmocka_unit_test(test_utf8_and_long_subjects),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_header_injection_refused),
+        cmocka_unit_test(test_in_reply_to),
         cmocka_unit_test(test_dates),
     };
     return cmocka_run_group_tests_name("mime", tests, NULL, NULL);

@@ -714,7 +714,8 @@ tickets_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const j
     app_status st = load_ticket(conn, id, &t, err);
     if (st == APP_OK)
         st = read_patch(conn, patch, &p, err);
-    if (st == APP_OK && p.status == NULL && strcmp(t.status, "closed") == 0)
+    bool only_closing_again = p.status != NULL && strcmp(p.status, "closed") == 0 && json_object_size(patch) == 1;
+    if (st == APP_OK && strcmp(t.status, "closed") == 0 && !only_closing_again)
         st = app_fail(err, APP_CONFLICT, "invalid_transition", "ticket %lld is closed, and closed is final", (long long)id);
     if (st == APP_OK && p.status != NULL)
         st = set_status(conn, who->label, &t, p.status, at_us, err);

@@ -236,7 +236,7 @@ def test_transitions_history_and_events(desk):
     closed = desk.patch(path, json={"status": "closed"}).json()
     assert closed["status"] == "closed" and closed["closed_at"] is not None
     before = desk.get(path).json()
-    for patch in ({"status": "open"}, {"priority": "low"}):
+    for patch in ({"status": "open"}, {"priority": "low"}, {"status": "closed", "priority": "low"}):
         assert_error(desk.patch(path, json=patch), 409, "invalid_transition")
     assert_error(desk.post(f"{path}/comments", json={"body": "x", "visibility": "public"}), 409, "ticket_closed")
     assert desk.get(path).json() == before

@@ -387,7 +387,7 @@ select_ids(db *conn, const char *sql, int64_t now_us, int now_binds, int64_t *id
 }
 
 app_status
-sla_breach_chunk_tx(db *conn, int64_t now_us, int *handled, app_error *err)
+sla_breach_chunk_tx(db *conn, int64_t now_us, int *handled, bool *more, app_error *err)
 {
     actor who = app_system_actor("tickets_sla");
     int64_t ids[SLA_JOB_CHUNK_TICKETS];
@@ -399,6 +399,7 @@ sla_breach_chunk_tx(db *conn, int64_t now_us, int *handled, app_error *err)
     for (int k = 0; st == APP_OK && k < count; k++)
         st = sla_start_tx(conn, now_us, ids[k], err);
     *handled += count;
+    *more = count == SLA_JOB_CHUNK_TICKETS;
     if (st == APP_OK)
         st = select_ids(conn, "SELECT id FROM tickets WHERE status IN ('new','open','escalated')"
                               " AND sla_paused_at IS NULL AND ((breached_first_response = 0 AND first_responded_at"
@@ -407,5 +408,6 @@ sla_breach_chunk_tx(db *conn, int64_t now_us, int *handled, app_error *err)
     for (int k = 0; st == APP_OK && k < count; k++)
         st = breach_ticket(conn, &who, now_us, ids[k], err);
     *handled += count;
+    *more = *more || count == SLA_JOB_CHUNK_TICKETS;
     return st;
 }

@@ -45,8 +45,8 @@ app_status sla_first_response_tx(db *conn, int64_t at_us, int64_t ticket_id, app
  * that missed sla_start_tx), then marks up to SLA_JOB_CHUNK_TICKETS breached
  * tickets (a 'breach' history row, the member event ticket_breached) and
  * escalates each one not escalated yet. *handled counts tickets changed;
- * fewer than SLA_JOB_CHUNK_TICKETS means nothing is left. */
-app_status sla_breach_chunk_tx(db *conn, int64_t now_us, int *handled, app_error *err);
+ * *more tells whether a chunk was full (run another). */
+app_status sla_breach_chunk_tx(db *conn, int64_t now_us, int *handled, bool *more, app_error *err);
 
 /* Escalates ticket id on demand from {reason}: status 'escalated', the
  * least-loaded active supervisor as assignee (none: the assignee stays),

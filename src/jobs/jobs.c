@@ -397,13 +397,14 @@ job_outbox_deliver(app *a, int64_t at_us, job_report *report, app_error *err)
 typedef struct sla_call {
     int64_t now_us;
     int handled;
+    bool more;
 } sla_call;
 
 static app_status
 sla_chunk_tx(db *conn, void *arg, app_error *err)
 {
     sla_call *call = arg;
-    return sla_breach_chunk_tx(conn, call->now_us, &call->handled, err);
+    return sla_breach_chunk_tx(conn, call->now_us, &call->handled, &call->more, err);
 }
 
 /* Tickets whose first response or resolution came due unmet are marked
@@ -411,8 +412,14 @@ sla_chunk_tx(db *conn, void *arg, app_error *err)
 static app_status
 job_tickets_sla(app *a, int64_t at_us, job_report *report, app_error *err)
 {
-    sla_call call = {at_us, 0};
-    return run_chunks(a, sla_chunk_tx, &call, &call.handled, SLA_JOB_CHUNK_TICKETS, &report->affected, err);
+    sla_call call = {at_us, 0, false};
+    do {
+        app_status st = app_write(a, sla_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call.handled;
+    } while (call.more);
+    return APP_OK;
 }
 
 const job_def JOBS[] = {

@@ -255,12 +255,19 @@ calendar_holidays_delete_tx(db *conn, const actor *who, int64_t at_us, const cha
     if (st != APP_OK)
         return st;
     db_stmt *stmt = db_prepare(conn, "DELETE FROM holidays WHERE day = ?");
-    if (stmt == NULL)
+    if (stmt == NULL) {
+        json_decref(*out);
+        *out = NULL;
         return app_db_fail(err, conn, DB_ERROR);
+    }
     db_bind_text(stmt, 1, day, -1);
     int rc = db_step(stmt);
     db_finalize(stmt);
-    if (rc != DB_DONE)
-        return app_db_fail(err, conn, rc);
-    return audit_record(conn, who, at_us, "holiday.delete", "holiday", civil_to_days(date), NULL, err);
+    st = rc == DB_DONE ? audit_record(conn, who, at_us, "holiday.delete", "holiday", civil_to_days(date), NULL, err)
+                       : app_db_fail(err, conn, rc);
+    if (st != APP_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return st;
 }

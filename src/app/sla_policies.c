@@ -184,6 +184,10 @@ sla_policies_delete_tx(db *conn, const actor *who, int64_t at_us, int64_t id, js
     st = app_exec_ints(conn, "DELETE FROM sla_policies WHERE id = ?", &id, 1, err);
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "sla_policy.delete", "sla_policy", id, NULL, err);
+    if (st != APP_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return st;
 }
 

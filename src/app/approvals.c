@@ -3,6 +3,7 @@
  */
 #include "approvals.h"
 
+#include "compensations.h"
 #include "core/validate.h"
 #include "ledger.h"
 #include "program.h"
@@ -106,6 +107,14 @@ propose(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *pay
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
     return audit_record(conn, who, at_us, "approval.propose", "approval", id, NULL, err);
+}
+
+app_status
+approvals_propose_tx(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload, int64_t points,
+                     json_t **out, app_error *err)
+{
+    assert(points >= 0);
+    return propose(conn, who, at_us, kind, payload, points, out, err);
 }
 
 app_status
@@ -265,9 +274,11 @@ approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool 
     if (program.json != NULL)
         program_release(&program);
     json_t *result = NULL;
-    if (st == APP_OK && approve)
-        st = execute(conn, who, at_us, id, json_string_value(json_object_get(approval, "kind")),
-                     json_object_get(approval, "payload"), &result, err);
+    const char *kind = json_string_value(json_object_get(approval, "kind"));
+    if (st == APP_OK && strcmp(kind, "compensation") == 0) /* its ticket records either decision */
+        st = compensations_decided_tx(conn, who, at_us, id, approve, reason, &result, err);
+    else if (st == APP_OK && approve)
+        st = execute(conn, who, at_us, id, kind, json_object_get(approval, "payload"), &result, err);
     json_decref(approval);
     char *result_text = result ? json_dumps(result, JSON_COMPACT) : NULL;
     json_decref(result);

@@ -79,5 +79,9 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "webhooks",          /* subscribers' endpoints */
     "ticket_history",    /* statuses, staff and dates */
     "suggestion_votes",  /* ids and times */
+    "business_hours",    /* the program's opening hours */
+    "holidays",          /* the program's closed days */
+    "sla_policies",      /* the program's service levels */
+    "compensations",     /* ids, points, rewards and staff reasons, like approvals */
     NULL,
 };

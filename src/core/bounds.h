@@ -252,6 +252,20 @@
 /* A member's timeline: entries one page shows at most. */
 #define TIMELINE_PAGE_MAX 200
 
+/* Service levels: holidays a calendar keeps (a few a year for decades; the SLA clock loads them
+ * all), SLA policies (four priorities by four categories plus the defaults, with room), a policy's
+ * minutes (at most ~100 business days of eight hours, well within the calendar's one-year search),
+ * a holiday's name and an escalation's or compensation's reason (a sentence or two for a colleague),
+ * tickets the SLA job handles per write, compensations one ticket may hold (goodwill is rare; a
+ * list shows them all), and the points one compensation may give. */
+#define HOLIDAYS_MAX 1000
+#define SLA_POLICIES_MAX 64
+#define SLA_POLICY_MINUTES_MAX 48000
+#define HOLIDAY_NAME_BYTES_MAX 100
+#define SLA_REASON_BYTES_MAX 500
+#define SLA_JOB_CHUNK_TICKETS 100
+#define COMPENSATIONS_PER_TICKET_MAX 50
+#define COMPENSATION_POINTS_MAX 1000000
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

@@ -256,6 +256,24 @@ clock_local_midnight_us(civil_date date)
 }
 
 int64_t
+clock_local_time_us(civil_date date, int minute_of_day)
+{
+    assert(civil_valid(date));
+    assert(minute_of_day >= 0 && minute_of_day <= 1440);
+    if (minute_of_day == 1440)
+        return clock_local_midnight_us(civil_from_days(civil_to_days(date) + 1));
+    struct tm local = {0};
+    local.tm_year = date.year - 1900;
+    local.tm_mon = date.month - 1;
+    local.tm_mday = date.day;
+    local.tm_hour = minute_of_day / 60;
+    local.tm_min = minute_of_day % 60;
+    local.tm_isdst = -1;
+    time_t seconds = mktime(&local);
+    return (int64_t)seconds * US_PER_SECOND;
+}
+
+int64_t
 clock_months_later_us(int64_t at_us, int64_t months)
 {
     civil_date d = clock_local_date(at_us);

@@ -75,4 +75,9 @@ int64_t clock_months_later_us(int64_t at_us, int64_t months);
  * instant after it when a DST change skips midnight). */
 int64_t clock_local_midnight_us(civil_date date);
 
+/* The instant a business date's local time minute_of_day (0..1440; 1440 is
+ * the next midnight) falls on, through DST: a time a spring-forward gap
+ * skips moves forward by the gap (mktime's reading: 02:30 becomes 03:30). */
+int64_t clock_local_time_us(civil_date date, int minute_of_day);
+
 #endif

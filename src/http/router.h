@@ -184,4 +184,18 @@ typedef enum http_resource_change { RESOURCE_CREATE, RESOURCE_UPDATE, RESOURCE_D
 /* A change of a resource: create (a body), update (the path's id and a body) or delete (the id). */
 void http_resource_write(http_request *req, http_reply *reply, const resource *r, http_resource_change kind);
 
+void handle_business_hours_get(http_request *req, http_reply *reply);
+void handle_business_hours_put(http_request *req, http_reply *reply);
+void handle_holidays_list(http_request *req, http_reply *reply);
+void handle_holidays_create(http_request *req, http_reply *reply);
+void handle_holidays_delete(http_request *req, http_reply *reply);
+void handle_sla_policies_list(http_request *req, http_reply *reply);
+void handle_sla_policies_get(http_request *req, http_reply *reply);
+void handle_sla_policies_create(http_request *req, http_reply *reply);
+void handle_sla_policies_update(http_request *req, http_reply *reply);
+void handle_sla_policies_delete(http_request *req, http_reply *reply);
+void handle_tickets_escalate(http_request *req, http_reply *reply);
+void handle_compensations_list(http_request *req, http_reply *reply);
+void handle_compensations_create(http_request *req, http_reply *reply);
+
 #endif

@@ -18,6 +18,7 @@
 #include "app/webhooks.h"
 #include "app/campaigns.h"
 #include "app/outbox_channels.h"
+#include "app/sla.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -393,6 +394,34 @@ job_outbox_deliver(app *a, int64_t at_us, job_report *report, app_error *err)
     return st;
 }
 
+typedef struct sla_call {
+    int64_t now_us;
+    int handled;
+    bool more;
+} sla_call;
+
+static app_status
+sla_chunk_tx(db *conn, void *arg, app_error *err)
+{
+    sla_call *call = arg;
+    return sla_breach_chunk_tx(conn, call->now_us, &call->handled, &call->more, err);
+}
+
+/* Tickets whose first response or resolution came due unmet are marked
+ * breached and escalated, once (the flags stop a second run). */
+static app_status
+job_tickets_sla(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    sla_call call = {at_us, 0, false};
+    do {
+        app_status st = app_write(a, sla_chunk_tx, &call, err);
+        if (st != APP_OK)
+            return st;
+        report->affected += call.handled;
+    } while (call.more);
+    return APP_OK;
+}
+
 const job_def JOBS[] = {
     {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
@@ -412,6 +441,8 @@ const job_def JOBS[] = {
      10 * US_PER_SECOND, job_webhooks_fanout},
     {"campaigns_run", "queue the messages of campaigns whose schedule came and of triggers that fired",
      10 * US_PER_SECOND, job_campaigns_run},
+    {"tickets_sla", "mark tickets whose first response or resolution is overdue as breached and escalate them",
+     60 * US_PER_SECOND, job_tickets_sla},
     /* Period 0: never scheduled (the server's outbox workers deliver all the time). */
     {"outbox_deliver", "deliver every message that is due (retries included)", 0, job_outbox_deliver},
     {NULL, NULL, 0, NULL},

@@ -4,6 +4,7 @@
 #include "approvals.h"
 
 #include "core/validate.h"
+#include "incidents.h"
 #include "ledger.h"
 #include "program.h"
 #include "segments.h"
@@ -75,9 +76,8 @@ parse_adjustment(const json_t *body, int64_t min, int64_t *points, const char **
     return APP_OK;
 }
 
-/* Stores a pending approval of payload (borrowed). */
-static app_status
-propose(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload, int64_t points, json_t **out,
+app_status
+approvals_propose_tx(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload, int64_t points, json_t **out,
         app_error *err)
 {
     char *text = json_dumps(payload, JSON_COMPACT);
@@ -135,7 +135,7 @@ approvals_adjust_member_tx(db *conn, const actor *who, int64_t at_us, int64_t me
         json_t *payload = json_pack("{s:I, s:I, s:s}", "member_id", (json_int_t)member_id, "points",
                                     (json_int_t)points, "reason", reason);
         json_t *approval = NULL;
-        st = propose(conn, who, at_us, "points_adjustment", payload, magnitude, &approval, err);
+        st = approvals_propose_tx(conn, who, at_us, "points_adjustment", payload, magnitude, &approval, err);
         json_decref(payload);
         if (st == APP_OK)
             *out = json_pack("{s:s, s:o}", "state", "pending_approval", "approval", approval);
@@ -166,7 +166,7 @@ approvals_bulk_adjust_tx(db *conn, const actor *who, int64_t at_us, int64_t segm
         json_t *payload = json_pack("{s:I, s:s, s:I, s:s, s:I}", "segment_id", (json_int_t)segment_id, "expression",
                                     expression, "points", (json_int_t)points, "reason", reason, "members_when_proposed",
                                     (json_int_t)count);
-        st = propose(conn, who, at_us, "bulk_adjustment", payload, points * count, out, err);
+        st = approvals_propose_tx(conn, who, at_us, "bulk_adjustment", payload, points * count, out, err);
         json_decref(payload);
     }
     json_decref(segment);
@@ -191,6 +191,8 @@ execute(db *conn, const actor *who, int64_t at_us, int64_t approval_id, const ch
         st = ledger_adjust(conn, who, at_us, member_id, points, &program, "approval", approval_id, prefix, reason, err);
         if (st == APP_OK)
             *result = json_pack("{s:I, s:I}", "members", (json_int_t)1, "points", (json_int_t)points);
+    } else if (strcmp(kind, "incident_goodwill") == 0) {
+        st = incidents_goodwill_tx(conn, who, at_us, approval_id, payload, &program, result, err);
     } else {
         assert(strcmp(kind, "bulk_adjustment") == 0);
         int64_t *ids = NULL;
@@ -247,6 +249,9 @@ approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool 
         st = app_fail(err, APP_CONFLICT, "not_pending", "approval %lld was already decided", (long long)id);
     else if (own)
         st = app_fail(err, APP_FORBIDDEN, "own_approval", "a proposal must be decided by someone else");
+    else if (strcmp(json_string_value(json_object_get(approval, "kind")), "incident_goodwill") == 0 &&
+             who->role != ROLE_ADMIN && who->role != ROLE_MANAGER)
+        st = app_fail(err, APP_FORBIDDEN, "manager_required", "incident goodwill is decided by a manager or an admin");
     else if (who->role == ROLE_SUPERVISOR && (st = program_load(conn, &program, err)) == APP_OK) {
         /* What approving would move now: a segment may have grown since the proposal. */
         int64_t points = json_integer_value(json_object_get(approval, "points"));

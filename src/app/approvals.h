@@ -2,7 +2,8 @@
  * approvals.h -- point adjustments, and the approvals that large or bulk ones
  * wait in until a second person decides (DESIGN.md §2, §5).
  *
- * An approval: {id, kind ("points_adjustment", "bulk_adjustment"), payload,
+ * An approval: {id, kind ("points_adjustment", "bulk_adjustment",
+ * "incident_goodwill": only a manager or an admin decides it), payload,
  * points (the total it would move), state ("pending", "approved",
  * "rejected"), proposed_by, decided_by, decision_reason, result, created_at,
  * decided_at}. Nobody decides their own proposal; a supervisor decides only
@@ -25,6 +26,12 @@ app_status approvals_adjust_member_tx(db *conn, const actor *who, int64_t at_us,
  * (> 0), reason}. Always waits for approval; *out is the approval. */
 app_status approvals_bulk_adjust_tx(db *conn, const actor *who, int64_t at_us, int64_t segment_id,
                                     const json_t *body, json_t **out, app_error *err);
+
+/* Stores a pending approval of kind with payload (borrowed) and the points it
+ * would move; *out is the approval. For use cases that propose their own
+ * kinds ("incident_goodwill": incidents.h); deciding one runs its payload. */
+app_status approvals_propose_tx(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload,
+                                int64_t points, json_t **out, app_error *err);
 
 /* Decides a pending approval. Errors: not_found, not_pending (409),
  * own_approval (403), over_limit (403), and the payload's own errors. */

@@ -492,7 +492,7 @@ kb_reply_tx(db *conn, const actor *who, int64_t at_us, int64_t ticket_id, const 
         int64_t values[4] = {aid, at_us, strcmp(visibility, "public") == 0 ? at_us : 0, ticket_id};
         st = app_exec_ints(conn,
                            "UPDATE tickets SET answered_by_article_id = ?, updated_at = ?,"
-                           " first_responded_at = COALESCE(first_responded_at, NULLIF(?, 0)) WHERE id = ?",
+                           " first_responded_at = COALESCE(first_responded_at, NULLIF(?, CAST(0 AS BIGINT))) WHERE id = ?",
                            values, 4, err);
     }
     if (st == APP_OK) {

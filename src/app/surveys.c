@@ -491,7 +491,7 @@ surveys_report(db *conn, int64_t from_us, int64_t to_us, const char *by, json_t 
     if (to_us <= from_us || to_us - from_us > (int64_t)REPORT_BUCKETS_MAX * 31 * US_PER_DAY)
         return app_fail(err, APP_INVALID, "invalid_query", "from must come before to, at most %d months apart",
                         REPORT_BUCKETS_MAX);
-    db_stmt *stmt = db_prepare(conn, "SELECT s.kind, s.sent_at, s.answered_at IS NOT NULL, COALESCE(s.score, 0),"
+    db_stmt *stmt = db_prepare(conn, "SELECT s.kind, s.sent_at, CASE WHEN s.answered_at IS NULL THEN 0 ELSE 1 END, COALESCE(s.score, 0),"
                                      " COALESCE(t.category, 'purchase') FROM surveys s"
                                      " LEFT JOIN tickets t ON t.id = s.ticket_id"
                                      " WHERE s.sent_at >= ? AND s.sent_at < ?");

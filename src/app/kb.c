@@ -288,8 +288,9 @@ kb_articles_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, con
         json_t *detail = json_pack("{s:o}", "fields", json_array());
         const char *key;
         json_t *value;
-        json_object_foreach((json_t *)patch, key, value) json_array_append_new(json_object_get(detail, "fields"),
-                                                                               json_string(key));
+        json_object_foreach((json_t *)patch, key, value) {
+            json_array_append_new(json_object_get(detail, "fields"), json_string(key));
+        }
         st = audit_record(conn, who, at_us, "kb_article.update", "kb_article", id, detail, err);
         json_decref(detail);
     }

@@ -4,7 +4,9 @@
 #include "approvals.h"
 
 #include "compensations.h"
+#include "kb.h"
 #include "core/validate.h"
+#include "incidents.h"
 #include "ledger.h"
 #include "program.h"
 #include "segments.h"
@@ -76,11 +78,11 @@ parse_adjustment(const json_t *body, int64_t min, int64_t *points, const char **
     return APP_OK;
 }
 
-/* Stores a pending approval of payload (borrowed). */
-static app_status
-propose(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload, int64_t points, json_t **out,
-        app_error *err)
+app_status
+approvals_propose_tx(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload, int64_t points,
+                     json_t **out, app_error *err)
 {
+    assert(points >= 0);
     char *text = json_dumps(payload, JSON_COMPACT);
     db_stmt *stmt = db_prepare(conn, "INSERT INTO approvals (kind, payload, points, state, proposer_kind, proposer_id,"
                                      " proposer_label, created_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)"
@@ -110,14 +112,6 @@ propose(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *pay
 }
 
 app_status
-approvals_propose_tx(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload, int64_t points,
-                     json_t **out, app_error *err)
-{
-    assert(points >= 0);
-    return propose(conn, who, at_us, kind, payload, points, out, err);
-}
-
-app_status
 approvals_adjust_member_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, const json_t *body,
                            const char *idem_key, json_t **out, app_error *err)
 {
@@ -144,7 +138,7 @@ approvals_adjust_member_tx(db *conn, const actor *who, int64_t at_us, int64_t me
         json_t *payload = json_pack("{s:I, s:I, s:s}", "member_id", (json_int_t)member_id, "points",
                                     (json_int_t)points, "reason", reason);
         json_t *approval = NULL;
-        st = propose(conn, who, at_us, "points_adjustment", payload, magnitude, &approval, err);
+        st = approvals_propose_tx(conn, who, at_us, "points_adjustment", payload, magnitude, &approval, err);
         json_decref(payload);
         if (st == APP_OK)
             *out = json_pack("{s:s, s:o}", "state", "pending_approval", "approval", approval);
@@ -175,7 +169,7 @@ approvals_bulk_adjust_tx(db *conn, const actor *who, int64_t at_us, int64_t segm
         json_t *payload = json_pack("{s:I, s:s, s:I, s:s, s:I}", "segment_id", (json_int_t)segment_id, "expression",
                                     expression, "points", (json_int_t)points, "reason", reason, "members_when_proposed",
                                     (json_int_t)count);
-        st = propose(conn, who, at_us, "bulk_adjustment", payload, points * count, out, err);
+        st = approvals_propose_tx(conn, who, at_us, "bulk_adjustment", payload, points * count, out, err);
         json_decref(payload);
     }
     json_decref(segment);
@@ -200,6 +194,8 @@ execute(db *conn, const actor *who, int64_t at_us, int64_t approval_id, const ch
         st = ledger_adjust(conn, who, at_us, member_id, points, &program, "approval", approval_id, prefix, reason, err);
         if (st == APP_OK)
             *result = json_pack("{s:I, s:I}", "members", (json_int_t)1, "points", (json_int_t)points);
+    } else if (strcmp(kind, "incident_goodwill") == 0) {
+        st = incidents_goodwill_tx(conn, who, at_us, approval_id, payload, &program, result, err);
     } else {
         assert(strcmp(kind, "bulk_adjustment") == 0);
         int64_t *ids = NULL;
@@ -256,6 +252,9 @@ approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool 
         st = app_fail(err, APP_CONFLICT, "not_pending", "approval %lld was already decided", (long long)id);
     else if (own)
         st = app_fail(err, APP_FORBIDDEN, "own_approval", "a proposal must be decided by someone else");
+    else if (strcmp(json_string_value(json_object_get(approval, "kind")), "incident_goodwill") == 0 &&
+             who->role != ROLE_ADMIN && who->role != ROLE_MANAGER)
+        st = app_fail(err, APP_FORBIDDEN, "manager_required", "incident goodwill is decided by a manager or an admin");
     else if (who->role == ROLE_SUPERVISOR && (st = program_load(conn, &program, err)) == APP_OK) {
         /* What approving would move now: a segment may have grown since the proposal. */
         int64_t points = json_integer_value(json_object_get(approval, "points"));
@@ -275,6 +274,9 @@ approvals_decide_tx(db *conn, const actor *who, int64_t at_us, int64_t id, bool 
         program_release(&program);
     json_t *result = NULL;
     const char *kind = json_string_value(json_object_get(approval, "kind"));
+    /* A role may have to read its playbook (the compensation policy) before approving compensation. */
+    if (st == APP_OK && approve && strcmp(kind, "compensation") == 0)
+        st = kb_training_check(conn, who, "approve_compensation", err);
     if (st == APP_OK && strcmp(kind, "compensation") == 0) /* its ticket records either decision */
         st = compensations_decided_tx(conn, who, at_us, id, approve, reason, &result, err);
     else if (st == APP_OK && approve)

@@ -3,7 +3,8 @@
  * wait in until a second person decides (DESIGN.md §2, §5).
  *
  * An approval: {id, kind ("points_adjustment", "bulk_adjustment",
- * "compensation" (compensations.h runs its decisions)), payload,
+ * "compensation" (compensations.h runs its decisions), "incident_goodwill":
+ * only a manager or an admin decides it), payload,
  * points (the total it would move), state ("pending", "approved",
  * "rejected"), proposed_by, decided_by, decision_reason, result, created_at,
  * decided_at}. Nobody decides their own proposal; a supervisor decides only
@@ -28,8 +29,9 @@ app_status approvals_bulk_adjust_tx(db *conn, const actor *who, int64_t at_us, i
                                     const json_t *body, json_t **out, app_error *err);
 
 /* Stores a pending approval of kind with payload (borrowed) that would move
- * points (>= 0: what the supervisor limit is checked against); for other
- * modules' proposals (compensations.c). *out = the approval. */
+ * points (>= 0: what the supervisor limit is checked against); for use cases
+ * that propose their own kinds (compensations.h, incidents.h): deciding one
+ * runs its payload. *out = the approval. */
 app_status approvals_propose_tx(db *conn, const actor *who, int64_t at_us, const char *kind, json_t *payload,
                                 int64_t points, json_t **out, app_error *err);
 

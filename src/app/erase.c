@@ -32,6 +32,8 @@ const erase_step ERASE_STEPS[] = {
                         " WHERE ticket_id IN (SELECT id FROM tickets WHERE member_id = ?)"},
     {"tickets", "UPDATE tickets SET subject = '(erased)', contact_email = NULL, contact_name = NULL"
                 " WHERE member_id = ?"},
+    /* What the member said in a survey; the score stays (the satisfaction report's counts). */
+    {"surveys", "UPDATE surveys SET comment = NULL, answers = NULL WHERE member_id = ?"},
     /* A follow-up names the person ("call Jane ..."). */
     {"tasks", "UPDATE tasks SET title = '(erased member)', body = NULL WHERE member_id = ?"},
     {NULL, NULL},
@@ -83,5 +85,16 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "holidays",          /* the program's closed days */
     "sla_policies",      /* the program's service levels */
     "compensations",     /* ids, points, rewards and staff reasons, like approvals */
+    "kb_articles",       /* the business's answers, written by staff */
+    "kb_acknowledgements", /* which staff member read which article version */
+    "training_requirements", /* roles and actions */
+    "incidents",         /* the business's apologies and their audience expression */
     NULL,
+};
+
+/* SQLite's full-text index of kb_articles (an FTS5 table and the tables it
+ * keeps its index in): words of the articles, no member's data. PostgreSQL
+ * keeps the index in a column of kb_articles, so these exist on SQLite only. */
+const char *const TABLES_SQLITE_ONLY[] = {
+    "kb_fts", "kb_fts_config", "kb_fts_data", "kb_fts_docsize", "kb_fts_idx", NULL,
 };

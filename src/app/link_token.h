@@ -3,7 +3,7 @@
  * a member's private feed.
  *
  * A token is "P<member>.<message>.<signature>": P the purpose ('u'
- * unsubscribe, 'f' feed), the signature the first 16 bytes of HMAC-SHA256
+ * unsubscribe, 'f' feed, 's' a survey: the second id is the survey's), the signature the first 16 bytes of HMAC-SHA256
  * over the rest, keyed by the program's secret (settings
  * "link_signing_key", made at migration), in URL-safe base64. A link cannot
  * be forged or turned to another member or purpose, and needs no table.
@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 
-typedef enum link_purpose { LINK_UNSUBSCRIBE = 'u', LINK_FEED = 'f' } link_purpose;
+typedef enum link_purpose { LINK_UNSUBSCRIBE = 'u', LINK_FEED = 'f', LINK_SURVEY = 's' } link_purpose;
 
 /* Room for any token and its NUL. */
 #define LINK_TOKEN_BYTES_MAX 80

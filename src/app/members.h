@@ -74,5 +74,7 @@ typedef struct erase_step {
 } erase_step;
 extern const erase_step ERASE_STEPS[];
 extern const char *const TABLES_WITHOUT_PERSONAL_DATA[];
+/* Tables of SQLite only (its full-text index), without personal data (erase.c). */
+extern const char *const TABLES_SQLITE_ONLY[];
 
 #endif

@@ -266,6 +266,43 @@
 #define SLA_JOB_CHUNK_TICKETS 100
 #define COMPENSATIONS_PER_TICKET_MAX 50
 #define COMPENSATION_POINTS_MAX 1000000
+/* The knowledge base (app/kb.c): an article is a page, not a manual. */
+#define KB_TITLE_BYTES_MAX 200
+#define KB_BODY_BYTES_MAX 20000
+#define KB_TAGS_MAX 20
+#define KB_TAG_BYTES_MAX 40
+#define KB_ARTICLES_MAX 10000
+/* A search: the query text, the words it keeps (a question, not a document), the hits it gives. */
+#define KB_QUERY_BYTES_MAX 500
+#define KB_QUERY_TERMS_MAX 24
+#define KB_TERM_BYTES_MAX 64
+#define KB_SEARCH_LIMIT_MAX 50
+/* The first characters of an article a search hit shows. */
+#define KB_EXCERPT_CHARS 240
+#define KB_EXCERPT_CHARS_TEXT "240" /* the same, for SQL text */
+
+/* Surveys (app/surveys.c). NPS asks about a purchase this many days after it
+ * (a constant, not a program setting: delivery and first use fit in a week),
+ * a member at most once per interval; occasions older than the lookback are
+ * not asked about any more (a job that did not run for a while catches up
+ * within it, and a new install does not survey its whole history). */
+#define SURVEY_NPS_DELAY_DAYS 7
+#define SURVEY_NPS_MEMBER_INTERVAL_DAYS 90
+#define SURVEY_LOOKBACK_DAYS 14
+/* Surveys one write of the job creates or queues invitations for. */
+#define SURVEYS_SEND_CHUNK_MAX 500
+#define SURVEY_COMMENT_BYTES_MAX 2000
+/* A survey answer's body (a form or JSON): a score, a comment and a few choices. */
+#define SURVEY_ANSWER_BYTES_MAX 8192
+
+/* Incidents (app/incidents.c). */
+#define INCIDENT_TITLE_BYTES_MAX 200
+#define INCIDENT_SUBJECT_BYTES_MAX 200
+#define INCIDENT_MESSAGE_BYTES_MAX 10000
+#define INCIDENT_GOODWILL_POINTS_MAX 100000
+/* Members one incident announces to (and credits) at most: the approval credits them in one transaction. */
+#define INCIDENT_MEMBERS_MAX 50000
+
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

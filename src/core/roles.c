@@ -31,6 +31,7 @@ static const unsigned MATRIX[PERM_COUNT] = {
     [PERM_ANALYTICS_READ] = A | M | S | N,
     [PERM_AUDIT_READ] = A | M,
     [PERM_STAFF_MANAGE] = A,
+    [PERM_KB_WRITE] = A | M | S,
 };
 
 static const char *const NAMES[ROLE_COUNT] = {

@@ -38,6 +38,7 @@ typedef enum permission {
     PERM_ANALYTICS_READ,
     PERM_AUDIT_READ,
     PERM_STAFF_MANAGE,      /* staff, API keys, settings */
+    PERM_KB_WRITE,          /* knowledge base articles: those who lead the agents */
     PERM_COUNT
 } permission;
 

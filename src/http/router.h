@@ -176,6 +176,24 @@ void handle_tickets_chat_list(http_request *req, http_reply *reply);
 void handle_members_timeline(http_request *req, http_reply *reply);
 void handle_feeds_news(http_request *req, http_reply *reply);
 void handle_feeds_member(http_request *req, http_reply *reply);
+void handle_kb_articles_list(http_request *req, http_reply *reply);
+void handle_kb_articles_create(http_request *req, http_reply *reply);
+void handle_kb_articles_get(http_request *req, http_reply *reply);
+void handle_kb_articles_update(http_request *req, http_reply *reply);
+void handle_kb_articles_delete(http_request *req, http_reply *reply);
+void handle_kb_acknowledge(http_request *req, http_reply *reply);
+void handle_kb_search(http_request *req, http_reply *reply);
+void handle_kb_training(http_request *req, http_reply *reply);
+void handle_kb_requirements_get(http_request *req, http_reply *reply);
+void handle_kb_requirements_set(http_request *req, http_reply *reply);
+void handle_kb_reply(http_request *req, http_reply *reply);
+void handle_reports_kb(http_request *req, http_reply *reply);
+void handle_reports_satisfaction(http_request *req, http_reply *reply);
+void handle_survey_page(http_request *req, http_reply *reply);
+void handle_survey_answer(http_request *req, http_reply *reply);
+void handle_incidents_create(http_request *req, http_reply *reply);
+void handle_incidents_get(http_request *req, http_reply *reply);
+void handle_incidents_announce(http_request *req, http_reply *reply);
 
 /* A read of a resource: the list, or (one) the row the path's id names. */
 void http_resource_read(http_request *req, http_reply *reply, const resource *r, bool one);

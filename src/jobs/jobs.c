@@ -19,6 +19,8 @@
 #include "app/campaigns.h"
 #include "app/outbox_channels.h"
 #include "app/sla.h"
+#include "app/mail.h"
+#include "app/surveys.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -334,6 +336,18 @@ job_campaigns_run(app *a, int64_t at_us, job_report *report, app_error *err)
     return campaigns_run_due(a, at_us, &report->affected, err);
 }
 
+/* CSAT surveys for resolved tickets and NPS surveys for purchases, and their
+ * invitations queued in the outbox with links under PATRON_PUBLIC_URL. */
+static app_status
+job_surveys_send(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    mail_config config;
+    char problem[320];
+    if (mail_config_from_env(&config, problem, sizeof problem) != 0)
+        return app_fail(err, APP_INVALID, "invalid_setting", "%s", problem);
+    return surveys_send_due(a, at_us, config.public_url, &report->affected, err);
+}
+
 typedef struct deliver_thread {
     app *app;
     pthread_t thread;
@@ -443,6 +457,8 @@ const job_def JOBS[] = {
      10 * US_PER_SECOND, job_campaigns_run},
     {"tickets_sla", "mark tickets whose first response or resolution is overdue as breached and escalate them",
      60 * US_PER_SECOND, job_tickets_sla},
+    {"surveys_send", "ask NPS after purchases and CSAT after resolved tickets (invitations through the outbox)",
+     60 * US_PER_SECOND, job_surveys_send},
     /* Period 0: never scheduled (the server's outbox workers deliver all the time). */
     {"outbox_deliver", "deliver every message that is due (retries included)", 0, job_outbox_deliver},
     {NULL, NULL, 0, NULL},

@@ -10,6 +10,7 @@
 #include "migrate.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,36 +31,119 @@ static const struct macro MACROS[] = {
     {"{{RANDOM_HEX32}}", "lower(hex(randomblob(16)))", "replace(CAST(gen_random_uuid() AS TEXT), '-', '')"},
 };
 
-char *
-migrate_expand_sql(const char *sql, db_kind kind)
+/* Where the dialects differ in more than a word (full text: an FTS5 table and
+ * its triggers on SQLite, a tsvector column and a GIN index on PostgreSQL),
+ * a migration writes both versions side by side in dialect blocks:
+ *     {{SQLITE: CREATE VIRTUAL TABLE ... ;}}
+ *     {{POSTGRES: CREATE INDEX ... USING GIN (...);}}
+ * A block's text (macros inside are expanded) is kept for its engine and
+ * dropped for the other. Blocks end at the matching "}}" and do not nest. */
+struct dialect_block {
+    const char *opening;
+    db_kind kind;
+};
+
+static const struct dialect_block BLOCKS[] = {
+    {"{{SQLITE:", DB_SQLITE},
+    {"{{POSTGRES:", DB_POSTGRES},
+};
+
+/* A growable output buffer of expand(). */
+typedef struct expand_buffer {
+    char *text;
+    size_t used, cap;
+} expand_buffer;
+
+static bool
+buffer_append(expand_buffer *b, const char *piece, size_t n)
 {
-    size_t cap = strlen(sql) * 2 + 256, used = 0;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-    const char *p = sql;
+    if (b->used + n + 1 > b->cap) {
+        size_t cap = (b->used + n + 1) * 2;
+        char *grown = realloc(b->text, cap);
+        if (grown == NULL)
+            return false;
+        b->text = grown;
+        b->cap = cap;
+    }
+    memcpy(b->text + b->used, piece, n);
+    b->used += n;
+    b->text[b->used] = '\0';
+    return true;
+}
+
+/* The end of a dialect block whose text starts at p: the "}}" that closes it
+ * (macros inside nest), or NULL when it is never closed. */
+static const char *
+block_end(const char *p)
+{
+    int depth = 1;
     while (*p) {
+        if (strncmp(p, "{{", 2) == 0) {
+            depth++;
+            p += 2;
+        } else if (strncmp(p, "}}", 2) == 0) {
+            if (--depth == 0)
+                return p;
+            p += 2;
+        } else {
+            p++;
+        }
+    }
+    return NULL;
+}
+
+/* Whether [p, end) opens a dialect block. */
+static bool
+holds_block(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        for (size_t i = 0; i < sizeof BLOCKS / sizeof BLOCKS[0]; i++)
+            if (strncmp(p, BLOCKS[i].opening, strlen(BLOCKS[i].opening)) == 0)
+                return true;
+    return false;
+}
+
+/* Expands sql[0, n) into b; false when out of memory or a block is unclosed. */
+static bool
+expand(expand_buffer *b, const char *sql, size_t n, db_kind kind, int depth)
+{
+    const char *p = sql, *end = sql + n;
+    while (p < end) {
+        const struct dialect_block *block = NULL;
+        for (size_t i = 0; i < sizeof BLOCKS / sizeof BLOCKS[0]; i++)
+            if (strncmp(p, BLOCKS[i].opening, strlen(BLOCKS[i].opening)) == 0)
+                block = &BLOCKS[i];
+        if (block != NULL) {
+            const char *inner = p + strlen(block->opening);
+            const char *close = block_end(inner);
+            if (close == NULL || close > end || depth >= 1 || holds_block(inner, close))
+                return false; /* unclosed, or nested: blocks do not nest */
+            if (block->kind == kind && !expand(b, inner, (size_t)(close - inner), kind, depth + 1))
+                return false;
+            p = close + 2;
+            continue;
+        }
         const struct macro *hit = NULL;
         for (size_t i = 0; i < sizeof MACROS / sizeof MACROS[0]; i++)
             if (strncmp(p, MACROS[i].name, strlen(MACROS[i].name)) == 0)
                 hit = &MACROS[i];
         const char *piece = hit ? (kind == DB_SQLITE ? hit->sqlite : hit->postgres) : p;
-        size_t n = hit ? strlen(piece) : 1;
-        if (used + n + 1 > cap) {
-            cap = (used + n + 1) * 2;
-            char *grown = realloc(out, cap);
-            if (grown == NULL) {
-                free(out);
-                return NULL;
-            }
-            out = grown;
-        }
-        memcpy(out + used, piece, n);
-        used += n;
+        if (!buffer_append(b, piece, hit ? strlen(piece) : 1))
+            return false;
         p += hit ? strlen(hit->name) : 1;
     }
-    out[used] = '\0';
-    return out;
+    return true;
+}
+
+char *
+migrate_expand_sql(const char *sql, db_kind kind)
+{
+    expand_buffer b = {NULL, 0, 0};
+    if (!buffer_append(&b, "", 0) || !expand(&b, sql, strlen(sql), kind, 0)) {
+        free(b.text);
+        return NULL;
+    }
+    return b.text;
 }
 
 int

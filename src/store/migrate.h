@@ -14,7 +14,7 @@
 struct migration {
     int version;
     const char *name;
-    const char *sql; /* common dialect with {{ID}} and {{JSON}} macros */
+    const char *sql; /* common dialect with {{ID}}, {{JSON}} macros and {{SQLITE: }} / {{POSTGRES: }} blocks */
 };
 
 extern const struct migration MIGRATIONS[];
@@ -27,7 +27,9 @@ int migrate_apply(db *conn, int64_t now_us, int *applied);
 /* The highest applied version, or 0 on an empty database. */
 int migrate_current_version(db *conn, int *version);
 
-/* Expands the dialect macros of migration SQL for the engine. Returns malloc'd text. */
+/* Expands the dialect macros of migration SQL for the engine and keeps only
+ * its dialect blocks (migrate.c). Returns malloc'd text, or NULL when out of
+ * memory or a block is unclosed or nested. */
 char *migrate_expand_sql(const char *sql, db_kind kind);
 
 #endif

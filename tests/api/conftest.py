@@ -168,7 +168,7 @@ class Database:
 
     def all_text(self):
         """{(table, column): [values]} of every text-capable column of every table, non-NULL
-        values only, read in one query."""
+        values only, read in a few queries."""
         parts = []
         for table, columns in self.text_columns().items():
             for column in columns:
@@ -177,8 +177,9 @@ class Database:
                 parts.append(f"SELECT '{table}', '{column}', {cast} FROM \"{table}\""
                              f' WHERE "{column}" IS NOT NULL')
         out = {(t, c): [] for t, cols in self.text_columns().items() for c in cols}
-        if parts:
-            for table, column, value in self.rows(" UNION ALL ".join(parts)):
+        # In chunks: SQLite allows at most 500 terms in one compound SELECT.
+        for start in range(0, len(parts), 200):
+            for table, column, value in self.rows(" UNION ALL ".join(parts[start:start + 200])):
                 out[(table, column)].append(value)
         return out
 

@@ -22,7 +22,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 CHANGE_METHODS = ("post", "put", "patch", "delete")
 # Routes any caller may use without credentials (PERM_PUBLIC in src/http/router.c).
 PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/u/{token}"), ("POST", "/u/{token}"),
-          ("GET", "/feeds/news"), ("GET", "/feeds/members/{token}")}
+          ("GET", "/feeds/news"), ("GET", "/feeds/members/{token}"), ("GET", "/s/{token}"), ("POST", "/s/{token}")}
 ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")
 
 
@@ -206,6 +206,7 @@ IGNORES_IDEMPOTENCY_KEY = {
     ("POST", "/v1/api-keys"): "the answer holds the new key, stored only as a hash",
     ("POST", "/v1/members/{id}/erase"): "a stored answer would keep a record of the erased member",
     ("POST", "/u/{token}"): "public (no caller to scope a key to); a second post changes nothing anyway",
+    ("POST", "/s/{token}"): "public (no caller to scope a key to); the first answer wins, a second is a 409",
 }
 
 

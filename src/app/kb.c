@@ -19,6 +19,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "kb.h"
 
+#include "sla.h"
+#include "tickets.h"
+
 #include "core/arena.h"
 #include "core/validate.h"
 
@@ -442,48 +445,6 @@ kb_search(db *conn, const char *q, int limit, json_t **out, app_error *err)
 
 /* ---- replies and the report ---------------------------------------------------------------- */
 
-/* The comment of a reply with article (its body, its id). */
-static app_status
-insert_comment(db *conn, const actor *who, int64_t at_us, int64_t ticket_id, const char *visibility,
-               const json_t *article, int64_t *comment_id, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO ticket_comments (ticket_id, author_kind, author_label,"
-                                     " visibility, body, article_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                                     " RETURNING id");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, ticket_id);
-    db_bind_text(stmt, 2, strcmp(who->kind, "system") == 0 ? "system" : "staff", -1);
-    db_bind_text(stmt, 3, who->label, -1);
-    db_bind_text(stmt, 4, visibility, -1);
-    db_bind_text(stmt, 5, json_string_value(json_object_get(article, "body")), -1);
-    db_bind_int64(stmt, 6, json_integer_value(json_object_get(article, "id")));
-    db_bind_int64(stmt, 7, at_us);
-    int rc = db_step(stmt);
-    *comment_id = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
-}
-
-/* The ticket's history row: answered by article_id. */
-static app_status
-record_history(db *conn, const actor *who, int64_t at_us, int64_t ticket_id, int64_t article_id, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO ticket_history (ticket_id, actor_label, change, to_value,"
-                                     " created_at) VALUES (?, ?, 'answered_by_article', CAST(? AS TEXT), ?)");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    char text[24];
-    snprintf(text, sizeof text, "%lld", (long long)article_id);
-    db_bind_int64(stmt, 1, ticket_id);
-    db_bind_text(stmt, 2, who->label, -1);
-    db_bind_text(stmt, 3, text, -1);
-    db_bind_int64(stmt, 4, at_us);
-    int rc = db_step(stmt);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
-}
-
 app_status
 kb_reply_tx(db *conn, const actor *who, int64_t at_us, int64_t ticket_id, const json_t *body, json_t **out,
             app_error *err)
@@ -510,24 +471,26 @@ kb_reply_tx(db *conn, const actor *who, int64_t at_us, int64_t ticket_id, const 
     if (st == APP_OK && strcmp(json_string_value(json_object_get(article, "status")), "published") != 0)
         st = app_fail(err, APP_CONFLICT, "article_not_published",
                       "article %lld is a draft: publish it before sending it to a customer", (long long)aid);
-    int64_t comment_id = 0;
-    if (st == APP_OK)
-        st = insert_comment(conn, who, at_us, ticket_id, visibility, article, &comment_id, err);
-    json_decref(article);
+    /* The reply is a ticket comment like any other: a public one goes to the customer
+     * (tickets_comment_tx queues the email, counts the first response, records the article). */
+    json_t *comment = NULL;
     if (st == APP_OK) {
-        int64_t values[4] = {aid, at_us, strcmp(visibility, "public") == 0 ? at_us : 0, ticket_id};
-        st = app_exec_ints(conn,
-                           "UPDATE tickets SET answered_by_article_id = ?, updated_at = ?,"
-                           " first_responded_at = COALESCE(first_responded_at, NULLIF(?, CAST(0 AS BIGINT))) WHERE id = ?",
-                           values, 4, err);
+        json_t *reply = json_pack("{s:O, s:s, s:I}", "body", json_object_get(article, "body"), "visibility", visibility,
+                                  "article_id", (json_int_t)aid);
+        st = tickets_comment_tx(conn, who, at_us, ticket_id, reply, &comment, err);
+        json_decref(reply);
     }
+    json_decref(article);
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)aid);
     if (st == APP_OK)
-        st = record_history(conn, who, at_us, ticket_id, aid, err);
+        st = sla_history(conn, at_us, ticket_id, who->label, "answered_by_article", NULL, text, err);
     if (st == APP_OK)
         st = audit_record(conn, who, at_us, "ticket.kb_reply", "ticket", ticket_id, NULL, err);
     if (st == APP_OK)
-        *out = json_pack("{s:I, s:I, s:I, s:s}", "comment_id", (json_int_t)comment_id, "ticket_id",
+        *out = json_pack("{s:O, s:I, s:I, s:s}", "comment_id", json_object_get(comment, "id"), "ticket_id",
                          (json_int_t)ticket_id, "article_id", (json_int_t)aid, "visibility", visibility);
+    json_decref(comment);
     return st;
 }
 

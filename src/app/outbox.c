@@ -477,9 +477,9 @@ record_one(db *conn, const outbox_context *ctx, outbox_item *it, app_error *err)
     if (st != APP_OK)
         return st;
     /* The timeline's entry, and a member event for triggers and webhooks. */
-    json_t *payload = json_pack("{s:I, s:s, s:o, s:s?}", "message_id", (json_int_t)it->id, "channel", it->channel,
-                                "campaign_id", it->campaign_id ? json_integer(it->campaign_id) : json_null(),
-                                "subject", it->subject);
+    /* Ids only: the words stay on the message row, which erasure clears (member_events keeps no contact data). */
+    json_t *payload = json_pack("{s:I, s:s, s:o}", "message_id", (json_int_t)it->id, "channel", it->channel,
+                                "campaign_id", it->campaign_id ? json_integer(it->campaign_id) : json_null());
     st = ledger_event(conn, it->member_id, "message_sent", ctx->now_us, ctx->now_us, payload, err);
     json_decref(payload);
     return st;

@@ -17,6 +17,7 @@
 #include "core/validate.h"
 #include "ledger.h"
 #include "outbox.h"
+#include "sla.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -199,30 +200,25 @@ tickets_touch_tx(db *conn, int64_t id, const char *from_status, const char *to_s
                  app_error *err)
 {
     assert(id > 0 && to_status != NULL);
-    (void)from_status; /* for the SLA code: the clock pauses and resumes on these */
     int64_t values[2] = {at_us, id};
-    return app_exec_ints(conn, "UPDATE tickets SET updated_at = ? WHERE id = ?", values, 2, err);
+    app_status st = app_exec_ints(conn, "UPDATE tickets SET updated_at = ? WHERE id = ?", values, 2, err);
+    /* The SLA clock: it starts with the ticket, stops while the ticket waits on
+     * the customer or is done, and goes on (what was waited not counted) when
+     * it is worked again. */
+    bool stopped = strcmp(to_status, "waiting") == 0 || strcmp(to_status, "resolved") == 0 ||
+                   strcmp(to_status, "closed") == 0;
+    bool was_stopped = from_status != NULL && (strcmp(from_status, "waiting") == 0 ||
+                                               strcmp(from_status, "resolved") == 0 ||
+                                               strcmp(from_status, "closed") == 0);
+    if (st == APP_OK && from_status == NULL)
+        st = sla_start_tx(conn, at_us, id, err);
+    else if (st == APP_OK && stopped && !was_stopped)
+        st = sla_pause_tx(conn, at_us, id, err);
+    else if (st == APP_OK && !stopped && was_stopped)
+        st = sla_resume_tx(conn, at_us, id, err);
+    return st;
 }
 
-/* A ticket_history row. from and to may be NULL. */
-static app_status
-history(db *conn, int64_t ticket_id, const char *actor_label, const char *change, const char *from, const char *to,
-        int64_t at_us, app_error *err)
-{
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO ticket_history (ticket_id, actor_label, change, from_value, to_value,"
-                                     " created_at) VALUES (?, ?, ?, ?, ?, ?)");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_int64(stmt, 1, ticket_id);
-    db_bind_text(stmt, 2, actor_label, -1);
-    db_bind_text(stmt, 3, change, -1);
-    db_bind_text_or_null(stmt, 4, from != NULL && from[0] ? from : NULL);
-    db_bind_text_or_null(stmt, 5, to != NULL && to[0] ? to : NULL);
-    db_bind_int64(stmt, 6, at_us);
-    int rc = db_step(stmt);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
-}
 
 /* A member event about ticket t (none for a contact's ticket); payload taken. */
 static app_status
@@ -283,7 +279,7 @@ set_status(db *conn, const char *actor_label, ticket_row *t, const char *to, int
     char from[16];
     memcpy(from, t->status, sizeof from);
     if (st == APP_OK)
-        st = history(conn, t->id, actor_label, "status", from, to, at_us, err);
+        st = sla_history(conn, at_us, t->id, actor_label, "status", from, to, err);
     if (st == APP_OK) {
         const char *kind = strcmp(to, "resolved") == 0 ? "ticket_resolved" : "ticket_status_changed";
         st = ticket_event(conn, t, kind, json_pack("{s:s, s:s}", "from", from, "to", to), at_us, err);
@@ -531,9 +527,9 @@ create_ticket(db *conn, const actor *who, int64_t at_us, const ticket_fields *f,
     if (st == APP_OK)
         st = insert_comment(conn, *id, kind, label, "public", f->body, 0, f->email_message_id, at_us, comment_id, err);
     if (st == APP_OK)
-        st = history(conn, *id, who->label, "created", NULL, "new", at_us, err);
+        st = sla_history(conn, at_us, *id, who->label, "created", NULL, "new", err);
     if (st == APP_OK && assignee[0])
-        st = history(conn, *id, "routing", "assignee", NULL, assignee, at_us, err);
+        st = sla_history(conn, at_us, *id, "routing", "assignee", NULL, assignee, err);
     ticket_row t = {.id = *id, .member_id = f->member_id};
     if (st == APP_OK)
         st = ticket_event(conn, &t, "ticket_created",
@@ -686,7 +682,9 @@ change_field(db *conn, const actor *who, ticket_row *t, const char *name, const 
         return APP_OK;
     app_status st = set_column(conn, t->id, sql, to, err);
     if (st == APP_OK)
-        st = history(conn, t->id, who->label, name, current, to, at_us, err);
+        st = sla_history(conn, at_us, t->id, who->label, name, current, to, err);
+    if (st == APP_OK) /* another priority or category: another policy, the due times again */
+        st = sla_start_tx(conn, at_us, t->id, err);
     if (st == APP_OK)
         snprintf(current, current_bytes, "%s", to);
     return st;
@@ -728,13 +726,13 @@ tickets_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const j
     if (st == APP_OK && p.subject != NULL && strcmp(p.subject, t.subject) != 0) {
         st = set_column(conn, id, "UPDATE tickets SET subject = ? WHERE id = ?", p.subject, err);
         if (st == APP_OK) /* no text in the history: it outlives erasure */
-            st = history(conn, id, who->label, "subject", NULL, NULL, at_us, err);
+            st = sla_history(conn, at_us, id, who->label, "subject", NULL, NULL, err);
     }
     if (st == APP_OK && p.has_assignee && strcmp(p.assignee, t.assignee) != 0) {
         st = set_column(conn, id, "UPDATE tickets SET assignee = ? WHERE id = ?", p.assignee[0] ? p.assignee : NULL,
                         err);
         if (st == APP_OK)
-            st = history(conn, id, who->label, "assignee", t.assignee, p.assignee, at_us, err);
+            st = sla_history(conn, at_us, id, who->label, "assignee", t.assignee, p.assignee, err);
         if (st == APP_OK)
             st = ticket_event(conn, &t, "ticket_assigned",
                               json_pack("{s:o}", "assignee", app_json_text_or_null(p.assignee[0] ? p.assignee : NULL)),

@@ -219,7 +219,10 @@ def test_kb_reply_and_report(server, fixture_articles):
         r = server.post(f"/v1/tickets/{ticket}/kb-reply", json={"article_id": ids["delivery"]}, key="agent")
         assert r.status_code == 201, r.text
         assert r.json()["visibility"] == "public" and r.json()["article_id"] == ids["delivery"]
-    r = server.post(f"/v1/tickets/{t1}/kb-reply", json={"article_id": ids["coupon"], "visibility": "internal"},
+    r = server.post(f"/v1/tickets/{t1}/kb-reply", json={"article_id": ids["coupon"]}, key="agent")
+    assert r.status_code == 201, r.text
+    # An internal note quoting an article is not the customer's answer.
+    r = server.post(f"/v1/tickets/{t2}/kb-reply", json={"article_id": ids["coupon"], "visibility": "internal"},
                     key="agent")
     assert r.status_code == 201, r.text
     assert server.db.scalar(f"SELECT answered_by_article_id FROM tickets WHERE id = {t2}") == ids["delivery"]
@@ -230,7 +233,7 @@ def test_kb_reply_and_report(server, fixture_articles):
     report = server.get("/v1/reports/kb", key="analyst").json()["data"]
     by_id = {row["article_id"]: row for row in report}
     assert by_id[ids["delivery"]]["tickets_answered"] == 1 and by_id[ids["delivery"]]["replies"] == 2
-    assert by_id[ids["coupon"]]["tickets_answered"] == 1
+    assert by_id[ids["coupon"]]["tickets_answered"] == 1 and by_id[ids["coupon"]]["replies"] == 2
     counts = [row["tickets_answered"] for row in report]
     assert counts == sorted(counts, reverse=True)
     # Errors change nothing.

@@ -13,6 +13,9 @@
 
 #include "app/attributes.h"
 #include "app/campaigns.h"
+#include "app/compensations.h"
+#include "app/kb.h"
+#include "app/tickets.h"
 #include "app/content.h"
 #include "app/templates.h"
 #include "app/coupons.h"
@@ -508,6 +511,92 @@ demo_messaging_tx(db *conn, void *arg, app_error *err)
     return st;
 }
 
+/* After a call: keeps the answer's id in *id (when id is not NULL), then drops the body and the answer. */
+static void
+demo_done(json_t *body, json_t **out, int64_t *id)
+{
+    if (id != NULL)
+        *id = json_integer_value(json_object_get(*out, "id"));
+    json_decref(*out);
+    *out = NULL;
+    json_decref(body);
+}
+
+/* The service desk: the knowledge base (with the supervisors' playbook), a
+ * complaint with a reply and a compensation waiting for a manager, a question
+ * answered with an article and resolved, a suggestion with votes. Needs
+ * members 1 to 5. */
+static app_status
+demo_service_tx(db *conn, void *arg, app_error *err)
+{
+    const demo_staff *s = arg;
+    const actor *who = &s->who;
+    int64_t at = s->now_us, points_article = 0, complaint = 0, question = 0, suggestion = 0;
+    json_t *out = NULL, *body;
+    static const char *const ARTICLES[][3] = {
+        {"Returns within 30 days", "Bring the item and the receipt to any store, or use the prepaid label online.", ""},
+        {"Where is my parcel?", "Parcels leave within 2 days; the tracking link is in your confirmation email.", ""},
+        {"When do my points expire?", "Points expire 24 months after the purchase that earned them.", ""},
+        {"Compensation policy", "Apologise first. Offer points before coupons; a coupon when the product failed.",
+         "supervisor"},
+    };
+    app_status st = APP_OK;
+    for (size_t i = 0; st == APP_OK && i < sizeof ARTICLES / sizeof ARTICLES[0]; i++) {
+        body = ARTICLES[i][2][0] ? json_pack("{s:s, s:s, s:s, s:[ss]}", "title", ARTICLES[i][0], "body",
+                                             ARTICLES[i][1], "status", "published", "training_roles",
+                                             ARTICLES[i][2], "manager")
+                                 : json_pack("{s:s, s:s, s:s}", "title", ARTICLES[i][0], "body", ARTICLES[i][1],
+                                             "status", "published");
+        st = kb_articles_create_tx(conn, who, at, body, &out, err);
+        demo_done(body, &out, i == 2 ? &points_article : NULL);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s}", "member_id", 1, "subject", "My vase arrived broken", "body",
+                         "The parcel came today and the vase was in pieces.", "category", "complaint", "priority",
+                         "high", "channel", "email");
+        st = tickets_create_tx(conn, who, at, body, &out, err);
+        demo_done(body, &out, &complaint);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:s, s:s}", "body", "We are so sorry. A new vase leaves today.", "visibility", "public");
+        st = tickets_comment_tx(conn, who, at, complaint, body, &out, err);
+        demo_done(body, &out, NULL);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:s, s:i, s:s}", "kind", "points", "points", 300, "reason", "Sorry for the broken vase");
+        st = compensations_create_tx(conn, who, at, complaint, body, &out, err);
+        demo_done(body, &out, NULL);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:i, s:s, s:s, s:s, s:s}", "member_id", 2, "subject", "Do my points expire?", "body",
+                         "I have 800 points: will I lose them?", "category", "question", "channel", "portal");
+        st = tickets_create_tx(conn, who, at, body, &out, err);
+        demo_done(body, &out, &question);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:I}", "article_id", (json_int_t)points_article);
+        st = kb_reply_tx(conn, who, at, question, body, &out, err);
+        demo_done(body, &out, NULL);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:s}", "status", "resolved");
+        st = tickets_update_tx(conn, who, at, question, body, &out, err);
+        demo_done(body, &out, NULL);
+    }
+    if (st == APP_OK) {
+        body = json_pack("{s:i, s:s, s:s, s:s}", "member_id", 3, "subject", "Open on Sundays in spring?", "body",
+                         "Gardening happens at the weekend.", "category", "suggestion");
+        st = tickets_create_tx(conn, who, at, body, &out, err);
+        demo_done(body, &out, &suggestion);
+    }
+    for (int voter = 4; st == APP_OK && voter <= 5; voter++) {
+        body = json_pack("{s:i}", "member_id", voter);
+        st = tickets_vote_tx(conn, who, at, suggestion, body, &out, err);
+        demo_done(body, &out, NULL);
+    }
+    return st;
+}
+
 int
 cmd_demo(int argc, char **argv)
 {
@@ -586,6 +675,8 @@ cmd_demo(int argc, char **argv)
     staff.now_us = app_now_us(&a);
     if (st == APP_OK)
         st = app_write(&a, demo_messaging_tx, &staff, &err);
+    if (st == APP_OK && members >= 5)
+        st = app_write(&a, demo_service_tx, &staff, &err);
     int64_t queued = 0, delivered = 0;
     report.affected = 0;
     if (st == APP_OK) /* the newsletter goes out (to the feeds); the win-back waits for an SMTP server */
@@ -604,6 +695,9 @@ cmd_demo(int argc, char **argv)
     printf("messages: 3 content items, 5 templates, 5 campaigns; %lld messages queued, %lld handled"
            " (GET /v1/members/ID/messages; email waits for PATRON_SMTP_URL)\n",
            (long long)queued, (long long)delivered);
+    if (members >= 5)
+        printf("service desk: 3 tickets (GET /v1/tickets), a compensation waiting for a manager (GET /v1/approvals),"
+               " 4 knowledge-base articles (GET /v1/kb/search?q=points)\n");
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);

@@ -9,6 +9,8 @@
  */
 #include "tasks.h"
 
+#include "list_filter.h"
+
 #include "core/arena.h"
 #include "core/validate.h"
 
@@ -276,95 +278,43 @@ tasks_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const jso
 
 /* ---- lists ----------------------------------------------------------------------------- */
 
-#define TASK_FILTER_VALUES_MAX 8
 
-/* A list query being built: its SQL and the values bound to it, in order. */
-typedef struct task_filter {
-    arena_text sql;
-    int count;
-    bool is_text[TASK_FILTER_VALUES_MAX];
-    int64_t number[TASK_FILTER_VALUES_MAX];
-    const char *text[TASK_FILTER_VALUES_MAX];
-} task_filter;
 
-static void
-filter_int(task_filter *q, const char *sql, int64_t value)
-{
-    assert(q->count < TASK_FILTER_VALUES_MAX);
-    arena_text_append(&q->sql, sql);
-    q->is_text[q->count] = false;
-    q->number[q->count++] = value;
-}
 
-static void
-filter_text(task_filter *q, const char *sql, const char *value)
-{
-    assert(q->count < TASK_FILTER_VALUES_MAX);
-    arena_text_append(&q->sql, sql);
-    q->is_text[q->count] = true;
-    q->text[q->count++] = value;
-}
 
-static app_status
-bad_query(app_error *err, const char *message)
-{
-    return app_fail(err, APP_INVALID, "invalid_query", "%s", message);
-}
 
-/* Adds the assignee filter; email: room for a normalised address. */
-static app_status
-filter_assignee(task_filter *q, const actor *who, const char *assignee, char email[EMAIL_BYTES_MAX + 1],
-                app_error *err)
-{
-    if (assignee == NULL)
-        return APP_OK;
-    if (strcmp(assignee, "none") == 0) {
-        arena_text_append(&q->sql, " AND assignee IS NULL");
-        return APP_OK;
-    }
-    if (strcmp(assignee, "me") == 0) {
-        if (strcmp(who->kind, "staff") != 0)
-            return bad_query(err, "assignee=me means the signed-in staff member, and an API key is not one:"
-                                  " name the staff member's email instead");
-        assignee = who->label;
-    }
-    if (!validate_email(assignee, email, EMAIL_BYTES_MAX + 1))
-        return bad_query(err, "assignee must be me, none or a staff member's email");
-    filter_text(q, " AND assignee = ?", email);
-    return APP_OK;
-}
 
 /* Adds the due filter: a business day (today or a date) or overdue. */
 static app_status
-filter_due(task_filter *q, int64_t now_us, const char *due, app_error *err)
+filter_due(list_filter *q, int64_t now_us, const char *due, app_error *err)
 {
     if (due == NULL)
         return APP_OK;
     if (strcmp(due, "overdue") == 0) {
-        filter_int(q, " AND done_at IS NULL AND due_at < ?", now_us);
+        list_filter_int(q, " AND done_at IS NULL AND due_at < ?", now_us);
         return APP_OK;
     }
     civil_date day;
     if (strcmp(due, "today") == 0)
         day = clock_local_date(now_us);
     else if (strlen(due) != 10 || civil_parse(due, &day) != 0)
-        return bad_query(err, "due must be today, overdue or a date such as 2026-11-24");
+        return list_filter_bad(err, "due must be today, overdue or a date such as 2026-11-24");
     int64_t start_us = clock_local_midnight_us(day);
     int64_t end_us = clock_local_midnight_us(civil_from_days(civil_to_days(day) + 1));
-    filter_int(q, " AND due_at >= ?", start_us);
-    filter_int(q, " AND due_at < ?", end_us);
+    list_filter_int(q, " AND due_at >= ?", start_us);
+    list_filter_int(q, " AND due_at < ?", end_us);
     return APP_OK;
 }
 
 static app_status
-filter_status(task_filter *q, const char *status, app_error *err)
+filter_status(list_filter *q, const char *status, app_error *err)
 {
     if (status == NULL || strcmp(status, "open") == 0)
         arena_text_append(&q->sql, " AND done_at IS NULL");
     else if (strcmp(status, "done") == 0)
         arena_text_append(&q->sql, " AND done_at IS NOT NULL");
     else if (strcmp(status, "all") != 0)
-        return bad_query(err, "status must be open, done or all");
+        return list_filter_bad(err, "status must be open, done or all");
     return APP_OK;
 }
 
@@ -375,25 +325,19 @@ tasks_list(db *conn, const actor *who, int64_t now_us, const tasks_query *query,
         return app_fail(err, APP_INVALID, "invalid_query", "limit must be a number from 1 to %d",
                         TASKS_PAGE_LIMIT_MAX);
     arena mem = {0};
-    task_filter q = {.sql = {.mem = &mem}};
+    list_filter q = {.sql = {.mem = &mem}};
     char email[EMAIL_BYTES_MAX + 1];
-    filter_int(&q, "SELECT " TASK_COLUMNS " FROM tasks WHERE id > ?", query->after);
-    app_status st = filter_assignee(&q, who, query->assignee, email, err);
+    list_filter_int(&q, "SELECT " TASK_COLUMNS " FROM tasks WHERE id > ?", query->after);
+    app_status st = list_filter_assignee(&q, who, query->assignee, email, err);
     if (st == APP_OK)
         st = filter_due(&q, now_us, query->due, err);
     if (st == APP_OK)
         st = filter_status(&q, query->status, err);
     if (st == APP_OK && query->member_id != 0)
-        filter_int(&q, " AND member_id = ?", query->member_id);
+        list_filter_int(&q, " AND member_id = ?", query->member_id);
     if (st == APP_OK) {
-        filter_int(&q, " ORDER BY id LIMIT ?", query->limit + 1);
-        db_stmt *stmt = db_prepare(conn, q.sql.text);
-        for (int i = 0; stmt != NULL && i < q.count; i++) {
-            if (q.is_text[i])
-                db_bind_text(stmt, i + 1, q.text[i], -1);
-            else
-                db_bind_int64(stmt, i + 1, q.number[i]);
-        }
+        list_filter_int(&q, " ORDER BY id LIMIT ?", query->limit + 1);
+        db_stmt *stmt = list_filter_prepare(conn, &q);
         st = app_page(conn, stmt, query->limit, task_json, "next_after", out, err);
     }
     arena_release(&mem);

@@ -13,6 +13,8 @@
  */
 #include "tickets.h"
 
+#include "list_filter.h"
+
 #include "core/arena.h"
 #include "core/validate.h"
 #include "ledger.h"
@@ -1031,79 +1033,29 @@ tickets_vote_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const jso
 
 /* ---- lists -------------------------------------------------------------------------------------- */
 
-#define TICKET_FILTER_VALUES_MAX 12
 
-typedef struct ticket_filter {
-    arena_text sql;
-    int count;
-    bool is_text[TICKET_FILTER_VALUES_MAX];
-    int64_t number[TICKET_FILTER_VALUES_MAX];
-    const char *text[TICKET_FILTER_VALUES_MAX];
-} ticket_filter;
 
-static void
-filter_int(ticket_filter *q, const char *sql, int64_t value)
-{
-    assert(q->count < TICKET_FILTER_VALUES_MAX);
-    arena_text_append(&q->sql, sql);
-    q->is_text[q->count] = false;
-    q->number[q->count++] = value;
-}
 
-static void
-filter_text(ticket_filter *q, const char *sql, const char *value)
-{
-    assert(q->count < TICKET_FILTER_VALUES_MAX);
-    arena_text_append(&q->sql, sql);
-    q->is_text[q->count] = true;
-    q->text[q->count++] = value;
-}
 
-static app_status
-bad_query(app_error *err, const char *message)
-{
-    return app_fail(err, APP_INVALID, "invalid_query", "%s", message);
-}
 
 /* Adds "AND column = ?" when value is one of allowed. */
 static app_status
-filter_choice(ticket_filter *q, const char *sql, const char *value, const char *const *allowed, const char *message,
+filter_choice(list_filter *q, const char *sql, const char *value, const char *const *allowed, const char *message,
               app_error *err)
 {
     if (value == NULL)
         return APP_OK;
     for (const char *const *a = allowed; *a != NULL; a++)
         if (strcmp(value, *a) == 0) {
-            filter_text(q, sql, *a);
+            list_filter_text(q, sql, *a);
             return APP_OK;
         }
-    return bad_query(err, message);
+    return list_filter_bad(err, message);
 }
 
-static app_status
-filter_assignee(ticket_filter *q, const actor *who, const char *assignee, char email[EMAIL_BYTES_MAX + 1],
-                app_error *err)
-{
-    if (assignee == NULL)
-        return APP_OK;
-    if (strcmp(assignee, "none") == 0) {
-        arena_text_append(&q->sql, " AND assignee IS NULL");
-        return APP_OK;
-    }
-    if (strcmp(assignee, "me") == 0) {
-        if (strcmp(who->kind, "staff") != 0)
-            return bad_query(err, "assignee=me means the signed-in staff member, and an API key is not one:"
-                                  " name the staff member's email instead");
-        assignee = who->label;
-    }
-    if (!validate_email(assignee, email, EMAIL_BYTES_MAX + 1))
-        return bad_query(err, "assignee must be me, none or a staff member's email");
-    filter_text(q, " AND assignee = ?", email);
-    return APP_OK;
-}
 
 static app_status
-filter_all(ticket_filter *q, const actor *who, int64_t now_us, const tickets_query *query,
+filter_all(list_filter *q, const actor *who, int64_t now_us, const tickets_query *query,
            char email[EMAIL_BYTES_MAX + 1], app_error *err)
 {
     app_status st = filter_choice(q, " AND status = ?", query->status, STATUSES,
@@ -1115,16 +1067,16 @@ filter_all(ticket_filter *q, const actor *who, int64_t now_us, const tickets_que
         st = filter_choice(q, " AND priority = ?", query->priority, PRIORITIES,
                            "priority must be low, normal, high or urgent", err);
     if (st == APP_OK)
-        st = filter_assignee(q, who, query->assignee, email, err);
+        st = list_filter_assignee(q, who, query->assignee, email, err);
     if (st == APP_OK && query->member_id != 0)
-        filter_int(q, " AND member_id = ?", query->member_id);
+        list_filter_int(q, " AND member_id = ?", query->member_id);
     if (st == APP_OK && query->breaching != NULL) {
         if (strcmp(query->breaching, "true") != 0)
-            return bad_query(err, "breaching takes true (leave it out for every ticket)");
-        filter_int(q, " AND (breached_first_response = 1 OR breached_resolution = 1"
+            return list_filter_bad(err, "breaching takes true (leave it out for every ticket)");
+        list_filter_int(q, " AND (breached_first_response = 1 OR breached_resolution = 1"
                       " OR (status NOT IN ('resolved','closed','waiting') AND ((first_responded_at IS NULL"
                       " AND first_response_due_at < ?)", now_us);
-        filter_int(q, " OR resolution_due_at < ?)))", now_us);
+        list_filter_int(q, " OR resolution_due_at < ?)))", now_us);
     }
     return st;
 }
@@ -1137,28 +1089,22 @@ tickets_list(db *conn, const actor *who, int64_t now_us, const tickets_query *qu
                         TICKETS_PAGE_LIMIT_MAX);
     bool by_votes = query->sort != NULL && strcmp(query->sort, "votes") == 0;
     if (query->sort != NULL && !by_votes && strcmp(query->sort, "id") != 0)
-        return bad_query(err, "sort must be id (oldest first) or votes (most first)");
+        return list_filter_bad(err, "sort must be id (oldest first) or votes (most first)");
     arena mem = {0};
-    ticket_filter q = {.sql = {.mem = &mem}};
+    list_filter q = {.sql = {.mem = &mem}};
     char email[EMAIL_BYTES_MAX + 1];
     arena_text_append(&q.sql, "SELECT " TICKET_COLUMNS " FROM tickets WHERE 1 = 1");
     if (query->after != 0 && by_votes) { /* after the last ticket shown: fewer votes, or as many and a later id */
-        filter_int(&q, " AND (votes < (SELECT votes FROM tickets WHERE id = ?)", query->after);
-        filter_int(&q, " OR (votes = (SELECT votes FROM tickets WHERE id = ?)", query->after);
-        filter_int(&q, " AND id > ?))", query->after);
+        list_filter_int(&q, " AND (votes < (SELECT votes FROM tickets WHERE id = ?)", query->after);
+        list_filter_int(&q, " OR (votes = (SELECT votes FROM tickets WHERE id = ?)", query->after);
+        list_filter_int(&q, " AND id > ?))", query->after);
     } else if (query->after != 0) {
-        filter_int(&q, " AND id > ?", query->after);
+        list_filter_int(&q, " AND id > ?", query->after);
     }
     app_status st = filter_all(&q, who, now_us, query, email, err);
     if (st == APP_OK) {
-        filter_int(&q, by_votes ? " ORDER BY votes DESC, id LIMIT ?" : " ORDER BY id LIMIT ?", query->limit + 1);
-        db_stmt *stmt = db_prepare(conn, q.sql.text);
-        for (int i = 0; stmt != NULL && i < q.count; i++) {
-            if (q.is_text[i])
-                db_bind_text(stmt, i + 1, q.text[i], -1);
-            else
-                db_bind_int64(stmt, i + 1, q.number[i]);
-        }
+        list_filter_int(&q, by_votes ? " ORDER BY votes DESC, id LIMIT ?" : " ORDER BY id LIMIT ?", query->limit + 1);
+        db_stmt *stmt = list_filter_prepare(conn, &q);
         st = app_page(conn, stmt, query->limit, ticket_json, "next_after", out, err);
     }
     arena_release(&mem);

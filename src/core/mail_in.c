@@ -11,6 +11,8 @@
  */
 #include "mail_in.h"
 
+#include "mail_text.h"
+
 #include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,145 +20,9 @@
 #include <string.h>
 #include <strings.h>
 
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
-
 /* Header values are read into buffers this large (a References list of a
  * long thread is the longest we use; longer ones are cut). */
 #define VALUE_BYTES 4096
-
-static bool
-is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Takes the next line of *rest (without its end) into *line; false at the end. */
-static bool
-next_line(span *rest, span *line)
-{
-    if (rest->n == 0)
-        return false;
-    const char *end = memchr(rest->p, '\n', rest->n);
-    size_t n = end ? (size_t)(end - rest->p) : rest->n;
-    line->p = rest->p;
-    line->n = n > 0 && rest->p[n - 1] == '\r' ? n - 1 : n;
-    size_t used = end ? n + 1 : n;
-    rest->p += used;
-    rest->n -= used;
-    return true;
-}
-
-/* Splits an entity at its first empty line into headers and body. */
-static void
-split_headers(span all, span *headers, span *body)
-{
-    span rest = all, line;
-    headers->p = all.p;
-    while (next_line(&rest, &line)) {
-        if (line.n == 0) {
-            headers->n = (size_t)(line.p - all.p);
-            *body = rest;
-            return;
-        }
-    }
-    headers->n = all.n;
-    body->p = all.p + all.n;
-    body->n = 0;
-}
-
-/* The unfolded, trimmed value of the first header called name into out (cut
- * to fit; folded lines joined by one space). False when there is none. */
-static bool
-header_get(span headers, const char *name, char *out, size_t out_bytes)
-{
-    assert(out_bytes > 0);
-    size_t name_len = strlen(name), used = 0;
-    span rest = headers, line;
-    bool found = false;
-    out[0] = '\0';
-    while (next_line(&rest, &line)) {
-        if (found) {
-            if (line.n == 0 || !is_space(line.p[0]))
-                break;
-        } else {
-            if (line.n <= name_len || strncasecmp(line.p, name, name_len) != 0)
-                continue;
-            size_t i = name_len;
-            while (i < line.n && is_space(line.p[i]))
-                i++;
-            if (i >= line.n || line.p[i] != ':')
-                continue;
-            found = true;
-            line.p += i + 1;
-            line.n -= i + 1;
-        }
-        while (line.n > 0 && is_space(line.p[0])) {
-            line.p++;
-            line.n--;
-        }
-        while (line.n > 0 && is_space(line.p[line.n - 1]))
-            line.n--;
-        if (line.n == 0)
-            continue;
-        if (used > 0 && used + 1 < out_bytes)
-            out[used++] = ' ';
-        size_t take = line.n < out_bytes - 1 - used ? line.n : out_bytes - 1 - used;
-        memcpy(out + used, line.p, take);
-        used += take;
-        out[used] = '\0';
-    }
-    return found;
-}
-
-/* A parameter of a header value ("text/plain; charset="utf-8""), unquoted, into out. */
-static bool
-param_get(const char *value, const char *name, char *out, size_t out_bytes)
-{
-    size_t name_len = strlen(name);
-    for (const char *p = strchr(value, ';'); p != NULL; p = strchr(p + 1, ';')) {
-        const char *k = p + 1;
-        while (is_space(*k))
-            k++;
-        if (strncasecmp(k, name, name_len) != 0)
-            continue;
-        const char *v = k + name_len;
-        while (is_space(*v))
-            v++;
-        if (*v != '=')
-            continue;
-        v++;
-        while (is_space(*v))
-            v++;
-        size_t n;
-        if (*v == '"') {
-            v++;
-            const char *end = strchr(v, '"');
-            n = end ? (size_t)(end - v) : strlen(v);
-        } else {
-            n = strcspn(v, "; \t");
-        }
-        if (n == 0 || n >= out_bytes)
-            return false;
-        memcpy(out, v, n);
-        out[n] = '\0';
-        return true;
-    }
-    return false;
-}
-
-/* Whether a header value's media type (before any ';') is type; a type
- * ending '/' matches its whole family ("multipart/"). */
-static bool
-type_is(const char *value, const char *type)
-{
-    size_t n = strlen(type);
-    if (strncasecmp(value, type, n) != 0)
-        return false;
-    return type[n - 1] == '/' || value[n] == '\0' || value[n] == ';' || is_space(value[n]);
-}
 
 /* ---- characters -------------------------------------------------------------------------- */
 
@@ -399,10 +265,10 @@ mail_in_decode_words(const char *value, char *out, size_t out_bytes)
             last_was_word = true;
             continue;
         }
-        if (is_space(*p) && last_was_word) {
+        if (mail_is_space(*p) && last_was_word) {
             /* Whitespace between two encoded words is not part of the text. */
             const char *q = p;
-            while (is_space(*q))
+            while (mail_is_space(*q))
                 q++;
             size_t probe = 0;
             char scratch[4];
@@ -437,11 +303,11 @@ set_name(const char *raw, size_t n, char *out, size_t out_bytes)
             i++;
         plain[used++] = raw[i];
     }
-    while (used > 0 && is_space(plain[used - 1]))
+    while (used > 0 && mail_is_space(plain[used - 1]))
         used--;
     plain[used] = '\0';
     const char *start = plain;
-    while (is_space(*start))
+    while (mail_is_space(*start))
         start++;
     mail_in_decode_words(start, out, out_bytes);
 }
@@ -464,11 +330,11 @@ read_from(const char *value, mail_in_message *out)
         if (paren != NULL && end != NULL)
             set_name(paren + 1, (size_t)(end - paren - 1), out->from_name, sizeof out->from_name);
     }
-    while (addr_n > 0 && is_space(*addr)) {
+    while (addr_n > 0 && mail_is_space(*addr)) {
         addr++;
         addr_n--;
     }
-    while (addr_n > 0 && is_space(addr[addr_n - 1]))
+    while (addr_n > 0 && mail_is_space(addr[addr_n - 1]))
         addr_n--;
     if (addr_n > 0 && addr_n < sizeof out->from_address) {
         memcpy(out->from_address, addr, addr_n);
@@ -534,7 +400,7 @@ unflow(char *text, size_t n, bool delsp)
 static bool
 line_ends_with(const char *p, size_t n, const char *suffix)
 {
-    while (n > 0 && (is_space(p[n - 1]) || p[n - 1] == '\r'))
+    while (n > 0 && (mail_is_space(p[n - 1]) || p[n - 1] == '\r'))
         n--;
     size_t k = strlen(suffix);
     return n >= k && memcmp(p + n - k, suffix, k) == 0;
@@ -590,7 +456,7 @@ mail_in_strip_quoted(char *text)
         i += len + (nl ? 1 : 0);
     }
     /* Trailing blank lines and spaces go. */
-    while (kept > 0 && (out[kept - 1] == '\n' || is_space(out[kept - 1])))
+    while (kept > 0 && (out[kept - 1] == '\n' || mail_is_space(out[kept - 1])))
         kept--;
     size_t lead = 0;
     while (lead < kept && out[lead] == '\n')
@@ -604,10 +470,10 @@ mail_in_strip_quoted(char *text)
     free(copy);
 }
 
-/* The decoded text of a text part (body span, its headers' Content-Type value
+/* The decoded text of a text part (body mail_span, its headers' Content-Type value
  * and transfer encoding), malloc'd, cleaned. */
 static char *
-decode_text(span body, const char *type, const char *encoding, size_t *out_n)
+decode_text(mail_span body, const char *type, const char *encoding, size_t *out_n)
 {
     unsigned char *raw = malloc(body.n + 1);
     char *text = malloc(body.n * 3 + 1); /* Windows-1252 turns one byte into at most three */
@@ -625,7 +491,7 @@ decode_text(span body, const char *type, const char *encoding, size_t *out_n)
         raw_n = body.n;
     }
     char charset_name[64] = "utf-8", format[16] = "", delsp[8] = "";
-    param_get(type, "charset", charset_name, sizeof charset_name);
+    mail_param_get(type, "charset", charset_name, sizeof charset_name);
     size_t used = 0;
     text[0] = '\0';
     put_in_charset(text, body.n * 3 + 1, &used, raw, raw_n, charset_of(charset_name));
@@ -642,8 +508,8 @@ decode_text(span body, const char *type, const char *encoding, size_t *out_n)
         }
     }
     text[kept] = '\0';
-    if (param_get(type, "format", format, sizeof format) && strcasecmp(format, "flowed") == 0) {
-        param_get(type, "delsp", delsp, sizeof delsp);
+    if (mail_param_get(type, "format", format, sizeof format) && strcasecmp(format, "flowed") == 0) {
+        mail_param_get(type, "delsp", delsp, sizeof delsp);
         kept = unflow(text, kept, strcasecmp(delsp, "yes") == 0);
     }
     kept = clean_utf8(text, kept, true);
@@ -651,50 +517,34 @@ decode_text(span body, const char *type, const char *encoding, size_t *out_n)
     return text;
 }
 
-/* True when line is the boundary's delimiter; *closing when it ends the multipart. */
-static bool
-is_delimiter(span line, const char *boundary, size_t boundary_len, bool *closing)
-{
-    if (line.n < boundary_len + 2 || line.p[0] != '-' || line.p[1] != '-' ||
-        memcmp(line.p + 2, boundary, boundary_len) != 0)
-        return false;
-    size_t i = boundary_len + 2;
-    *closing = line.n >= i + 2 && line.p[i] == '-' && line.p[i + 1] == '-';
-    if (*closing)
-        i += 2;
-    while (i < line.n && is_space(line.p[i]))
-        i++;
-    return i == line.n;
-}
-
 /* Finds the first text/plain of an entity (its headers and body) at depth;
  * sets *text (malloc'd) when found. */
 static void
-find_text(span headers, span body, int depth, char **text, size_t *text_n)
+find_text(mail_span headers, mail_span body, int depth, char **text, size_t *text_n)
 {
     char type[1024] = "text/plain", encoding[64] = "7bit", disposition[256] = "";
-    if (!header_get(headers, "Content-Type", type, sizeof type)) /* RFC 2045: plain US-ASCII text */
+    if (!mail_header_get(headers, "Content-Type", type, sizeof type)) /* RFC 2045: plain US-ASCII text */
         snprintf(type, sizeof type, "text/plain");
-    if (!header_get(headers, "Content-Transfer-Encoding", encoding, sizeof encoding))
+    if (!mail_header_get(headers, "Content-Transfer-Encoding", encoding, sizeof encoding))
         snprintf(encoding, sizeof encoding, "7bit");
-    header_get(headers, "Content-Disposition", disposition, sizeof disposition);
-    if (type_is(disposition, "attachment"))
+    mail_header_get(headers, "Content-Disposition", disposition, sizeof disposition);
+    if (mail_type_is(disposition, "attachment"))
         return;
-    if (type_is(type, "text/plain")) {
+    if (mail_type_is(type, "text/plain")) {
         *text = decode_text(body, type, encoding, text_n);
         return;
     }
     char boundary[256];
-    if (!type_is(type, "multipart/") || depth >= MAIL_IN_DEPTH_MAX ||
-        !param_get(type, "boundary", boundary, sizeof boundary))
+    if (!mail_type_is(type, "multipart/") || depth >= MAIL_IN_DEPTH_MAX ||
+        !mail_param_get(type, "boundary", boundary, sizeof boundary))
         return;
     size_t boundary_len = strlen(boundary);
-    span rest = body, line;
+    mail_span rest = body, line;
     const char *part_start = NULL;
     bool closing = false;
     int parts = 0;
-    while (*text == NULL && parts <= MAIL_IN_PARTS_MAX && next_line(&rest, &line)) {
-        if (!is_delimiter(line, boundary, boundary_len, &closing))
+    while (*text == NULL && parts <= MAIL_IN_PARTS_MAX && mail_next_line(&rest, &line)) {
+        if (!mail_is_delimiter(line, boundary, boundary_len, &closing))
             continue;
         if (part_start != NULL) {
             /* The line end before the delimiter belongs to the delimiter. */
@@ -703,8 +553,8 @@ find_text(span headers, span body, int depth, char **text, size_t *text_n)
                 n--;
             if (n > 0 && part_start[n - 1] == '\r')
                 n--;
-            span part_headers, part_body;
-            split_headers((span){part_start, n}, &part_headers, &part_body);
+            mail_span part_headers, part_body;
+            mail_split_headers((mail_span){part_start, n}, &part_headers, &part_body);
             find_text(part_headers, part_body, depth + 1, text, text_n);
             parts++;
         }
@@ -729,22 +579,22 @@ mail_in_parse(const char *message, size_t len, mail_in_message *out)
     memset(out, 0, sizeof *out);
     if (len > MAIL_IN_BYTES_MAX)
         return MAIL_IN_TOO_LARGE;
-    span all = {message, len}, first, peek = all;
-    if (next_line(&peek, &first) && first.n >= 5 && memcmp(first.p, "From ", 5) == 0)
+    mail_span all = {message, len}, first, peek = all;
+    if (mail_next_line(&peek, &first) && first.n >= 5 && memcmp(first.p, "From ", 5) == 0)
         all = peek; /* an mbox envelope line */
-    span headers, body;
-    split_headers(all, &headers, &body);
+    mail_span headers, body;
+    mail_split_headers(all, &headers, &body);
     char value[VALUE_BYTES];
-    if (header_get(headers, "From", value, sizeof value))
+    if (mail_header_get(headers, "From", value, sizeof value))
         read_from(value, out);
-    if (header_get(headers, "Subject", value, sizeof value)) {
+    if (mail_header_get(headers, "Subject", value, sizeof value)) {
         mail_in_decode_words(value, out->subject, sizeof out->subject);
     }
-    if (header_get(headers, "Message-ID", value, sizeof value))
+    if (mail_header_get(headers, "Message-ID", value, sizeof value))
         first_id(value, out->message_id, sizeof out->message_id);
-    if (header_get(headers, "In-Reply-To", value, sizeof value))
+    if (mail_header_get(headers, "In-Reply-To", value, sizeof value))
         first_id(value, out->in_reply_to, sizeof out->in_reply_to);
-    if (header_get(headers, "References", value, sizeof value)) {
+    if (mail_header_get(headers, "References", value, sizeof value)) {
         size_t n = strlen(value) < sizeof out->references ? strlen(value) : sizeof out->references - 1;
         memcpy(out->references, value, n);
         out->references[n] = '\0';
@@ -752,8 +602,8 @@ mail_in_parse(const char *message, size_t len, mail_in_message *out)
         if (last != NULL)
             last[1] = '\0';
     }
-    if (header_get(headers, "Auto-Submitted", value, sizeof value))
-        out->auto_submitted = strncasecmp(value, "no", 2) != 0 || (value[2] != '\0' && !is_space(value[2]) &&
+    if (mail_header_get(headers, "Auto-Submitted", value, sizeof value))
+        out->auto_submitted = strncasecmp(value, "no", 2) != 0 || (value[2] != '\0' && !mail_is_space(value[2]) &&
                                                                    value[2] != ';' && value[2] != '(');
     char *text = NULL;
     size_t text_n = 0;

@@ -13,136 +13,57 @@
 
 #include "app/incidents.h"
 #include "app/surveys.h"
+#include "html_page.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SURVEY_PAGE_BYTES_MAX 8192
-
-typedef struct survey_page {
-    size_t len, sent;
-    char text[SURVEY_PAGE_BYTES_MAX];
-} survey_page;
-
-static ssize_t
-page_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    survey_page *page = cls;
-    if (page->sent >= page->len)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    size_t n = page->len - page->sent < max ? page->len - page->sent : max;
-    memcpy(buf, page->text + page->sent, n);
-    page->sent += n;
-    return (ssize_t)n;
-}
-
-static void
-page_free(void *cls)
-{
-    free(cls);
-}
-
-/* Appends trusted markup (our own constant text and numbers). */
-static void
-append(survey_page *page, const char *html)
-{
-    size_t n = strlen(html);
-    if (page->len + n < sizeof page->text) {
-        memcpy(page->text + page->len, html, n);
-        page->len += n;
-    }
-}
-
-/* Starts a page with its title and heading. */
-static survey_page *
-page_start(const char *title)
-{
-    survey_page *page = calloc(1, sizeof *page);
-    if (page == NULL)
-        return NULL;
-    append(page, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                 "<meta name=\"robots\" content=\"noindex\"><title>");
-    append(page, title);
-    append(page, "</title></head>\n<body style=\"font-family: sans-serif; max-width: 36em; margin: 3em auto;"
-                 " padding: 0 1em\"><main><h1>");
-    append(page, title);
-    append(page, "</h1>");
-    return page;
-}
-
-/* Ends page and makes it reply's answer with status. */
-static void
-page_reply(http_reply *reply, int status, survey_page *page)
-{
-    json_decref(reply->body);
-    reply->body = NULL;
-    if (page == NULL) {
-        http_reply_error(reply, 503, "overloaded", "out of memory");
-        return;
-    }
-    append(page, "</main></body></html>\n");
-    reply->status = status;
-    reply->stream_read = page_read;
-    reply->stream_free = page_free;
-    reply->stream_ctx = page;
-    reply->content_type = "text/html; charset=utf-8";
-}
-
 static void
 reply_message_page(http_reply *reply, int status, const char *title, const char *text)
 {
-    survey_page *page = page_start(title);
+    html_page *page = html_page_start(title);
     if (page != NULL) {
-        append(page, "<p>");
-        append(page, text);
-        append(page, "</p>");
+        html_page_append(page, "<p>");
+        html_page_append(page, text);
+        html_page_append(page, "</p>");
     }
-    page_reply(reply, status, page);
+    html_page_reply(reply, status, page);
 }
 
-static bool
-wants_json(http_request *req)
-{
-    const char *accept = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-    return req->json != NULL ||
-           (accept != NULL && strstr(accept, "application/json") != NULL && strstr(accept, "text/html") == NULL);
-}
 
 /* The form of a survey: its score buttons, comment box and follow-up questions. */
 static void
-append_form(survey_page *page, const survey_view *v)
+append_form(html_page *page, const survey_view *v)
 {
     char line[256];
-    append(page, strcmp(v->kind, "nps") == 0
+    html_page_append(page, strcmp(v->kind, "nps") == 0
                      ? "<p>How likely are you to recommend us to a friend? (0 = not at all, 10 = extremely)</p>"
                      : "<p>How satisfied are you with the help you received? (1 = very unhappy, 5 = very happy)</p>");
-    append(page, "<form method=\"post\"><p>");
+    html_page_append(page, "<form method=\"post\"><p>");
     for (int s = v->score_min; s <= v->score_max; s++) {
         snprintf(line, sizeof line,
                  "<label style=\"margin-right: .6em\"><input type=\"radio\" name=\"score\" value=\"%d\" required>"
                  " %d</label>",
                  s, s);
-        append(page, line);
+        html_page_append(page, line);
     }
-    append(page, "</p><p><label>Anything you want to tell us?<br><textarea name=\"comment\" rows=\"4\" cols=\"40\""
+    html_page_append(page, "</p><p><label>Anything you want to tell us?<br><textarea name=\"comment\" rows=\"4\" cols=\"40\""
                  " maxlength=\"2000\"></textarea></label></p>");
     int count = 0;
     const survey_question *qs = surveys_questions(v->kind, &count);
     for (int i = 0; i < count; i++) {
         snprintf(line, sizeof line, "<p><label>%s<br><select name=\"%s\"><option value=\"\"></option>", qs[i].text,
                  qs[i].key);
-        append(page, line);
+        html_page_append(page, line);
         for (const char *const *c = qs[i].choices; *c; c++) {
             snprintf(line, sizeof line, "<option value=\"%s\">%s</option>", *c, *c);
-            append(page, line);
+            html_page_append(page, line);
         }
-        append(page, "</select></label></p>");
+        html_page_append(page, "</select></label></p>");
     }
-    append(page, "<p><button type=\"submit\">Send</button></p></form>");
+    html_page_append(page, "<p><button type=\"submit\">Send</button></p></form>");
 }
 
 void
@@ -154,7 +75,7 @@ handle_survey_page(http_request *req, http_reply *reply)
     app_error err = {0};
     survey_view v;
     app_status st = surveys_lookup(conn, req->params[0], &v, &err);
-    if (st == APP_NOT_FOUND && !wants_json(req))
+    if (st == APP_NOT_FOUND && !html_wants_json(req))
         reply_message_page(reply, 404, "Link not valid",
                            "This survey link is not valid. Please use the link in the email you received from us.");
     else if (st != APP_OK)
@@ -162,10 +83,10 @@ handle_survey_page(http_request *req, http_reply *reply)
     else if (v.answered)
         reply_message_page(reply, 200, "Thank you", "You answered this survey already. Thank you for your time.");
     else {
-        survey_page *page = page_start("How did we do?");
+        html_page *page = html_page_start("How did we do?");
         if (page != NULL)
             append_form(page, &v);
-        page_reply(reply, 200, page);
+        html_page_reply(reply, 200, page);
     }
 }
 
@@ -268,7 +189,7 @@ handle_survey_answer(http_request *req, http_reply *reply)
     answer_call call = {answer};
     http_write(req, answer_write, &call, 200, reply);
     json_decref(answer);
-    if (wants_json(req))
+    if (html_wants_json(req))
         return;
     if (reply->status == 200)
         reply_message_page(reply, 200, "Thank you", "Your answer was recorded. Thank you for your time.");

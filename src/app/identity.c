@@ -356,3 +356,23 @@ identity_sessions_purge_tx(db *conn, int64_t now_us, int64_t *deleted, app_error
     db_finalize(stmt);
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
+
+app_status
+identity_check_assignee(db *conn, const char *given, const char *what, char out[EMAIL_BYTES_MAX + 1], app_error *err)
+{
+    if (given == NULL || !validate_email(given, out, EMAIL_BYTES_MAX + 1))
+        return app_fail(err, APP_INVALID, "invalid_field", "assignee must be a staff member's email, or null");
+    db_stmt *stmt = db_prepare(conn, "SELECT COUNT(*) FROM staff WHERE email = ? AND active = 1");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_text(stmt, 1, out, -1);
+    int rc = db_step(stmt);
+    int64_t found = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
+    db_finalize(stmt);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    return found > 0 ? APP_OK
+                     : app_fail(err, APP_INVALID, "unknown_assignee",
+                                "no active staff member has the email '%s': assign the %s to one, or to null", out,
+                                what);
+}

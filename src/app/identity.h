@@ -84,4 +84,10 @@ json_t *identity_describe(const actor *who);
 /* Deletes sessions expired before now_us; returns the count in *deleted. */
 app_status identity_sessions_purge_tx(db *conn, int64_t now_us, int64_t *deleted, app_error *err);
 
+/* Normalises the email given into out and checks that an active staff member
+ * has it, for what is assigned ("task", "ticket"). Errors (400):
+ * invalid_field, unknown_assignee. */
+app_status identity_check_assignee(db *conn, const char *given, const char *what, char out[EMAIL_BYTES_MAX + 1],
+                                   app_error *err);
+
 #endif

@@ -9,6 +9,7 @@
  */
 #include "tasks.h"
 
+#include "identity.h"
 #include "list_filter.h"
 
 #include "core/arena.h"
@@ -60,26 +61,6 @@ invalid(app_error *err, const char *field, const char *what)
     return app_fail(err, APP_INVALID, "invalid_field", "%s must be %s", field, what);
 }
 
-/* Whether an active staff member has email (normalised); unknown_assignee when not. */
-static app_status
-check_assignee(db *conn, const char *given, char out[EMAIL_BYTES_MAX + 1], app_error *err)
-{
-    if (!validate_email(given, out, EMAIL_BYTES_MAX + 1))
-        return invalid(err, "assignee", "a staff member's email, or null for unassigned");
-    db_stmt *stmt = db_prepare(conn, "SELECT COUNT(*) FROM staff WHERE email = ? AND active = 1");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_text(stmt, 1, out, -1);
-    int rc = db_step(stmt);
-    int64_t found = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    return found > 0 ? APP_OK
-                     : app_fail(err, APP_INVALID, "unknown_assignee",
-                                "no active staff member has the email '%s': assign the task to one, or to null",
-                                out);
-}
 
 /* Reads one given key of a create or a patch into f. */
 static app_status
@@ -116,7 +97,7 @@ apply_field(db *conn, const actor *who, int64_t at_us, const char *key, const js
             return APP_OK;
         if (text == NULL)
             return invalid(err, "assignee", "a staff member's email, or null for unassigned");
-        return check_assignee(conn, text, f->assignee, err);
+        return identity_check_assignee(conn, text, "task", f->assignee, err);
     } else if (strcmp(key, "due_at") == 0) {
         f->has_due = !json_is_null(v);
         if (f->has_due && (text == NULL || clock_parse_rfc3339(text, &f->due_at_us) != 0))
@@ -456,7 +437,7 @@ tasks_create_for_message_tx(db *conn, int64_t at_us, int64_t message_id, int64_t
         return st;
     char email[EMAIL_BYTES_MAX + 1] = "";
     app_error ignored = {0};
-    if (assignee != NULL && check_assignee(conn, assignee, email, &ignored) != APP_OK) {
+    if (assignee != NULL && identity_check_assignee(conn, assignee, "task", email, &ignored) != APP_OK) {
         if (ignored.status != APP_INVALID) { /* the database failed, not the name */
             *err = ignored;
             return ignored.status;

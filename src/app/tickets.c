@@ -13,6 +13,7 @@
  */
 #include "tickets.h"
 
+#include "identity.h"
 #include "list_filter.h"
 
 #include "core/arena.h"
@@ -621,25 +622,6 @@ set_column(db *conn, int64_t id, const char *sql, const char *value, app_error *
     return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
-/* Whether an active staff member has email (normalised into out); unknown_assignee when not. */
-static app_status
-check_assignee(db *conn, const char *given, char out[EMAIL_BYTES_MAX + 1], app_error *err)
-{
-    if (!validate_email(given, out, EMAIL_BYTES_MAX + 1))
-        return invalid(err, "assignee", "a staff member's email, or null for the queue");
-    db_stmt *stmt = db_prepare(conn, "SELECT COUNT(*) FROM staff WHERE email = ? AND active = 1");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    db_bind_text(stmt, 1, out, -1);
-    int rc = db_step(stmt);
-    int64_t found = rc == DB_ROW ? db_column_int64(stmt, 0) : 0;
-    db_finalize(stmt);
-    if (rc != DB_ROW)
-        return app_db_fail(err, conn, rc);
-    return found > 0 ? APP_OK
-                     : app_fail(err, APP_INVALID, "unknown_assignee",
-                                "no active staff member has the email '%s': assign the ticket to one, or to null", out);
-}
 
 /* What a patch asks for, checked before anything is written. */
 typedef struct ticket_patch {
@@ -669,7 +651,7 @@ read_patch(db *conn, const json_t *patch, ticket_patch *p, app_error *err)
     if (st == APP_OK && a != NULL) {
         p->has_assignee = true;
         if (!json_is_null(a))
-            st = json_is_string(a) ? check_assignee(conn, json_string_value(a), p->assignee, err)
+            st = json_is_string(a) ? identity_check_assignee(conn, json_string_value(a), "ticket", p->assignee, err)
                                    : invalid(err, "assignee", "a staff member's email, or null for the queue");
     }
     return st;

@@ -350,8 +350,10 @@ kb_terms(arena *mem, const char *q, const char **terms)
         if (n == 0 || n > KB_TERM_BYTES_MAX)
             continue;
         char *term = arena_alloc(mem, n + 1);
-        for (size_t i = 0; i < n; i++)
-            term[i] = start[i] < 0x80 ? (char)tolower(start[i]) : (char)start[i];
+        memcpy(term, start, n);
+        for (size_t i = 0; i < n; i++) /* ASCII letters to lower case; UTF-8 bytes stay as they are */
+            if (term[i] >= 'A' && term[i] <= 'Z')
+                term[i] = (char)(term[i] - 'A' + 'a');
         term[n] = '\0';
         bool seen = false;
         for (int k = 0; k < count && !seen; k++)
@@ -678,7 +680,7 @@ kb_training_requirements_set_tx(db *conn, const actor *who, int64_t at_us, const
     static const char *const KEYS[] = {"requirements", NULL};
     app_status st = app_check_keys(body, KEYS, "", err);
     json_t *list = json_object_get(body, "requirements");
-    if (st == APP_OK && (!json_is_array(list) || json_array_size(list) > ROLE_COUNT * 4))
+    if (st == APP_OK && (!json_is_array(list) || json_array_size(list) > (size_t)ROLE_COUNT * 4))
         st = app_fail(err, APP_INVALID, "invalid_field", "requirements must be a list of {role, action}");
     size_t i;
     json_t *item;

@@ -119,7 +119,7 @@ due_after(const business_calendar *cal, int64_t start_us, int64_t duration_us)
 app_status
 sla_start_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 {
-    ticket_clock t;
+    ticket_clock t = {0};
     int64_t first = 0, resolution = 0;
     app_status st = ticket_clock_read(conn, ticket_id, &t, err);
     if (st == APP_OK)
@@ -141,7 +141,7 @@ sla_start_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 app_status
 sla_pause_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 {
-    ticket_clock t;
+    ticket_clock t = {0};
     app_status st = ticket_clock_read(conn, ticket_id, &t, err);
     if (st != APP_OK || t.paused_at_us != 0)
         return st;
@@ -152,7 +152,7 @@ sla_pause_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 app_status
 sla_resume_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 {
-    ticket_clock t;
+    ticket_clock t = {0};
     app_status st = ticket_clock_read(conn, ticket_id, &t, err);
     if (st != APP_OK || t.paused_at_us == 0)
         return st;
@@ -178,7 +178,7 @@ sla_resume_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 app_status
 sla_first_response_tx(db *conn, int64_t at_us, int64_t ticket_id, app_error *err)
 {
-    ticket_clock t;
+    ticket_clock t = {0};
     app_status st = ticket_clock_read(conn, ticket_id, &t, err);
     if (st != APP_OK || t.first_responded_at_us != 0)
         return st;
@@ -310,7 +310,7 @@ sla_escalate_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const jso
     if (reason == NULL || reason[0] == '\0' || !validate_lines(reason, SLA_REASON_BYTES_MAX))
         return app_fail(err, APP_INVALID, "invalid_field",
                         "reason is required: text of 1 to %d bytes telling the supervisor why", SLA_REASON_BYTES_MAX);
-    ticket_clock t;
+    ticket_clock t = {0};
     if ((st = ticket_clock_read(conn, id, &t, err)) != APP_OK)
         return st;
     if (strcmp(t.status, "escalated") == 0)
@@ -344,7 +344,7 @@ mark_breach(db *conn, const actor *who, int64_t at_us, const ticket_clock *t, co
 static app_status
 breach_ticket(db *conn, const actor *who, int64_t now_us, int64_t id, app_error *err)
 {
-    ticket_clock t;
+    ticket_clock t = {0};
     app_status st = ticket_clock_read(conn, id, &t, err);
     if (st != APP_OK)
         return st;

@@ -205,8 +205,8 @@ queue_chunk_tx(db *conn, void *arg, app_error *err)
         char kind[8];
         char *subject;
     } *rows = calloc(SURVEYS_SEND_CHUNK_MAX, sizeof *rows);
-    int rc, count = 0;
-    while (rows != NULL && (rc = db_step(stmt)) == DB_ROW && count < SURVEYS_SEND_CHUNK_MAX) {
+    int rc = DB_DONE, count = 0;
+    while (rows != NULL && count < SURVEYS_SEND_CHUNK_MAX && (rc = db_step(stmt)) == DB_ROW) {
         rows[count].id = db_column_int64(stmt, 0);
         snprintf(rows[count].kind, sizeof rows[count].kind, "%s", db_column_text(stmt, 1));
         rows[count].member_id = db_column_int64(stmt, 2);
@@ -217,6 +217,8 @@ queue_chunk_tx(db *conn, void *arg, app_error *err)
     db_finalize(stmt);
     if (rows == NULL)
         return app_fail(err, APP_INTERNAL, "out_of_memory", "out of memory");
+    if (rc != DB_DONE && rc != DB_ROW)
+        st = app_db_fail(err, conn, rc);
     for (int i = 0; st == APP_OK && i < count; i++) {
         st = queue_one(conn, call, key, rows[i].id, rows[i].kind, rows[i].member_id, rows[i].ticket_id,
                        rows[i].subject, err);
@@ -432,7 +434,10 @@ typedef struct bucket {
 static double
 percent(int64_t part, int64_t whole)
 {
-    return whole > 0 ? (double)((part * 1000 + whole / 2) / whole) / 10.0 : 0.0;
+    if (whole <= 0)
+        return 0.0;
+    int64_t tenths = (part * 1000 + whole / 2) / whole; /* rounded to a tenth of a percent */
+    return (double)tenths / 10.0;
 }
 
 static json_t *

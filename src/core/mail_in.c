@@ -294,7 +294,7 @@ mail_in_decode_words(const char *value, char *out, size_t out_bytes)
 static void
 set_name(const char *raw, size_t n, char *out, size_t out_bytes)
 {
-    char plain[VALUE_BYTES];
+    char plain[VALUE_BYTES] = "";
     size_t used = 0;
     for (size_t i = 0; i < n && used + 1 < sizeof plain; i++) {
         if (raw[i] == '"')

@@ -47,9 +47,10 @@ typedef struct compiled {
 } compiled;
 
 static app_status
-compile(db *conn, arena *mem, int64_t now_us, const char *expression, compiled *out, app_error *err)
+compile_in(db *conn, arena *mem, int64_t now_us, const char *expression, expr_context context, compiled *out,
+           app_error *err)
 {
-    app_status st = attributes_env(conn, mem, EXPR_CTX_MEMBER, &out->env, err);
+    app_status st = attributes_env(conn, mem, context, &out->env, err);
     if (st != APP_OK)
         return st;
     out->env.now_us = now_us;
@@ -58,9 +59,15 @@ compile(db *conn, arena *mem, int64_t now_us, const char *expression, compiled *
     out->root = expr_parse(mem, expression, &out->env, &e);
     if (out->root == NULL || expr_compile_sql(mem, out->root, &out->env, db_expr_dialect(conn), &out->sql, &e) != 0)
         return app_fail(err, APP_INVALID, "invalid_expression", "%s", e.message);
-    assert((out->sql.sources & (EXPR_SRC_PURCHASE | EXPR_SRC_LINE)) == 0);
+    assert(context == EXPR_CTX_PURCHASE || (out->sql.sources & (EXPR_SRC_PURCHASE | EXPR_SRC_LINE)) == 0);
     out->join = (out->sql.sources & EXPR_SRC_STATS) ? " JOIN member_stats s ON s.member_id = m.id" : "";
     return APP_OK;
+}
+
+static app_status
+compile(db *conn, arena *mem, int64_t now_us, const char *expression, compiled *out, app_error *err)
+{
+    return compile_in(conn, mem, now_us, expression, EXPR_CTX_MEMBER, out, err);
 }
 
 app_status
@@ -494,6 +501,20 @@ segments_where(db *conn, arena *mem, int64_t now_us, const char *expression, seg
         return APP_OK;
     compiled c = {0};
     app_status st = compile(conn, mem, now_us, expression, &c, err);
+    if (st == APP_OK) {
+        out->join = c.join;
+        out->sql = c.sql;
+    }
+    return st;
+}
+
+app_status
+segments_orders_where(db *conn, arena *mem, int64_t now_us, const char *expression, segment_where *out,
+                      app_error *err)
+{
+    memset(out, 0, sizeof *out);
+    compiled c = {0};
+    app_status st = compile_in(conn, mem, now_us, expression, EXPR_CTX_PURCHASE, &c, err);
     if (st == APP_OK) {
         out->join = c.join;
         out->sql = c.sql;

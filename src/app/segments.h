@@ -66,6 +66,14 @@ typedef struct segment_where {
 app_status segments_where(db *conn, arena *mem, int64_t now_us, const char *expression, segment_where *out,
                           app_error *err);
 
+/* A purchase expression (as an earning rule's condition: amount_cents,
+ * store, any(lines, sku = "X") …) compiled for "EXISTS (SELECT 1 FROM
+ * purchases p WHERE p.member_id = m.id AND (where))" inside a query over
+ * members m: the members who made such a purchase (an incident's orders).
+ * join: the member_stats s join its buyer fields need, or "". */
+app_status segments_orders_where(db *conn, arena *mem, int64_t now_us, const char *expression, segment_where *out,
+                                 app_error *err);
+
 /* The columns of a segment export, in order (consent included: mailings need it). */
 extern const char *const SEGMENT_EXPORT_COLUMNS[];
 /* One chunk of an export: up to limit members with id > *after, written as CSV

@@ -122,3 +122,38 @@ def test_roles(server):
                          ("integration", 403)]:
         assert server.post("/v1/incidents", json=body, key=role).status_code == status
     assert_error(server.get("/v1/incidents/999999"), 404, "not_found")
+
+
+def test_an_incident_on_orders_tells_their_buyers(server):
+    """A late delivery from one store: the members who ordered there in the window, whatever
+    their segment; with goodwill, they are the ones credited."""
+    store = unique("S")[:12]
+    dom, ids = audience(server, 4)
+    for n, member_id in enumerate(ids[:3]):  # three ordered at the store, one elsewhere
+        r = server.post("/v1/purchases", json={"member_id": member_id, "order_id": unique("o"),
+                                               "amount_cents": 1000 + n, "store": store})
+        assert r.status_code == 201, r.text
+    r = server.post("/v1/purchases", json={"member_id": ids[3], "order_id": unique("o"), "amount_cents": 500,
+                                           "store": "ELSEWHERE"})
+    assert r.status_code == 201, r.text
+    r = server.post("/v1/incidents", key="manager", json={
+        "title": "Parcels from one store were late", "message": {"subject": "Sorry", "text": "Late parcels."},
+        "orders": f'store = "{store}" and amount_cents >= 1001', "goodwill_points": 0})
+    assert r.status_code == 201, r.text
+    inc = r.json()
+    assert inc["audience"] is None and inc["orders"].startswith("store")
+    r = server.post(f"/v1/incidents/{inc['id']}/announce", key="manager")
+    assert r.status_code == 200, r.text
+    told = server.db.rows(f"SELECT member_id FROM messages WHERE dedupe_key LIKE 'incident{inc['id']}:m%'")
+    assert sorted(int(t[0]) for t in told) == sorted(ids[1:3])
+    # Both: the members of a segment who made such an order.
+    r = server.post("/v1/incidents", key="manager", json={
+        "title": "x", "message": {"subject": "s", "text": "t"}, "audience": f'email_domain = "{dom}"',
+        "orders": f'store = "{store}"'})
+    assert r.status_code == 201, r.text
+    # A bad purchase expression, or neither, is refused with where and what.
+    for body, code in (({"orders": "stor = 1"}, "invalid_expression"), ({}, "invalid_field"),
+                       ({"orders": ""}, "invalid_field")):
+        base = {"title": "x", "message": {"subject": "s", "text": "t"}}
+        base.update(body)
+        assert_error(server.post("/v1/incidents", key="manager", json=base), 400, code)

@@ -32,7 +32,7 @@
 static const char *const CHANNELS[] = {"email", "feed", "task", NULL};
 static const char *const TRIGGERS[] = {"purchase",        "lapse",        "birthday",    "tier_changed",
                                        "points_expiring", "nth_purchase", "anniversary", "terms_changed",
-                                       NULL};
+                                       "ticket_resolved", NULL};
 static const char *const SCHEDULES[] = {"now", "at", "recurring", NULL};
 
 static const resource_field FIELDS[] = {
@@ -375,12 +375,15 @@ read_events(app *a, const char *kind, int64_t after, trigger_event *out, int max
 }
 
 /* Triggers on member events: purchase (after trigger_days), the Nth purchase,
- * a tier change. Each event is an occasion of its own. */
+ * a tier change, a resolved ticket (the service desk's follow-up). Each event
+ * is an occasion of its own. */
 static app_status
 run_event_trigger(app *a, const campaign *c, int64_t now_us, int64_t *queued, app_error *err)
 {
     bool nth = strcmp(c->trigger, "nth_purchase") == 0;
-    const char *kind = strcmp(c->trigger, "tier_changed") == 0 ? "tier_changed" : "purchase";
+    const char *kind = strcmp(c->trigger, "tier_changed") == 0      ? "tier_changed"
+                       : strcmp(c->trigger, "ticket_resolved") == 0 ? "ticket_resolved"
+                                                                    : "purchase";
     trigger_event *events = calloc(TRIGGER_EVENTS_CHUNK_MAX, sizeof *events);
     if (events == NULL)
         return app_fail(err, APP_INTERNAL, "internal", "out of memory");
@@ -398,6 +401,9 @@ run_event_trigger(app *a, const campaign *c, int64_t now_us, int64_t *queued, ap
             if (strcmp(kind, "tier_changed") == 0) {
                 snprintf(occasion, sizeof occasion, "tier:%lld", (long long)e->id);
                 vars = json_pack("{s:O}", "tier", e->payload);
+            } else if (strcmp(kind, "ticket_resolved") == 0) {
+                snprintf(occasion, sizeof occasion, "ticket:%lld", (long long)e->id);
+                vars = json_pack("{s:{s:O}}", "ticket", "id", json_object_get(e->payload, "ticket_id"));
             } else {
                 int64_t purchase_id = json_integer_value(json_object_get(e->payload, "purchase_id"));
                 civil_date day = clock_local_date(e->occurred_us);
@@ -679,7 +685,8 @@ campaigns_run_due(app *a, int64_t now_us, int64_t *queued, app_error *err)
                      strcmp(t, "points_expiring") == 0;
         if (t[0] == '\0')
             st = run_segment(a, c, now_us, max_member, queued, err);
-        else if (strcmp(t, "purchase") == 0 || strcmp(t, "nth_purchase") == 0 || strcmp(t, "tier_changed") == 0)
+        else if (strcmp(t, "purchase") == 0 || strcmp(t, "nth_purchase") == 0 || strcmp(t, "tier_changed") == 0 ||
+                 strcmp(t, "ticket_resolved") == 0)
             st = run_event_trigger(a, c, now_us, queued, err);
         else if (strcmp(t, "terms_changed") == 0)
             st = run_terms(a, c, now_us, max_member, queued, err);

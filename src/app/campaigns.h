@@ -5,7 +5,8 @@
  * JSON: {id, name, channel (email | feed | task), template (a template's
  * name), segment (a member expression; null: every member), trigger_kind
  * (null: a segment campaign on its schedule; else purchase, lapse, birthday,
- * tier_changed, points_expiring, nth_purchase, anniversary, terms_changed),
+ * tier_changed, points_expiring, nth_purchase, anniversary, terms_changed,
+ * ticket_resolved),
  * trigger_days, trigger_count, schedule (now | at | recurring), send_at,
  * every_days, holdout_percent, attribution_days, task_assignee,
  * task_due_days, active, created_at, updated_at}.

@@ -21,7 +21,7 @@ static const char *const SCALARS[] = {"member.first_name", "member.last_name", "
                                       /* What the occasion of a triggered message adds. */
                                       "purchase.order_id", "purchase.amount", "purchase.date", "tier.from",
                                       "tier.to", "lapse.days", "milestone.purchases", "anniversary.years",
-                                      "terms.version", NULL};
+                                      "terms.version", "ticket.id", NULL};
 static const char *const OFFER_FIELDS[] = {"title", "description", "ends_at", NULL};
 static const char *const CONTENT_FIELDS[] = {"title", "body", "category", "link", NULL};
 static const char *const CHANGE_FIELDS[] = {"name", "before", "after", NULL};

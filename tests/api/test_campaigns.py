@@ -439,3 +439,26 @@ def test_a_tier_change_is_an_occasion(server):
     finally:
         server.delete(f"/v1/tiers/{tier['id']}")
         cleanup(server, c)
+
+
+def test_a_resolved_ticket_is_an_occasion(server):
+    dom = domain()
+    m = member(server, dom)
+    tpl = template(server, subject="Was ticket {{ticket.id}} solved for good?", text="Tell us.")
+    c = campaign(server, dom, template=tpl, trigger_kind="ticket_resolved", trigger_days=2)
+    r = server.post("/v1/tickets", json={"member_id": m["id"], "subject": "Broken lid", "body": "b",
+                                         "category": "complaint"})
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    run_and_deliver(server)
+    assert messages(server, m["id"], c["id"]) == []  # not resolved yet
+    assert server.patch(f"/v1/tickets/{ticket['id']}", json={"status": "resolved"}).status_code == 200
+    run_and_deliver(server, utc_now() + datetime.timedelta(days=1))
+    got = messages(server, m["id"], c["id"])
+    assert len(got) == 1 and got[0]["status"] == "queued"  # due two days after
+    run_and_deliver(server, utc_now() + datetime.timedelta(days=3))
+    run_and_deliver(server, utc_now() + datetime.timedelta(days=3))
+    got = messages(server, m["id"], c["id"])
+    assert len(got) == 1 and got[0]["status"] == "sent"
+    assert got[0]["subject"] == f"Was ticket {ticket['id']} solved for good?"
+    cleanup(server, c)

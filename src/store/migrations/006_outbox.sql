@@ -13,7 +13,7 @@ CREATE TABLE campaigns (
     template_id BIGINT NOT NULL REFERENCES templates(id),
     segment TEXT,
     trigger_kind TEXT CHECK (trigger_kind IN ('purchase','lapse','birthday','tier_changed','points_expiring',
-                                              'nth_purchase','anniversary','terms_changed')),
+                                              'nth_purchase','anniversary','terms_changed','ticket_resolved')),
     trigger_days INTEGER NOT NULL DEFAULT 0,
     trigger_count INTEGER NOT NULL DEFAULT 0,
     schedule TEXT NOT NULL DEFAULT 'now' CHECK (schedule IN ('now','at','recurring')),

@@ -114,14 +114,18 @@ audience_members(db *conn, int64_t at_us, const char *audience, const char *orde
     }
     if (st == APP_OK) {
         db_bind_int64(stmt, audience_bind(stmt, 1, &a), (int64_t)INCIDENT_MEMBERS_MAX + 1);
-        if (ids != NULL && (*ids = malloc(((size_t)INCIDENT_MEMBERS_MAX + 1) * sizeof **ids)) == NULL)
+        int64_t *list = ids != NULL ? malloc(((size_t)INCIDENT_MEMBERS_MAX + 1) * sizeof *list) : NULL;
+        if (ids != NULL && list == NULL)
             st = app_fail(err, APP_INTERNAL, "internal", "out of memory");
         int rc = DB_DONE;
+        /* The query's LIMIT keeps *count within the list (INCIDENT_MEMBERS_MAX + 1). */
         while (st == APP_OK && (rc = db_step(stmt)) == DB_ROW) {
-            if (ids != NULL)
-                (*ids)[*count] = db_column_int64(stmt, 0);
+            if (list != NULL)
+                list[*count] = db_column_int64(stmt, 0);
             (*count)++;
         }
+        if (ids != NULL)
+            *ids = list;
         if (st == APP_OK && rc != DB_DONE)
             st = app_db_fail(err, conn, rc);
     }

@@ -18,18 +18,10 @@ handle_kb_articles_update(http_request *req, http_reply *reply)
     http_write_id_body(req, reply, kb_articles_update_tx, 200);
 }
 
-static app_status
-delete_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return kb_articles_delete_tx(conn, &req->who, app_now_us(req->app), *(const int64_t *)ctx, out, err);
-}
-
 void
 handle_kb_articles_delete(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (http_param_id(req, 0, &id, reply))
-        http_write(req, delete_tx, &id, 200, reply);
+    http_write_id(req, reply, kb_articles_delete_tx, 200);
 }
 
 static app_status
@@ -94,18 +86,10 @@ handle_reports_kb(http_request *req, http_reply *reply)
     http_reply_read(reply, kb_report(conn, limit, &out, &err), &out, &err);
 }
 
-static app_status
-acknowledge_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return kb_acknowledge_tx(conn, &req->who, app_now_us(req->app), *(const int64_t *)ctx, out, err);
-}
-
 void
 handle_kb_acknowledge(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (http_param_id(req, 0, &id, reply))
-        http_write(req, acknowledge_tx, &id, 200, reply);
+    http_write_id(req, reply, kb_acknowledge_tx, 200);
 }
 
 void

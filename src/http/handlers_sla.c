@@ -101,18 +101,10 @@ handle_sla_policies_update(http_request *req, http_reply *reply)
     http_write_id_body(req, reply, sla_policies_update_tx, 200);
 }
 
-static app_status
-delete_policy_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return sla_policies_delete_tx(conn, &req->who, app_now_us(req->app), *(const int64_t *)ctx, out, err);
-}
-
 void
 handle_sla_policies_delete(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (http_param_id(req, 0, &id, reply))
-        http_write(req, delete_policy_tx, &id, 200, reply);
+    http_write_id(req, reply, sla_policies_delete_tx, 200);
 }
 
 /* ---- escalation and compensation ------------------------------------------------------- */

@@ -84,18 +84,10 @@ handle_webhooks_update(http_request *req, http_reply *reply)
     http_write_id_body(req, reply, webhooks_update_tx, 200);
 }
 
-static app_status
-delete_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return webhooks_delete_tx(conn, &req->who, app_now_us(req->app), *(const int64_t *)ctx, out, err);
-}
-
 void
 handle_webhooks_delete(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (http_param_id(req, 0, &id, reply))
-        http_write(req, delete_tx, &id, 200, reply);
+    http_write_id(req, reply, webhooks_delete_tx, 200);
 }
 
 void
@@ -104,16 +96,8 @@ handle_webhooks_replay(http_request *req, http_reply *reply)
     http_write_id_body(req, reply, webhooks_replay_tx, 200);
 }
 
-static app_status
-rotate_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
-{
-    return webhooks_rotate_secret_tx(conn, &req->who, app_now_us(req->app), *(const int64_t *)ctx, out, err);
-}
-
 void
 handle_webhooks_rotate_secret(http_request *req, http_reply *reply)
 {
-    int64_t id;
-    if (http_param_id(req, 0, &id, reply))
-        http_write(req, rotate_tx, &id, 200, reply);
+    http_write_id(req, reply, webhooks_rotate_secret_tx, 200);
 }

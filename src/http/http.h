@@ -126,6 +126,10 @@ typedef app_status (*http_id_body_tx_fn)(db *conn, const actor *who, int64_t at_
                                          json_t **out, app_error *err);
 void http_write_body(http_request *req, http_reply *reply, http_body_tx_fn fn, int success_status);
 void http_write_id_body(http_request *req, http_reply *reply, http_id_body_tx_fn fn, int success_status);
+/* A write of the path's first id alone (a delete, an acknowledgement): fn(conn, who, at, id, out, err). */
+typedef app_status (*http_id_tx_fn)(db *conn, const actor *who, int64_t at_us, int64_t id, json_t **out,
+                                    app_error *err);
+void http_write_id(http_request *req, http_reply *reply, http_id_tx_fn fn, int success_status);
 
 /* Requires a JSON object body; false (reply set, 400) otherwise. */
 bool http_require_object(http_request *req, http_reply *reply);

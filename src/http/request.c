@@ -490,6 +490,7 @@ http_read_all(http_request *req, http_reply *reply, http_read_all_fn fn)
 typedef struct body_call {
     http_body_tx_fn body_fn;
     http_id_body_tx_fn id_body_fn;
+    http_id_tx_fn id_fn;
     int64_t id;
 } body_call;
 
@@ -498,6 +499,8 @@ body_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
 {
     body_call *c = ctx;
     int64_t at_us = app_now_us(req->app);
+    if (c->id_fn != NULL)
+        return c->id_fn(conn, &req->who, at_us, c->id, out, err);
     return c->body_fn ? c->body_fn(conn, &req->who, at_us, req->json, out, err)
                       : c->id_body_fn(conn, &req->who, at_us, c->id, req->json, out, err);
 }
@@ -505,7 +508,7 @@ body_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
 void
 http_write_body(http_request *req, http_reply *reply, http_body_tx_fn fn, int success_status)
 {
-    body_call c = {fn, NULL, 0};
+    body_call c = {fn, NULL, NULL, 0};
     if (http_require_object(req, reply))
         http_write(req, body_tx, &c, success_status, reply);
 }
@@ -513,7 +516,15 @@ http_write_body(http_request *req, http_reply *reply, http_body_tx_fn fn, int su
 void
 http_write_id_body(http_request *req, http_reply *reply, http_id_body_tx_fn fn, int success_status)
 {
-    body_call c = {NULL, fn, 0};
+    body_call c = {NULL, fn, NULL, 0};
     if (http_param_id(req, 0, &c.id, reply) && http_require_object(req, reply))
+        http_write(req, body_tx, &c, success_status, reply);
+}
+
+void
+http_write_id(http_request *req, http_reply *reply, http_id_tx_fn fn, int success_status)
+{
+    body_call c = {NULL, NULL, fn, 0};
+    if (http_param_id(req, 0, &c.id, reply))
         http_write(req, body_tx, &c, success_status, reply);
 }

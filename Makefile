@@ -17,7 +17,7 @@ BUILD := build/release
 OPT := -O2 -g
 endif
 
-PKGS := sqlite3 libpq libmicrohttpd jansson libsodium libcurl
+PKGS := sqlite3 libpq libmicrohttpd jansson libsodium libcurl nlopt
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
@@ -76,14 +76,14 @@ run: all
 	@test -f demo.db || ./patron demo --db demo.db
 	./patron serve --db demo.db --port $(PORT)
 
-bench: all $(BUILD)/bench/expr_bench
+bench: all $(BUILD)/bench/expr_bench $(BUILD)/bench/btyd_bench
 	@scripts/deps.sh bench
 	$(BUILD)/bench/expr_bench $(BENCH_MEMBERS)
 	@bench/import.sh $(BENCH_IMPORT_ROWS)
 	@bench/run.sh
 	@bench/outbox.sh
 
-$(BUILD)/bench/expr_bench: bench/expr_bench.c $(LIB_OBJ)
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LDLIBS_ALL)
 
@@ -93,7 +93,7 @@ FUZZ_SRC := $(wildcard src/core/*.c) tests/common/expr_fixture.c tests/fuzz/fuzz
 build/fuzz/fuzz_expr: $(FUZZ_SRC) $(wildcard src/core/*.h tests/common/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c17 -D_DEFAULT_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -Isrc -o $@ $(FUZZ_SRC) $(shell pkg-config --cflags --libs jansson) -lm
+	    -Isrc -o $@ $(FUZZ_SRC) $(shell pkg-config --cflags --libs jansson nlopt) -lm
 
 fuzz:
 	@scripts/deps.sh fuzz

@@ -3,7 +3,7 @@
 # Runs apt-get when root; otherwise prints the apt-get line to run and fails.
 set -eu
 PKGS="build-essential pkg-config libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev
- libsodium-dev libcurl4-openssl-dev libcmocka-dev libcsv-dev tzdata sqlite3"
+ libsodium-dev libcurl4-openssl-dev libcmocka-dev libcsv-dev libnlopt-dev tzdata sqlite3"
 case "${1:-build}" in
 build) ;;
 test) PKGS="$PKGS postgresql python3-pytest python3-requests python3-yaml python3-aiosmtpd" ;;

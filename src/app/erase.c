@@ -36,6 +36,8 @@ const erase_step ERASE_STEPS[] = {
     {"surveys", "UPDATE surveys SET comment = NULL, answers = NULL WHERE member_id = ?"},
     /* A follow-up names the person ("call Jane ..."). */
     {"tasks", "UPDATE tasks SET title = '(erased member)', body = NULL WHERE member_id = ?"},
+    /* Predictions about the person (profiling); the scores job skips erased members. */
+    {"member_scores", "DELETE FROM member_scores WHERE member_id = ?"},
     {NULL, NULL},
 };
 
@@ -89,6 +91,7 @@ const char *const TABLES_WITHOUT_PERSONAL_DATA[] = {
     "kb_acknowledgements", /* which staff member read which article version */
     "training_requirements", /* roles and actions */
     "incidents",         /* the business's apologies and their audience expression */
+    "analytics_fits",    /* model parameters of the whole customer base */
     NULL,
 };
 

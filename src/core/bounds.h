@@ -303,6 +303,29 @@
 /* Members one incident announces to (and credits) at most: the approval credits them in one transaction. */
 #define INCIDENT_MEMBERS_MAX 50000
 
+/* Retention analytics (app/analytics*.c). */
+/* Purchases read per page: pages keep one result small on both engines (10 M purchases: 100 pages). */
+#define ANALYTICS_LOAD_PAGE_ROWS 100000
+/* Months a cohort table follows its cohorts, and cohorts it shows: ten years. */
+#define ANALYTICS_COHORT_MONTHS_MAX 120
+/* Calibration frequencies the model check shows one by one; larger ones share the last row ("7+"). */
+#define ANALYTICS_CHECK_FREQUENCY_MAX 7
+/* Weeks the tracking chart covers at most (twenty years). */
+#define ANALYTICS_TRACKING_WEEKS_MAX 1040
+/* Scores: the lifetime value's horizon in 30-day periods and its discount rate per period (about 12 % a
+ * year, a common cost of capital); the "next 90 days" of expected_purchases_90d. */
+#define ANALYTICS_CLV_PERIODS 12
+#define ANALYTICS_CLV_PERIOD_DAYS 30
+#define ANALYTICS_CLV_DISCOUNT_PER_PERIOD 0.01
+#define ANALYTICS_EXPECTED_DAYS 90
+/* Next need: categories a score names, and the half-life of the weight of what customers bought. */
+#define ANALYTICS_NEXT_CATEGORIES 3
+#define ANALYTICS_NEXT_HALF_LIFE_DAYS 180.0
+/* Scores written per statement: a multi-row upsert stays well under SQLite's 32,766 parameters. */
+#define ANALYTICS_SCORES_BATCH 500
+/* A model is fitted only when this many customers made a repeat purchase: fewer say nothing. */
+#define ANALYTICS_FIT_REPEAT_BUYERS_MIN 5
+
 /* Demo data: members the demo shop creates. */
 #define DEMO_MEMBERS_MAX 100000
 

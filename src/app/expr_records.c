@@ -58,6 +58,7 @@ expr_records_read(db_stmt *stmt, int first_column, arena *mem, const expr_env *e
             v->is_null = civil_parse(text, &date) != 0;
             v->i = v->is_null ? 0 : civil_to_days(date);
             break;
+        case EXPR_T_DECIMAL: v->d = db_column_double(stmt, col); break;
         default: v->i = db_column_int64(stmt, col); break;
         }
         col++;
@@ -86,7 +87,7 @@ expr_records_load_member(db *conn, arena *mem, const expr_env *env, int64_t memb
     arena_text sql = {.mem = mem};
     arena_text_append(&sql, "SELECT m.status, m.erased_at, ");
     expr_records_select_list(&sql);
-    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE m.id = ?");
+    arena_text_append(&sql, " FROM members m" EXPR_RECORDS_JOINS " WHERE m.id = ?");
     db_stmt *stmt = db_prepare(conn, sql.text);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);

@@ -33,4 +33,7 @@ app_status expr_records_member_env(db *conn, arena *mem, int64_t now_us, expr_en
 app_status expr_records_load_member(db *conn, arena *mem, const expr_env *env, int64_t member_id, expr_record *rec,
                                     char status[MEMBER_STATUS_BYTES], bool *erased, app_error *err);
 
+/* The joins a SELECT of expr_records_select_list needs after "FROM members m". */
+#define EXPR_RECORDS_JOINS " JOIN member_stats s ON s.member_id = m.id LEFT JOIN member_scores sc ON sc.member_id = m.id"
+
 #endif

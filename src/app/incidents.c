@@ -77,8 +77,7 @@ audience_make(db *conn, arena *mem, int64_t at_us, const char *audience, const c
         st = segments_orders_where(conn, mem, at_us, orders, &out->orders, err);
     if (st != APP_OK)
         return st;
-    const char *join = out->members.join[0] || (orders && out->orders.join[0])
-                           ? " JOIN member_stats s ON s.member_id = m.id" : "";
+    const char *join = segments_join(out->members.sql.sources | (orders ? out->orders.sql.sources : 0));
     out->from_where = arena_printf(mem, " FROM members m%s WHERE " AUDIENCE_MEMBER " AND (%s)%s%s%s", join,
                                    out->members.sql.where,
                                    orders ? " AND EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = m.id AND (" : "",

@@ -546,7 +546,7 @@ purchase_buyer_select(arena_text *sql)
     arena_text_append(sql, "SELECT m.id, m.erased_at, s.points_available, s.points_pending, s.points_held,"
                            " s.points_debt, s.points_earned, m.external_id, ");
     expr_records_select_list(sql);
-    arena_text_append(sql, " FROM members m JOIN member_stats s ON s.member_id = m.id WHERE ");
+    arena_text_append(sql, " FROM members m" EXPR_RECORDS_JOINS " WHERE ");
 }
 
 void

@@ -15,9 +15,8 @@
 #define MONTHS_MAX 240 /* twenty years of months either way */
 #define BUCKET_US (15LL * 60 * 1000000)
 
-/* Money value of points: point_value_millicents thousandths of a cent each, rounded down. */
-static int64_t
-value_cents(int64_t points, int64_t point_value_millicents)
+int64_t
+reports_points_value_cents(int64_t points, int64_t point_value_millicents)
 {
     return (int64_t)((__int128)points * point_value_millicents / 1000);
 }
@@ -68,11 +67,11 @@ by_month(db *conn, const char *sql, int64_t point_value, json_t **out, app_error
         char month[16];
         snprintf(month, sizeof month, "%04d-%02d", keys[i] / 12, keys[i] % 12 + 1);
         json_array_append_new(*out, json_pack("{s:s, s:I, s:I}", "month", month, "points", (json_int_t)sums[i],
-                                              "value_cents", (json_int_t)value_cents(sums[i], point_value)));
+                                              "value_cents", (json_int_t)reports_points_value_cents(sums[i], point_value)));
     }
     if (has_never)
         json_array_append_new(*out, json_pack("{s:s, s:I, s:I}", "month", "never", "points", (json_int_t)never,
-                                              "value_cents", (json_int_t)value_cents(never, point_value)));
+                                              "value_cents", (json_int_t)reports_points_value_cents(never, point_value)));
     return APP_OK;
 }
 
@@ -126,7 +125,7 @@ reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
                 d = db_column_int64(stmt, 3);
         outstanding = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "available", (json_int_t)a, "pending", (json_int_t)p,
                                 "held", (json_int_t)h, "debt", (json_int_t)d, "points", (json_int_t)a + p + h,
-                                "value_cents", (json_int_t)value_cents(a + p + h, value));
+                                "value_cents", (json_int_t)reports_points_value_cents(a + p + h, value));
     }
     if (stmt != NULL)
         db_finalize(stmt);

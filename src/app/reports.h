@@ -16,4 +16,7 @@
  * balances, lots and transfers, never from a program-wide counter. */
 app_status reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err);
 
+/* The money value of points at point_value_millicents thousandths of a cent each, rounded down. */
+int64_t reports_points_value_cents(int64_t points, int64_t point_value_millicents);
+
 #endif

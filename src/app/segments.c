@@ -60,7 +60,7 @@ compile_in(db *conn, arena *mem, int64_t now_us, const char *expression, expr_co
     if (out->root == NULL || expr_compile_sql(mem, out->root, &out->env, db_expr_dialect(conn), &out->sql, &e) != 0)
         return app_fail(err, APP_INVALID, "invalid_expression", "%s", e.message);
     assert(context == EXPR_CTX_PURCHASE || (out->sql.sources & (EXPR_SRC_PURCHASE | EXPR_SRC_LINE)) == 0);
-    out->join = (out->sql.sources & EXPR_SRC_STATS) ? " JOIN member_stats s ON s.member_id = m.id" : "";
+    out->join = segments_join(out->sql.sources);
     return APP_OK;
 }
 
@@ -489,6 +489,16 @@ segments_find_using_attribute(db *conn, const char *name, char *out, size_t out_
     if (st == APP_OK && rc != DB_ROW && rc != DB_DONE)
         st = app_db_fail(err, conn, rc);
     return st;
+}
+
+const char *
+segments_join(unsigned sources)
+{
+    static const char *const JOINS[] = {"", " JOIN member_stats s ON s.member_id = m.id",
+                                        " LEFT JOIN member_scores sc ON sc.member_id = m.id",
+                                        " JOIN member_stats s ON s.member_id = m.id"
+                                        " LEFT JOIN member_scores sc ON sc.member_id = m.id"};
+    return JOINS[((sources & EXPR_SRC_STATS) ? 1 : 0) + ((sources & EXPR_SRC_SCORES) ? 2 : 0)];
 }
 
 app_status

@@ -63,6 +63,9 @@ typedef struct segment_where {
     const char *join;
     expr_sql sql;
 } segment_where;
+/* The joins after "FROM members m" that an expression's sources (expr_sql.sources) need. */
+const char *segments_join(unsigned sources);
+
 app_status segments_where(db *conn, arena *mem, int64_t now_us, const char *expression, segment_where *out,
                           app_error *err);
 

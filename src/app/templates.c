@@ -7,6 +7,7 @@
 #include "core/validate.h"
 #include "ledger.h"
 #include "members.h"
+#include "analytics.h"
 #include "offers.h"
 
 #include <stdio.h>
@@ -21,11 +22,18 @@ static const char *const SCALARS[] = {"member.first_name", "member.last_name", "
                                       /* What the occasion of a triggered message adds. */
                                       "purchase.order_id", "purchase.amount", "purchase.date", "tier.from",
                                       "tier.to", "lapse.days", "milestone.purchases", "anniversary.years",
-                                      "terms.version", "ticket.id", NULL};
+                                      "terms.version", "ticket.id",
+                                      /* The member's scores (analytics_scores job; empty before it ran). */
+                                      "scores.segment", "scores.p_alive", "scores.clv", "scores.next_category",
+                                      "scores.next_purchase_date", NULL};
 static const char *const OFFER_FIELDS[] = {"title", "description", "ends_at", NULL};
 static const char *const CONTENT_FIELDS[] = {"title", "body", "category", "link", NULL};
 static const char *const CHANGE_FIELDS[] = {"name", "before", "after", NULL};
-static const tpl_list LISTS[] = {{"offers", OFFER_FIELDS}, {"content", CONTENT_FIELDS}, {"changes", CHANGE_FIELDS}};
+static const char *const NEXT_FIELDS[] = {"category", NULL};
+static const tpl_list LISTS[] = {{"offers", OFFER_FIELDS},
+                                 {"content", CONTENT_FIELDS},
+                                 {"changes", CHANGE_FIELDS},
+                                 {"next_categories", NEXT_FIELDS}};
 const tpl_names TEMPLATE_NAMES = {SCALARS, LISTS, sizeof LISTS / sizeof LISTS[0]};
 
 /* The parts of a version, in the order the table and the JSON hold them. */
@@ -221,6 +229,37 @@ templates_update_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const
     return st == APP_OK ? templates_get(conn, id, out, err) : st;
 }
 
+/* Adds the member's scores ("scores" and the list "next_categories") when they have some. */
+static app_status
+scores_context(db *conn, int64_t now_us, int64_t member_id, json_t *context, app_error *err)
+{
+    json_t *scores = NULL;
+    app_error ignored = {0};
+    app_status st = analytics_member_scores(conn, now_us, member_id, &scores, &ignored);
+    if (st == APP_NOT_FOUND)
+        return APP_OK;
+    if (st != APP_OK) {
+        *err = ignored;
+        return st;
+    }
+    json_t *next = json_array(), *name;
+    size_t i;
+    json_array_foreach(json_object_get(scores, "next_categories"), i, name)
+        json_array_append_new(next, json_pack("{s:O}", "category", name));
+    json_t *clv = json_object_get(scores, "clv_cents");
+    json_t *first = json_array_get(json_object_get(scores, "next_categories"), 0);
+    json_object_set_new(context, "scores",
+                        json_pack("{s:O, s:O, s:o, s:o, s:O}", "segment",
+                                  json_object_get(json_object_get(scores, "rfm"), "segment_name"), "p_alive",
+                                  json_object_get(scores, "p_alive"), "clv",
+                                  json_is_integer(clv) ? json_real((double)json_integer_value(clv) / 100.0) : json_null(),
+                                  "next_category", first ? json_incref(first) : json_null(),
+                                  "next_purchase_date", json_object_get(scores, "next_purchase_date")));
+    json_object_set_new(context, "next_categories", next);
+    json_decref(scores);
+    return APP_OK;
+}
+
 app_status
 templates_context(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err)
 {
@@ -251,6 +290,7 @@ templates_context(db *conn, int64_t now_us, int64_t member_id, json_t **out, app
                          json_object_get(expiring, "next_at"), "offers", list);
         json_object_set_new(*out, "content", content);
         content = NULL;
+        st = scores_context(conn, now_us, member_id, *out, err);
     }
     json_decref(content);
     json_decref(member);

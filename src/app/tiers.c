@@ -229,8 +229,8 @@ load_view(db *conn, arena *mem, const tiers_set *set, const expr_env *env, int64
         arena_text_append(&sql, ", ");
         expr_records_select_list(&sql);
     }
-    arena_text_append(&sql, " FROM members m JOIN member_stats s ON s.member_id = m.id"
-                            " LEFT JOIN member_tiers t ON t.member_id = m.id WHERE m.id = ?");
+    arena_text_append(&sql, " FROM members m" EXPR_RECORDS_JOINS " LEFT JOIN member_tiers t ON t.member_id = m.id"
+                            " WHERE m.id = ?");
     db_stmt *stmt = db_prepare(conn, sql.text);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);

@@ -43,6 +43,7 @@ int cmd_jobs(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
+int cmd_analytics(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_mail_in(int argc, char **argv);

@@ -51,6 +51,7 @@ typedef enum expr_source {
     EXPR_SRC_STATS = 2,    /* member_stats s (s.member_id = m.id) */
     EXPR_SRC_PURCHASE = 4, /* purchases p */
     EXPR_SRC_LINE = 8,     /* purchase_lines l, only inside EXISTS (...) */
+    EXPR_SRC_SCORES = 16,  /* member_scores sc (LEFT JOIN: a member not yet scored reads NULL) */
 } expr_source;
 
 /* One typed field of the registry. Adding a field is one row in expr_fields.c. */

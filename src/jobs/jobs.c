@@ -16,6 +16,7 @@
 #include "app/tiers.h"
 #include "app/referrals.h"
 #include "app/webhooks.h"
+#include "app/analytics.h"
 #include "app/campaigns.h"
 #include "app/outbox_channels.h"
 #include "app/sla.h"
@@ -436,6 +437,13 @@ job_tickets_sla(app *a, int64_t at_us, job_report *report, app_error *err)
     return APP_OK;
 }
 
+/* Per-member scores from every purchase (RFM, BG/NBD, Gamma-Gamma, next need). */
+static app_status
+job_analytics_scores(app *a, int64_t at_us, job_report *report, app_error *err)
+{
+    return analytics_scores_run(a, at_us, &report->affected, err);
+}
+
 const job_def JOBS[] = {
     {"holds_expire", "give back the points of holds a till never captured", 60 * US_PER_SECOND, job_holds_expire},
     {"points_mature", "make pending points available once their return window ends", 3600 * US_PER_SECOND,
@@ -459,6 +467,8 @@ const job_def JOBS[] = {
      60 * US_PER_SECOND, job_tickets_sla},
     {"surveys_send", "ask NPS after purchases and CSAT after resolved tickets (invitations through the outbox)",
      60 * US_PER_SECOND, job_surveys_send},
+    {"analytics_scores", "refresh every member's scores: RFM segment, p_alive, expected purchases, CLV, next need",
+     6 * 3600 * US_PER_SECOND, job_analytics_scores},
     /* Period 0: never scheduled (the server's outbox workers deliver all the time). */
     {"outbox_deliver", "deliver every message that is due (retries included)", 0, job_outbox_deliver},
     {NULL, NULL, 0, NULL},

@@ -5,8 +5,9 @@
 -- segment's key), the BG/NBD probability of being alive and expected
 -- purchases in the next 90 days, the lifetime value (BG/NBD purchases times
 -- the Gamma-Gamma value, discounted), the expected date of the next purchase
--- (days since 1970-01-01 in the program's time zone) and the categories most
--- likely next (a JSON array, best first). A member without purchases has no
+-- (YYYY-MM-DD in the program's time zone, as members.birthday) and the
+-- categories most likely next (a JSON array, best first, and the first alone
+-- for expressions). A member without purchases has no
 -- row; model columns are NULL when the models could not be fitted.
 -- Segments and templates read this table; nothing else writes it.
 CREATE TABLE member_scores (
@@ -22,7 +23,8 @@ CREATE TABLE member_scores (
     p_alive DOUBLE PRECISION CHECK (p_alive BETWEEN 0 AND 1),
     expected_purchases_90d DOUBLE PRECISION CHECK (expected_purchases_90d >= 0),
     clv_cents BIGINT,
-    next_purchase_day BIGINT,
+    next_purchase_date TEXT,
+    next_category TEXT,
     next_categories {{JSON}} NOT NULL
 );
 CREATE INDEX member_scores_segment ON member_scores(rfm_segment);

@@ -1,0 +1,56 @@
+/*
+ * analytics_internal.h -- what the analytics files share: days as JSON, the
+ * customer summary at a calibration date, and its compression into the
+ * models' rows.
+ */
+#ifndef PATRON_ANALYTICS_INTERNAL_H
+#define PATRON_ANALYTICS_INTERNAL_H
+
+#include "analytics.h"
+#include "analytics_history.h"
+
+#include "core/btyd.h"
+#include "core/next_need.h"
+
+/* A local day as "YYYY-MM-DD". */
+json_t *analytics_json_day(int32_t day);
+
+/* Today's local day. */
+int32_t analytics_today(int64_t now_us);
+
+/* The calibration and holdout ends of opts on h (defaults: the last purchase day). */
+void analytics_calibration(const analytics_history *h, const analytics_options *opts, int32_t *calibration_end,
+                           int32_t *holdout_end);
+
+/* Summarises each member of h whose first purchase is on or before
+ * calibration_end into out[] (room for h->member_count) and, when first_day is
+ * not NULL, their first days; returns how many. unit_days: 1 or 7. */
+size_t analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t holdout_end,
+                           double unit_days, analytics_customer *out, int32_t *first_day);
+
+/* The distinct (x, t_x, T) rows of customers with their counts (malloc'd). */
+btyd_row *analytics_compress(const analytics_customer *customers, size_t count, size_t *row_count);
+
+/* The repeat buyers' spend rows (malloc'd; one per repeat buyer). */
+btyd_spend_row *analytics_spend_rows(const analytics_customer *customers, size_t count, size_t *row_count);
+
+/* A fit as JSON in the model's parameter names (names[0..param_count)). */
+json_t *analytics_fit_json(const btyd_fit *fit, const char *const *names);
+
+/* 400 not_enough_data unless repeat buyers reach ANALYTICS_FIT_REPEAT_BUYERS_MIN. */
+app_status analytics_require_repeat_buyers(size_t repeat_buyers, app_error *err);
+
+/* The category ids of a basket into out (room for NEXT_CATEGORIES_MAX); how many. */
+size_t analytics_basket_categories(const analytics_basket *b, int *out);
+
+/* A next-need model trained on h's baskets up to day, weighted by age at day
+ * (next_model_release frees it); false when memory cannot be had. */
+bool analytics_next_train(const analytics_history *h, int32_t day, next_model *m);
+
+/* The shop's mean days between consecutive purchase days, up to day (0 without any). */
+double analytics_mean_gap_days(const analytics_history *h, int32_t day);
+
+/* The expected day of member i's next purchase after their last one up to day. */
+int32_t analytics_next_day(const analytics_history *h, size_t i, int32_t day, double shop_gap_days);
+
+#endif

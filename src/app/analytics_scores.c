@@ -1,0 +1,327 @@
+/*
+ * analytics_scores.c -- the scores job (analytics_scores_run) and a member's
+ * scores (analytics_member_scores).
+ *
+ * The job reads every purchase once, fits BG/NBD and Gamma-Gamma in days on
+ * the whole history (calibration ends today), scores RFM as of today, trains
+ * the next-need model, and writes one member_scores row per customer with a
+ * multi-row upsert per ANALYTICS_SCORES_BATCH members, each batch its own
+ * short write transaction (the writer is never held for the whole run).
+ * Rows it did not touch (a member erased, or whose purchases were all
+ * undone) are deleted at the end: every row left is from this run. The fit
+ * is kept in analytics_fits for the dashboard.
+ */
+#include "analytics_internal.h"
+
+#include "core/bounds.h"
+#include "core/rfm.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCORE_COLUMNS 15
+
+typedef struct score_row {
+    int64_t member_id;
+    rfm_input rfm;
+    rfm_score score;
+    double p_alive, expected, clv; /* NAN: no model */
+    char next_date[16];
+    char next_category[(PROGRAM_CODE_BYTES_MAX + 1)];
+    char next_categories[ANALYTICS_NEXT_CATEGORIES * ((PROGRAM_CODE_BYTES_MAX + 1) * 2 + 3) + 8]; /* a JSON array */
+} score_row;
+
+typedef struct scores_batch {
+    const score_row *rows;
+    size_t count;
+    int64_t now_us;
+} scores_batch;
+
+static char *
+upsert_sql(size_t rows)
+{
+    static const char HEAD[] =
+        "INSERT INTO member_scores (member_id, computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
+        " rfm_m, rfm_segment, p_alive, expected_purchases_90d, clv_cents, next_purchase_date, next_category,"
+        " next_categories) VALUES ";
+    static const char ROW[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    static const char TAIL[] =
+        " ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, recency_days ="
+        " excluded.recency_days, frequency = excluded.frequency, monetary_cents = excluded.monetary_cents,"
+        " rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_segment = excluded.rfm_segment,"
+        " p_alive = excluded.p_alive, expected_purchases_90d = excluded.expected_purchases_90d, clv_cents ="
+        " excluded.clv_cents, next_purchase_date = excluded.next_purchase_date, next_category = excluded.next_category,"
+        " next_categories = excluded.next_categories";
+    size_t bytes = sizeof HEAD + rows * sizeof ROW + sizeof TAIL;
+    char *sql = malloc(bytes), *p = sql;
+    if (sql == NULL)
+        abort();
+    p += snprintf(p, bytes, "%s", HEAD);
+    for (size_t i = 0; i < rows; i++)
+        p += snprintf(p, bytes - (size_t)(p - sql), i ? ",%s" : "%s", ROW);
+    snprintf(p, bytes - (size_t)(p - sql), "%s", TAIL);
+    return sql;
+}
+
+static void
+bind_double_or_null(db_stmt *stmt, int index, double v)
+{
+    if (isfinite(v))
+        db_bind_double(stmt, index, v);
+    else
+        db_bind_null(stmt, index);
+}
+
+static app_status
+write_batch_tx(db *conn, void *arg, app_error *err)
+{
+    scores_batch *b = arg;
+    char *sql = upsert_sql(b->count);
+    db_stmt *stmt = db_prepare(conn, sql);
+    free(sql);
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int k = 1;
+    for (size_t i = 0; i < b->count; i++) {
+        const score_row *r = &b->rows[i];
+        db_bind_int64(stmt, k++, r->member_id);
+        db_bind_int64(stmt, k++, b->now_us);
+        db_bind_int64(stmt, k++, r->rfm.recency_days);
+        db_bind_int64(stmt, k++, r->rfm.frequency);
+        db_bind_int64(stmt, k++, r->rfm.monetary_cents);
+        db_bind_int64(stmt, k++, r->score.r);
+        db_bind_int64(stmt, k++, r->score.f);
+        db_bind_int64(stmt, k++, r->score.m);
+        db_bind_text(stmt, k++, rfm_segment_key(r->score.segment), -1);
+        bind_double_or_null(stmt, k++, r->p_alive);
+        bind_double_or_null(stmt, k++, r->expected);
+        if (isfinite(r->clv))
+            db_bind_int64(stmt, k++, (int64_t)llround(r->clv * 100.0));
+        else
+            db_bind_null(stmt, k++);
+        db_bind_text(stmt, k++, r->next_date, -1);
+        db_bind_text_or_null(stmt, k++, r->next_category[0] ? r->next_category : NULL);
+        db_bind_text(stmt, k++, r->next_categories, -1);
+    }
+    assert(k == (int)b->count * SCORE_COLUMNS + 1);
+    int rc = db_step(stmt);
+    db_finalize(stmt);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+typedef struct scores_finish {
+    int64_t now_us;
+    int32_t today;
+    json_t *fit;
+} scores_finish;
+
+static app_status
+finish_tx(db *conn, void *arg, app_error *err)
+{
+    scores_finish *f = arg;
+    int64_t before[1] = {f->now_us};
+    app_status st = app_exec_ints(conn, "DELETE FROM member_scores WHERE computed_at < ?", before, 1, err);
+    if (st != APP_OK || f->fit == NULL)
+        return st;
+    char *text = json_dumps(f->fit, JSON_COMPACT);
+    db_stmt *stmt = db_prepare(conn, "INSERT INTO analytics_fits (fitted_at, unit, calibration_end_day, result)"
+                                     " VALUES (?, 'day', ?, ?)");
+    int rc = stmt ? DB_OK : DB_ERROR;
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, f->now_us);
+        db_bind_int64(stmt, 2, f->today);
+        db_bind_text(stmt, 3, text, -1);
+        rc = db_step(stmt);
+        db_finalize(stmt);
+    }
+    free(text);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+}
+
+/* The models fitted in days on the customers, or has_model false (too little data). */
+typedef struct models {
+    bool has_model;
+    bgnbd_params bg;
+    gg_params gg;
+    json_t *fit;
+} models;
+
+static void
+fit_models(const analytics_customer *c, size_t n, int32_t today, models *m)
+{
+    size_t rows_n = 0, spend_n = 0;
+    btyd_row *rows = analytics_compress(c, n, &rows_n);
+    btyd_spend_row *spend = analytics_spend_rows(c, n, &spend_n);
+    btyd_fit bg, gg;
+    memset(m, 0, sizeof *m);
+    if (spend_n >= ANALYTICS_FIT_REPEAT_BUYERS_MIN && bgnbd_fit(rows, rows_n, &bg) == BTYD_OK &&
+        gg_fit(spend, spend_n, &gg) == BTYD_OK && gg.params[1] > 1.0) {
+        m->has_model = true;
+        m->bg = (bgnbd_params){bg.params[0], bg.params[1], bg.params[2], bg.params[3]};
+        m->gg = (gg_params){gg.params[0], gg.params[1], gg.params[2]};
+        m->fit = json_pack("{s:s, s:o, s:I, s:o, s:o}", "unit", "day", "calibration_end", analytics_json_day(today),
+                           "customers", (json_int_t)n, "bgnbd",
+                           analytics_fit_json(&bg, (const char *const[]){"r", "alpha", "a", "b"}), "gamma_gamma",
+                           analytics_fit_json(&gg, (const char *const[]){"p", "q", "v"}));
+    }
+    free(rows);
+    free(spend);
+}
+
+/* The member's next categories as a JSON array, and the first alone, into r. */
+static void
+next_json(const analytics_history *h, const next_model *nm, size_t i, score_row *r)
+{
+    int last[NEXT_CATEGORIES_MAX], top[ANALYTICS_NEXT_CATEGORIES];
+    size_t last_n = 0, top_n = 0;
+    for (size_t d = h->first[i]; h->baskets != NULL && d < h->first[i + 1]; d++) {
+        size_t n = analytics_basket_categories(&h->baskets[d], last);
+        if (n > 0) /* a day without categories writes nothing: last[] stays the last basket with some */
+            last_n = n;
+    }
+    if (h->category_count > 0)
+        top_n = next_model_predict(nm, last, last_n, top, NULL, ANALYTICS_NEXT_CATEGORIES);
+    json_t *list = json_array();
+    for (size_t k = 0; k < top_n; k++)
+        json_array_append_new(list, json_string(h->categories[top[k]]));
+    char *text = json_dumps(list, JSON_COMPACT);
+    r->next_category[0] = '\0';
+    if (text == NULL || strlen(text) >= sizeof r->next_categories)
+        snprintf(r->next_categories, sizeof r->next_categories, "[]"); /* names too long: none, never a cut list */
+    else {
+        snprintf(r->next_categories, sizeof r->next_categories, "%s", text);
+        if (top_n > 0 && strlen(h->categories[top[0]]) < sizeof r->next_category)
+            snprintf(r->next_category, sizeof r->next_category, "%s", h->categories[top[0]]);
+    }
+    free(text);
+    json_decref(list);
+}
+
+/* Scores of every customer of h as of today into rows (room for member_count);
+ * how many. *fit gets the models' JSON (NULL when too little data). */
+static size_t
+score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **fit)
+{
+    analytics_customer *c = malloc((h->member_count ? h->member_count : 1) * sizeof *c);
+    rfm_input *in = malloc((h->member_count ? h->member_count : 1) * sizeof *in);
+    rfm_score *sc = malloc((h->member_count ? h->member_count : 1) * sizeof *sc);
+    if (c == NULL || in == NULL || sc == NULL)
+        abort();
+    size_t n = analytics_summarise(h, today, today, 1.0, c, NULL);
+    assert(n == h->member_count); /* the history ends before now, so every member is a customer */
+    for (size_t i = 0; i < n; i++) {
+        const analytics_day *last = &h->days[h->first[i + 1] - 1];
+        int64_t money = 0;
+        for (size_t d = h->first[i]; d < h->first[i + 1]; d++)
+            money += h->days[d].value_cents;
+        in[i] = (rfm_input){today - last->day, (int64_t)c[i].x + 1, money};
+    }
+    if (!rfm_score_all(in, n, sc))
+        abort();
+    models m;
+    fit_models(c, n, today, &m);
+    next_model nm;
+    if (!analytics_next_train(h, today, &nm))
+        abort();
+    double shop_gap = analytics_mean_gap_days(h, today);
+    for (size_t i = 0; i < n; i++) {
+        score_row *r = &rows[i];
+        r->member_id = c[i].member_id;
+        r->rfm = in[i];
+        r->score = sc[i];
+        r->p_alive = r->expected = r->clv = NAN;
+        if (m.has_model) {
+            r->p_alive = bgnbd_p_alive(&m.bg, c[i].x, c[i].t_x, c[i].T);
+            r->expected = bgnbd_expected_purchases(&m.bg, ANALYTICS_EXPECTED_DAYS, c[i].x, c[i].t_x, c[i].T);
+            double value = gg_expected_value(&m.gg, c[i].x, c[i].zbar);
+            r->clv = bgnbd_clv(&m.bg, c[i].x, c[i].t_x, c[i].T, value, ANALYTICS_CLV_PERIOD_DAYS,
+                               ANALYTICS_CLV_PERIODS, ANALYTICS_CLV_DISCOUNT_PER_PERIOD);
+        }
+        json_t *date = analytics_json_day(analytics_next_day(h, i, today, shop_gap));
+        snprintf(r->next_date, sizeof r->next_date, "%s", json_string_value(date));
+        json_decref(date);
+        next_json(h, &nm, i, r);
+    }
+    next_model_release(&nm);
+    *fit = m.fit;
+    free(c);
+    free(in);
+    free(sc);
+    return n;
+}
+
+app_status
+analytics_scores_run(app *a, int64_t now_us, int64_t *scored, app_error *err)
+{
+    *scored = 0;
+    db *conn = store_read_acquire(a->store);
+    if (conn == NULL)
+        return app_fail(err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");
+    analytics_history h;
+    int32_t today = analytics_today(now_us);
+    /* Purchases up to the end of today's local day: "as of today". */
+    app_status st = analytics_history_load(conn, now_us + 1, ANALYTICS_LOAD_CATEGORIES, &h, err);
+    store_read_release(a->store, conn);
+    if (st != APP_OK)
+        return st;
+    score_row *rows = malloc((h.member_count ? h.member_count : 1) * sizeof *rows);
+    if (rows == NULL)
+        abort();
+    scores_finish finish = {now_us, today, NULL};
+    size_t n = score_all(&h, today, rows, &finish.fit);
+    analytics_history_release(&h);
+    for (size_t i = 0; st == APP_OK && i < n; i += ANALYTICS_SCORES_BATCH) {
+        scores_batch b = {&rows[i], n - i < ANALYTICS_SCORES_BATCH ? n - i : ANALYTICS_SCORES_BATCH, now_us};
+        st = app_write(a, write_batch_tx, &b, err);
+        if (st == APP_OK)
+            *scored += (int64_t)b.count;
+    }
+    if (st == APP_OK)
+        st = app_write(a, finish_tx, &finish, err);
+    json_decref(finish.fit);
+    free(rows);
+    return st;
+}
+
+app_status
+analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err)
+{
+    (void)now_us;
+    app_status st = app_require_member(conn, member_id, err);
+    if (st != APP_OK)
+        return st;
+    db_stmt *stmt = db_prepare(conn, "SELECT computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
+                                     " rfm_m, rfm_segment, p_alive, expected_purchases_90d, clv_cents,"
+                                     " next_purchase_date, next_categories FROM member_scores WHERE member_id = ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW) {
+        rfm_segment seg = RFM_LOST;
+        bool known = rfm_segment_from_key(db_column_text(stmt, 7), &seg);
+        json_t *next = json_loads(db_column_text(stmt, 12), 0, NULL);
+        *out = json_pack(
+            "{s:I, s:o, s:{s:I, s:I, s:I, s:i, s:i, s:i, s:s, s:s}, s:o, s:o, s:o, s:o, s:o}", "member_id",
+            (json_int_t)member_id, "computed_at", app_json_time(db_column_int64(stmt, 0)), "rfm", "recency_days",
+            (json_int_t)db_column_int64(stmt, 1), "frequency", (json_int_t)db_column_int64(stmt, 2),
+            "monetary_cents", (json_int_t)db_column_int64(stmt, 3), "r", (int)db_column_int64(stmt, 4), "f",
+            (int)db_column_int64(stmt, 5), "m", (int)db_column_int64(stmt, 6), "segment", db_column_text(stmt, 7),
+            "segment_name", known ? rfm_segment_name(seg) : db_column_text(stmt, 7), "p_alive",
+            db_column_is_null(stmt, 8) ? json_null() : json_real(db_column_double(stmt, 8)),
+            "expected_purchases_90d", db_column_is_null(stmt, 9) ? json_null() : json_real(db_column_double(stmt, 9)),
+            "clv_cents", db_column_is_null(stmt, 10) ? json_null() : json_integer(db_column_int64(stmt, 10)),
+            "next_purchase_date",
+            app_json_text_or_null(db_column_is_null(stmt, 11) ? NULL : db_column_text(stmt, 11)),
+            "next_categories", next ? next : json_array());
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "not_scored",
+                        "member %lld has no scores yet: they come with purchases and the analytics_scores job",
+                        (long long)member_id);
+    return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
+}

@@ -82,6 +82,7 @@ bench: all $(BUILD)/bench/expr_bench $(BUILD)/bench/btyd_bench
 	@bench/import.sh $(BENCH_IMPORT_ROWS)
 	@bench/run.sh
 	@bench/outbox.sh
+	@BUILD=$(BUILD) bench/analytics.sh $(BENCH_ANALYTICS_ROWS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -218,6 +218,9 @@ demo_segments_tx(db *conn, void *arg, app_error *err)
         {"Joined in the last 90 days", "joined_at >= now() - 90d", "welcome series", true},
         {"Lapsed buyers", "purchases_count > 0 and days_since_last_purchase > 90", "win-back offers", true},
         {"Online regulars outside Paris", "attributes.store = \"online\" and city != \"Paris\"", NULL, true},
+        /* Scores come from the analytics_scores job: empty until it has run. */
+        {"Valuable and drifting", "p_alive < 0.3 and clv > 50", "win back those worth it (BG/NBD and Gamma-Gamma)",
+         true},
     };
     app_status st = APP_OK;
     for (size_t i = 0; st == APP_OK && i < sizeof ATTRIBUTES / sizeof ATTRIBUTES[0]; i++) {
@@ -404,12 +407,18 @@ demo_purchases_tx(db *conn, void *arg, app_error *err)
     return APP_OK;
 }
 
-/* A member's purchase history: up to 9 baskets since they joined, in time order. */
+/* What a shopper tends to buy after a basket led by a category (CATALOG order):
+ * the habits the next-need model finds again. */
+static const size_t FOLLOWS[] = {2, 0, 8, 6, 4, 5, 6, 0, 9, 1, 6};
+
+/* A member's purchase history: up to 9 baskets since they joined, in time
+ * order; most baskets lead with what follows the previous one. */
 static void
 demo_history(uint64_t *rng, int64_t member_id, int64_t joined_us, int64_t now_us, json_t *bodies, int *orders)
 {
     int count = (int)(next_random(rng) % 10);
     int64_t at = joined_us;
+    size_t lead = next_random(rng) % (sizeof CATALOG / sizeof CATALOG[0]);
     for (int k = 0; k < count; k++) {
         at += (int64_t)(next_random(rng) % (uint64_t)((now_us - at) / 3 + US_PER_DAY));
         if (at >= now_us)
@@ -418,6 +427,10 @@ demo_history(uint64_t *rng, int64_t member_id, int64_t joined_us, int64_t now_us
         int64_t total = 0;
         for (int l = 0; l < 1 + (int)(next_random(rng) % 3); l++) {
             size_t item = next_random(rng) % (sizeof CATALOG / sizeof CATALOG[0]);
+            if (l == 0 && k > 0 && next_random(rng) % 10 < 7)
+                item = FOLLOWS[lead];
+            if (l == 0)
+                lead = item;
             int64_t quantity = 1 + (int64_t)(next_random(rng) % 2);
             json_array_append_new(lines, json_pack("{s:s, s:s, s:I, s:I}", "sku", CATALOG[item].sku, "category",
                                                    CATALOG[item].category, "quantity", (json_int_t)quantity,
@@ -685,6 +698,10 @@ cmd_demo(int argc, char **argv)
     if (st == APP_OK)
         st = jobs_run(&a, jobs_find("outbox_deliver"), app_now_us(&a), &report, &err);
     delivered = report.affected;
+    int64_t scored = 0;
+    if (st == APP_OK) /* RFM, p_alive, CLV and next need of every buyer */
+        st = jobs_run(&a, jobs_find("analytics_scores"), app_now_us(&a), &report, &err);
+    scored = report.affected;
     cli_close_app(&a);
     if (st != APP_OK)
         return cli_fail_app(&err);
@@ -698,6 +715,8 @@ cmd_demo(int argc, char **argv)
     if (members >= 5)
         printf("service desk: 3 tickets (GET /v1/tickets), a compensation waiting for a manager (GET /v1/approvals),"
                " 4 knowledge-base articles (GET /v1/kb/search?q=points)\n");
+    printf("analytics: %lld members scored (GET /v1/members/ID/scores; patron analytics rfm|cohorts|fit|next)\n",
+           (long long)scored);
     printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);

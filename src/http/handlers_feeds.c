@@ -31,33 +31,6 @@ public_url(char out[PUBLIC_URL_BYTES_MAX + 1], http_reply *reply)
     return true;
 }
 
-/* A whole document handed to MHD as a one-piece stream. */
-typedef struct text_stream {
-    char *text;
-    size_t len, pos;
-} text_stream;
-
-static ssize_t
-text_read(void *ctx, uint64_t offset, char *out, size_t max)
-{
-    (void)offset;
-    text_stream *s = ctx;
-    if (s->pos == s->len)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    size_t n = s->len - s->pos < max ? s->len - s->pos : max;
-    memcpy(out, s->text + s->pos, n);
-    s->pos += n;
-    return (ssize_t)n;
-}
-
-static void
-text_free(void *ctx)
-{
-    text_stream *s = ctx;
-    free(s->text);
-    free(s);
-}
-
 /* Replies 200 with an Atom document (ownership of xml taken), or the error. */
 static void
 reply_feed(http_reply *reply, app_status st, char *xml, const app_error *err)
@@ -66,14 +39,7 @@ reply_feed(http_reply *reply, app_status st, char *xml, const app_error *err)
         http_reply_app_error(reply, err);
         return;
     }
-    text_stream *s = calloc(1, sizeof *s);
-    assert(s != NULL && xml != NULL);
-    *s = (text_stream){xml, strlen(xml), 0};
-    reply->status = 200;
-    reply->stream_read = text_read;
-    reply->stream_free = text_free;
-    reply->stream_ctx = s;
-    reply->content_type = "application/atom+xml; charset=utf-8";
+    http_reply_text(reply, 200, "application/atom+xml; charset=utf-8", xml);
 }
 
 void

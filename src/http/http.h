@@ -62,6 +62,10 @@ typedef struct http_reply {
     char content_disposition[128];
 } http_reply;
 
+/* Sets reply to a whole text document (text malloc'd, ownership taken) of a
+ * content type (a constant string): feeds, charts. */
+void http_reply_text(http_reply *reply, int status, const char *content_type, char *text);
+
 /* Sets reply to a JSON error {"error":{"code","message"}}. */
 void http_reply_error(http_reply *reply, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

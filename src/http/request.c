@@ -528,3 +528,43 @@ http_write_id(http_request *req, http_reply *reply, http_id_tx_fn fn, int succes
     if (http_param_id(req, 0, &c.id, reply))
         http_write(req, body_tx, &c, success_status, reply);
 }
+
+/* A whole document handed to MHD as a one-piece stream. */
+typedef struct text_stream {
+    char *text;
+    size_t len, pos;
+} text_stream;
+
+static ssize_t
+text_read(void *ctx, uint64_t offset, char *out, size_t max)
+{
+    (void)offset;
+    text_stream *s = ctx;
+    if (s->pos == s->len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = s->len - s->pos < max ? s->len - s->pos : max;
+    memcpy(out, s->text + s->pos, n);
+    s->pos += n;
+    return (ssize_t)n;
+}
+
+static void
+text_free(void *ctx)
+{
+    text_stream *s = ctx;
+    free(s->text);
+    free(s);
+}
+
+void
+http_reply_text(http_reply *reply, int status, const char *content_type, char *text)
+{
+    text_stream *s = calloc(1, sizeof *s);
+    assert(s != NULL && text != NULL);
+    *s = (text_stream){text, strlen(text), 0};
+    reply->status = status;
+    reply->stream_read = text_read;
+    reply->stream_free = text_free;
+    reply->stream_ctx = s;
+    reply->content_type = content_type;
+}

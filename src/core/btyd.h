@@ -29,7 +29,8 @@
 #include <stdint.h>
 
 /* Starting points a fit tries: the best optimum wins, and how many starts
- * reached it (within BTYD_LOGLIK_AGREE) is reported as a convergence check. */
+ * reached it (within BTYD_LOGLIK_AGREE, an absolute difference of the summed
+ * log-likelihoods) is reported as a convergence check. */
 #define BTYD_STARTS 4
 #define BTYD_LOGLIK_AGREE 1e-4
 /* Relative tolerance on the parameters at which the optimiser stops. */
@@ -47,7 +48,8 @@ typedef struct btyd_row {
     double count; /* customers with this summary (> 0) */
 } btyd_row;
 
-/* One repeat buyer's spend for Gamma-Gamma: x >= 1 repeat purchases of mean zbar > 0. */
+/* One repeat buyer's spend for Gamma-Gamma: x >= 1 repeat purchases of mean zbar > 0.
+ * Rows with x = 0 (one-time buyers) may be passed: the Gamma-Gamma functions skip them. */
 typedef struct btyd_spend_row {
     double x;
     double zbar;
@@ -69,7 +71,8 @@ typedef struct gg_params {
 typedef enum btyd_status {
     BTYD_OK = 0,
     BTYD_NO_DATA,      /* no rows, or (Gamma-Gamma) no repeat buyer */
-    BTYD_BAD_INPUT,    /* a row out of range (negative, t_x > T, x not whole, too large) */
+    BTYD_BAD_INPUT,    /* a row out of range (negative, t_x > T, x not whole, too large,
+                          t_x > 0 with x = 0; Gamma-Gamma: zbar <= 0 with x > 0) */
     BTYD_NOT_CONVERGED /* no start reached a finite optimum */
 } btyd_status;
 

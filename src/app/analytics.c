@@ -215,21 +215,19 @@ analytics_require_repeat_buyers(size_t repeat_buyers, app_error *err)
 }
 
 /* Loads the history and summarises it per opts: the caller frees *customers
- * and releases *h. */
+ * and releases *h (also on error). */
 static app_status
 load_summary(db *conn, const analytics_options *opts, analytics_history *h, analytics_customer **customers,
-             int32_t **first_day, size_t *count, int32_t *calibration_end, int32_t *holdout_end, app_error *err)
+             size_t *count, int32_t *calibration_end, int32_t *holdout_end, app_error *err)
 {
     app_status st = analytics_history_load(conn, INT64_MAX, 0, h, err);
     if (st != APP_OK)
         return st;
     analytics_calibration(h, opts, calibration_end, holdout_end);
     *customers = malloc((h->member_count ? h->member_count : 1) * sizeof **customers);
-    *first_day = first_day ? malloc((h->member_count ? h->member_count : 1) * sizeof **first_day) : NULL;
-    if (*customers == NULL || (first_day != NULL && *first_day == NULL))
+    if (*customers == NULL)
         abort();
-    *count = analytics_summarise(h, *calibration_end, *holdout_end, opts->weeks ? 7.0 : 1.0, *customers,
-                                 first_day ? *first_day : NULL);
+    *count = analytics_summarise(h, *calibration_end, *holdout_end, opts->weeks ? 7.0 : 1.0, *customers, NULL);
     return APP_OK;
 }
 
@@ -240,7 +238,7 @@ analytics_customers(db *conn, int64_t now_us, const analytics_options *opts, ana
     (void)now_us;
     analytics_history h;
     int32_t cal_end, hold_end;
-    app_status st = load_summary(conn, opts, &h, out, NULL, count, &cal_end, &hold_end, err);
+    app_status st = load_summary(conn, opts, &h, out, count, &cal_end, &hold_end, err);
     analytics_history_release(&h);
     return st;
 }
@@ -253,7 +251,7 @@ analytics_summary(db *conn, int64_t now_us, const analytics_options *opts, json_
     analytics_customer *c = NULL;
     size_t n = 0;
     int32_t cal_end, hold_end;
-    app_status st = load_summary(conn, opts, &h, &c, NULL, &n, &cal_end, &hold_end, err);
+    app_status st = load_summary(conn, opts, &h, &c, &n, &cal_end, &hold_end, err);
     if (st == APP_OK) {
         double sum_x = 0, max_x = 0, sum_T = 0, sum_value = 0, holdout = 0;
         size_t repeat = 0;
@@ -303,7 +301,7 @@ analytics_fit(db *conn, int64_t now_us, const analytics_options *opts, json_t **
     analytics_customer *c = NULL;
     size_t n = 0, rows_n = 0, spend_n = 0;
     int32_t cal_end, hold_end;
-    app_status st = load_summary(conn, opts, &h, &c, NULL, &n, &cal_end, &hold_end, err);
+    app_status st = load_summary(conn, opts, &h, &c, &n, &cal_end, &hold_end, err);
     analytics_history_release(&h);
     btyd_row *rows = NULL;
     btyd_spend_row *spend = NULL;

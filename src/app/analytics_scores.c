@@ -239,6 +239,14 @@ score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **f
             double value = gg_expected_value(&m.gg, c[i].x, c[i].zbar);
             r->clv = bgnbd_clv(&m.bg, c[i].x, c[i].t_x, c[i].T, value, ANALYTICS_CLV_PERIOD_DAYS,
                                ANALYTICS_CLV_PERIODS, ANALYTICS_CLV_DISCOUNT_PER_PERIOD);
+            /* A model at the edge of its space (a fit with a or b near 0 or huge) can
+             * lose a value to rounding: that member's value is unknown (NULL), never wrong. */
+            if (!(r->p_alive >= 0 && r->p_alive <= 1))
+                r->p_alive = NAN;
+            if (!(r->expected >= 0))
+                r->expected = NAN;
+            if (!(fabs(r->clv) < 1e15))
+                r->clv = NAN;
         }
         json_t *date = analytics_json_day(analytics_next_day(h, i, today, shop_gap));
         snprintf(r->next_date, sizeof r->next_date, "%s", json_string_value(date));

@@ -156,12 +156,12 @@ read_buyers(db *conn, arena *mem, const expr_env *env, buyer **which, size_t n, 
     purchase_buyer_select(&sql);
     arena_text_append(&sql, "m.external_id IN ");
     arena_text_append(&sql, placeholders(mem, n));
-    /* PostgreSQL: both rows locked, so the status read is the latest. No ORDER BY m.id:
+    /* PostgreSQL: member and stats rows locked, so the status read is the latest. No ORDER BY m.id:
      * with statistics behind the import it made the planner walk every member in id
      * order (1.3 s a lookup); two imports locking in other orders deadlock, and the
      * loser's batch simply runs again (DB_RETRY). */
     if (db_engine(conn) == DB_POSTGRES)
-        arena_text_append(&sql, " FOR UPDATE");
+        arena_text_append(&sql, " FOR UPDATE OF m, s"); /* not sc: the scores row may be absent */
     db_stmt *stmt = db_prepare(conn, sql.text);
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);

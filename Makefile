@@ -76,7 +76,7 @@ run: all
 	@test -f demo.db || ./patron demo --db demo.db
 	./patron serve --db demo.db --port $(PORT)
 
-bench: all $(BUILD)/bench/expr_bench $(BUILD)/bench/btyd_bench
+bench: all $(BUILD)/bench/expr_bench $(BUILD)/bench/btyd_bench $(BUILD)/bench/next_bench
 	@scripts/deps.sh bench
 	$(BUILD)/bench/expr_bench $(BENCH_MEMBERS)
 	@bench/import.sh $(BENCH_IMPORT_ROWS)

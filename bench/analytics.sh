@@ -2,7 +2,9 @@
 # Retention analytics benchmark.
 #  1. Model fits (build/release/bench/btyd_bench): BG/NBD, Pareto/NBD and
 #     Gamma-Gamma on 1,000,000 simulated customers and on the CDNOW master
-#     data (when ../shared/data/cdnow is there).
+#     data (when ../shared/data/cdnow is there); the next-need model on a
+#     synthetic shop of 1,000,000 customers with a known transition matrix
+#     (build/release/bench/next_bench).
 #  2. summary + RFM + cohorts over N purchases (default 10,000,000; N/10
 #     members, dates over three years, written with one set-based INSERT each
 #     into SQLite and PostgreSQL -- the reports only read), timed per command
@@ -24,6 +26,7 @@ trap cleanup EXIT
 
 echo "== model fits ($(nproc) cores; each fit on one) =="
 "$bin" 1000000
+${BUILD:-build/release}/bench/next_bench 1000000
 
 # Members, then purchases: member i buys on ~10 days spread over three years
 # (a member's first purchase day is random; amounts 5.00 to 125.00).

@@ -22,13 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCORE_COLUMNS 15
+#define SCORE_COLUMNS 16
 
 typedef struct score_row {
     int64_t member_id;
     rfm_input rfm;
     rfm_score score;
-    double p_alive, expected, clv; /* NAN: no model */
+    double p_alive, expected, value, clv; /* NAN: no model; value and clv in currency units */
     char next_date[16];
     char next_category[(PROGRAM_CODE_BYTES_MAX + 1)];
     char next_categories[ANALYTICS_NEXT_CATEGORIES * ((PROGRAM_CODE_BYTES_MAX + 1) * 2 + 3) + 8]; /* a JSON array */
@@ -45,14 +45,15 @@ upsert_sql(size_t rows)
 {
     static const char HEAD[] =
         "INSERT INTO member_scores (member_id, computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
-        " rfm_m, rfm_segment, p_alive, expected_purchases_90d, clv_cents, next_purchase_date, next_category,"
+        " rfm_m, rfm_segment, p_alive, expected_purchases_90d, expected_value_cents, clv_cents, next_purchase_date, next_category,"
         " next_categories) VALUES ";
-    static const char ROW[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    static const char ROW[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char TAIL[] =
         " ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, recency_days ="
         " excluded.recency_days, frequency = excluded.frequency, monetary_cents = excluded.monetary_cents,"
         " rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_segment = excluded.rfm_segment,"
-        " p_alive = excluded.p_alive, expected_purchases_90d = excluded.expected_purchases_90d, clv_cents ="
+        " p_alive = excluded.p_alive, expected_purchases_90d = excluded.expected_purchases_90d,"
+        " expected_value_cents = excluded.expected_value_cents, clv_cents ="
         " excluded.clv_cents, next_purchase_date = excluded.next_purchase_date, next_category = excluded.next_category,"
         " next_categories = excluded.next_categories";
     size_t bytes = sizeof HEAD + rows * sizeof ROW + sizeof TAIL;
@@ -71,6 +72,16 @@ bind_double_or_null(db_stmt *stmt, int index, double v)
 {
     if (isfinite(v))
         db_bind_double(stmt, index, v);
+    else
+        db_bind_null(stmt, index);
+}
+
+/* Binds a value in currency units as whole cents, or NULL when unknown. */
+static void
+bind_cents_or_null(db_stmt *stmt, int index, double v)
+{
+    if (isfinite(v))
+        db_bind_int64(stmt, index, (int64_t)llround(v * 100.0));
     else
         db_bind_null(stmt, index);
 }
@@ -98,10 +109,8 @@ write_batch_tx(db *conn, void *arg, app_error *err)
         db_bind_text(stmt, k++, rfm_segment_key(r->score.segment), -1);
         bind_double_or_null(stmt, k++, r->p_alive);
         bind_double_or_null(stmt, k++, r->expected);
-        if (isfinite(r->clv))
-            db_bind_int64(stmt, k++, (int64_t)llround(r->clv * 100.0));
-        else
-            db_bind_null(stmt, k++);
+        bind_cents_or_null(stmt, k++, r->value);
+        bind_cents_or_null(stmt, k++, r->clv);
         db_bind_text(stmt, k++, r->next_date, -1);
         db_bind_text_or_null(stmt, k++, r->next_category[0] ? r->next_category : NULL);
         db_bind_text(stmt, k++, r->next_categories, -1);
@@ -232,12 +241,12 @@ score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **f
         r->member_id = c[i].member_id;
         r->rfm = in[i];
         r->score = sc[i];
-        r->p_alive = r->expected = r->clv = NAN;
+        r->p_alive = r->expected = r->value = r->clv = NAN;
         if (m.has_model) {
             r->p_alive = bgnbd_p_alive(&m.bg, c[i].x, c[i].t_x, c[i].T);
             r->expected = bgnbd_expected_purchases(&m.bg, ANALYTICS_EXPECTED_DAYS, c[i].x, c[i].t_x, c[i].T);
-            double value = gg_expected_value(&m.gg, c[i].x, c[i].zbar);
-            r->clv = bgnbd_clv(&m.bg, c[i].x, c[i].t_x, c[i].T, value, ANALYTICS_CLV_PERIOD_DAYS,
+            r->value = gg_expected_value(&m.gg, c[i].x, c[i].zbar);
+            r->clv = bgnbd_clv(&m.bg, c[i].x, c[i].t_x, c[i].T, r->value, ANALYTICS_CLV_PERIOD_DAYS,
                                ANALYTICS_CLV_PERIODS, ANALYTICS_CLV_DISCOUNT_PER_PERIOD);
             /* A model at the edge of its space (a fit with a or b near 0 or huge) can
              * lose a value to rounding: that member's value is unknown (NULL), never wrong. */
@@ -245,8 +254,8 @@ score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **f
                 r->p_alive = NAN;
             if (!(r->expected >= 0))
                 r->expected = NAN;
-            if (!(fabs(r->clv) < 1e15))
-                r->clv = NAN;
+            if (!(fabs(r->clv) < 1e15) || !(fabs(r->value) < 1e15))
+                r->clv = r->value = NAN;
         }
         json_t *date = analytics_json_day(analytics_next_day(h, i, today, shop_gap));
         snprintf(r->next_date, sizeof r->next_date, "%s", json_string_value(date));
@@ -303,7 +312,8 @@ analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **ou
         return st;
     db_stmt *stmt = db_prepare(conn, "SELECT computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
                                      " rfm_m, rfm_segment, p_alive, expected_purchases_90d, clv_cents,"
-                                     " next_purchase_date, next_categories FROM member_scores WHERE member_id = ?");
+                                     " next_purchase_date, next_categories, expected_value_cents FROM member_scores"
+                                     " WHERE member_id = ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, member_id);
@@ -325,6 +335,8 @@ analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **ou
             "next_purchase_date",
             app_json_text_or_null(db_column_is_null(stmt, 11) ? NULL : db_column_text(stmt, 11)),
             "next_categories", next ? next : json_array());
+        json_object_set_new(*out, "expected_value_cents",
+                            db_column_is_null(stmt, 13) ? json_null() : json_integer(db_column_int64(stmt, 13)));
     }
     db_finalize(stmt);
     if (rc == DB_DONE)

@@ -276,6 +276,7 @@ def test_scores_feed_segments_and_templates(shop, tmp_path):
     assert one["rfm"]["f"] == 1 and reg["rfm"]["r"] >= one["rfm"]["r"], (reg, one)
     assert reg["p_alive"] > 0.8 and reg["expected_purchases_90d"] > 3, reg
     assert drift["p_alive"] < 0.3 and drift["clv_cents"] is not None, drift
+    assert reg["expected_value_cents"] > 0 and reg["clv_cents"] > 0, reg
     last_day = max(d for w, d, a, c in rows if w == "reg0")
     gap = abs((datetime.date.fromisoformat(reg["next_purchase_date"]) - last_day).days - 10)
     assert gap <= 3, reg
@@ -328,3 +329,30 @@ def test_bad_input_is_refused(shop, tmp_path):
     assert bad.returncode != 0 and "as_of 'yesterday' is not a date" in bad.stderr
     assert run_patron("analytics", "pie", "--db", shop.db.url, check=False).returncode == 2
     assert shop.db.count("member_scores") == 0 and shop.db.count("analytics_fits") == 0
+
+
+def test_return_on_the_program_counts_the_control_groups_increment(shop):
+    from test_campaigns import buy, campaign, domain, member, messages, run_and_deliver
+    dom = domain()
+    members = [member(shop, dom) for _ in range(40)]
+    c = campaign(shop, dom, holdout_percent=50)
+    run_and_deliver(shop)
+    control = [m for m in members if messages(shop, m["id"], c["id"])[0]["status"] == "control"]
+    sent = [m for m in members if m not in control]
+    assert control and len(sent) >= 2
+    buy(shop, sent[0]["id"], 6000)
+    buy(shop, sent[1]["id"], 2000)
+    buy(shop, control[0]["id"], 1000)
+
+    roi = shop.get("/v1/analytics/roi?window_days=30", key="analyst").json()
+    want = int((8000 / len(sent) - 1000 / len(control)) * len(sent))
+    assert [x["campaign_id"] for x in roi["campaigns"]] == [c["id"]]
+    assert roi["incremental_revenue_cents"] == roi["campaigns"][0]["incremental_revenue_cents"] == want
+    assert roi["member_revenue_cents"] == 9000
+    # The points side agrees with the ledger's own report and transfers.
+    books = shop.get("/v1/reports/liability").json()
+    assert roi["liability_cents"] == books["outstanding"]["value_cents"]
+    issued = int(shop.db.scalar("SELECT COALESCE(SUM(points), 0) FROM transfers WHERE debit = 'program:issued'"))
+    assert roi["points"]["issued"] == issued == books["totals"]["issued"]
+    assert roi["reward_cost_cents"] == roi["points"]["redeemed"] * roi["point_value_millicents"] // 1000
+    assert roi["net_cents"] == roi["incremental_revenue_cents"] - roi["reward_cost_cents"]

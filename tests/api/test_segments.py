@@ -147,6 +147,10 @@ MEMBER_FIELDS = {
     "consent_phone": "boolean", "points_available": "integer", "total_spend_cents": "integer",
     "purchases_count": "integer", "first_purchase_at": "time", "last_purchase_at": "time",
     "days_since_last_purchase": "integer",
+    # The scores of the analytics_scores job (member_scores).
+    "rfm_segment": "string", "rfm_r": "integer", "rfm_f": "integer", "rfm_m": "integer", "p_alive": "decimal",
+    "expected_purchases_90d": "decimal", "clv": "decimal", "clv_cents": "integer", "next_purchase_date": "date",
+    "next_category": "string",
 }
 
 

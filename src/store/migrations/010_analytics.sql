@@ -3,8 +3,8 @@
 -- Per member, what the analytics_scores job last computed from their
 -- purchases: RFM (raw values as of computed_at, quintile scores, the named
 -- segment's key), the BG/NBD probability of being alive and expected
--- purchases in the next 90 days, the lifetime value (BG/NBD purchases times
--- the Gamma-Gamma value, discounted), the expected date of the next purchase
+-- purchases in the next 90 days, the expected value of an order (Gamma-Gamma),
+-- the lifetime value (BG/NBD purchases times that value, discounted), the expected date of the next purchase
 -- (YYYY-MM-DD in the program's time zone, as members.birthday) and the
 -- categories most likely next (a JSON array, best first, and the first alone
 -- for expressions). A member without purchases has no
@@ -22,6 +22,7 @@ CREATE TABLE member_scores (
     rfm_segment TEXT NOT NULL,
     p_alive DOUBLE PRECISION CHECK (p_alive BETWEEN 0 AND 1),
     expected_purchases_90d DOUBLE PRECISION CHECK (expected_purchases_90d >= 0),
+    expected_value_cents BIGINT,
     clv_cents BIGINT,
     next_purchase_date TEXT,
     next_category TEXT,

@@ -28,17 +28,20 @@ echo "== model fits ($(nproc) cores; each fit on one) =="
 "$bin" 1000000
 ${BUILD:-build/release}/bench/next_bench 1000000
 
-# Members, then purchases: member i buys on ~10 days spread over three years
-# (a member's first purchase day is random; amounts 5.00 to 125.00).
+# Members, then purchases: purchase i is member (i^2 + 7i) mod N's (quadratic
+# residues: some members buy often, some rarely, some never), on a day spread
+# over three years, for 5.00 to 125.00.
+# $1 $2: what to put before each INSERT and after its FROM for the members
+# and the purchases (a recursive CTE on SQLite, generate_series on PostgreSQL).
 fill_sql() {
     cat <<SQL
-INSERT INTO members (id, attributes, joined_at, created_at, updated_at)
-    SELECT i, '{}', 1700000000000000, 1700000000000000, 1700000000000000 FROM $1 AS n(i);
+$1 INSERT INTO members (id, attributes, joined_at, created_at, updated_at)
+    SELECT i, '{}', 1700000000000000, 1700000000000000, 1700000000000000 FROM $2;
 INSERT INTO member_stats (member_id) SELECT id FROM members;
-INSERT INTO purchases (id, member_id, order_id, occurred_at, amount_cents, created_at)
-    SELECT i, 1 + (i * 7919) % $members, 'B' || i,
+$3 INSERT INTO purchases (id, member_id, order_id, occurred_at, amount_cents, created_at)
+    SELECT i, 1 + (i * i + 7 * i) % $members, 'B' || i,
            1700000000000000 + ((i * 104729) % 1095) * 86400000000 + (i % 86400) * 1000000,
-           500 + (i * 31) % 12000, 1700000000000000 FROM $2 AS n(i);
+           500 + (i * 31) % 12000, 1700000000000000 FROM $4;
 SQL
 }
 
@@ -58,9 +61,9 @@ time_reports() { # URL ENGINE
 echo "== summary + RFM + cohorts over $rows purchases ($members members) =="
 ./patron migrate --db "$work/bench.db" >/dev/null
 {
-    echo "PRAGMA synchronous=OFF; PRAGMA journal_mode=OFF; BEGIN;"
-    fill_sql "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $members) SELECT i FROM s)" \
-             "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $rows) SELECT i FROM s)"
+    echo "PRAGMA synchronous=OFF; BEGIN;"
+    fill_sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $members)" n \
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows)" n
     echo "COMMIT;"
 } | sqlite3 "$work/bench.db"
 time_reports "$work/bench.db" SQLite
@@ -69,6 +72,6 @@ pg_dir=$(scripts/pg-harness.sh start)
 createdb -h "$pg_dir" -U postgres bench
 url="postgresql:///bench?host=$pg_dir&user=postgres"
 ./patron migrate --db "$url" >/dev/null
-fill_sql "generate_series(1, $members)" "generate_series(1, $rows)" | psql -q -h "$pg_dir" -U postgres bench
+fill_sql "" "generate_series(1, $members) AS n(i)" "" "generate_series(1, $rows) AS n(i)" | psql -q -h "$pg_dir" -U postgres bench
 psql -q -h "$pg_dir" -U postgres bench -c "VACUUM ANALYZE purchases" 
 time_reports "$url" PostgreSQL

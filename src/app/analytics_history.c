@@ -74,23 +74,26 @@ raw_push(raw_rows *r)
     return &r->rows[r->count++];
 }
 
-/* Reads purchases (category < 0) page by page. */
+#define PURCHASES_PAGE_SQL                                                                                     \
+    "SELECT p.id, p.member_id, p.occurred_at, p.amount_cents - p.refunded_cents FROM purchases p"               \
+    " WHERE p.id > ? AND p.occurred_at < ?"                                                                     \
+    " AND p.member_id NOT IN (SELECT id FROM members WHERE erased_at IS NOT NULL) ORDER BY p.id LIMIT ?"
+
+/* Reads purchases (category < 0) page by page (a statement per page: the
+ * driver caches it, and a finalized statement starts afresh). */
 static app_status
 read_purchases(db *conn, int64_t until_us, day_cache *cache, raw_rows *out, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT p.id, p.member_id, p.occurred_at, p.amount_cents - p.refunded_cents"
-                                     " FROM purchases p WHERE p.id > ? AND p.occurred_at < ?"
-                                     " AND p.member_id NOT IN (SELECT id FROM members WHERE erased_at IS NOT NULL)"
-                                     " ORDER BY p.id LIMIT ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
     int64_t after = 0, got;
-    int rc = DB_DONE;
     do {
+        db_stmt *stmt = db_prepare(conn, PURCHASES_PAGE_SQL);
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
         db_bind_int64(stmt, 1, after);
         db_bind_int64(stmt, 2, until_us);
         db_bind_int64(stmt, 3, ANALYTICS_LOAD_PAGE_ROWS);
         got = 0;
+        int rc;
         while ((rc = db_step(stmt)) == DB_ROW) {
             raw_row *row = raw_push(out);
             row->purchase_id = after = db_column_int64(stmt, 0);
@@ -100,11 +103,11 @@ read_purchases(db *conn, int64_t until_us, day_cache *cache, raw_rows *out, app_
             row->value_cents = db_column_int64(stmt, 3);
             got++;
         }
+        db_finalize(stmt);
         if (rc != DB_DONE)
-            break;
+            return app_db_fail(err, conn, rc);
     } while (got == ANALYTICS_LOAD_PAGE_ROWS);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    return APP_OK;
 }
 
 /* The id of a category name, adding it while there is room; -1 past the limit. */
@@ -122,50 +125,56 @@ category_id(analytics_history *h, const char *name)
     return h->category_count++;
 }
 
-/* Reads the categories of purchase lines (a row per distinct purchase and category). */
+#define CATEGORIES_PAGE_SQL                                                                                    \
+    "SELECT p.id, p.member_id, p.occurred_at, l.category FROM purchases p"                                      \
+    " JOIN purchase_lines l ON l.purchase_id = p.id"                                                            \
+    " WHERE p.id > ? AND p.occurred_at < ? AND l.category IS NOT NULL ORDER BY p.id LIMIT ?"
+
+/* Reads the categories of purchase lines page by page. A page may end inside
+ * a purchase's lines: its rows are dropped and the next page starts with that
+ * purchase (a purchase has far fewer lines than a page). */
 static app_status
 read_categories(db *conn, int64_t until_us, day_cache *cache, analytics_history *h, raw_rows *out,
                 app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT p.id, p.member_id, p.occurred_at, l.category FROM purchases p"
-                                     " JOIN purchase_lines l ON l.purchase_id = p.id"
-                                     " WHERE p.id > ? AND p.occurred_at < ? AND l.category IS NOT NULL"
-                                     " ORDER BY p.id LIMIT ?");
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
     int64_t after = 0, got;
-    int rc = DB_DONE;
     do {
+        db_stmt *stmt = db_prepare(conn, CATEGORIES_PAGE_SQL);
+        if (stmt == NULL)
+            return app_db_fail(err, conn, DB_ERROR);
         db_bind_int64(stmt, 1, after);
         db_bind_int64(stmt, 2, until_us);
         db_bind_int64(stmt, 3, ANALYTICS_LOAD_PAGE_ROWS);
         got = 0;
-        int64_t last_id = 0;
+        int64_t first_id = 0, last_id = 0, ignored = 0, ignored_of_last = 0;
+        int rc;
         while ((rc = db_step(stmt)) == DB_ROW) {
             int64_t id = db_column_int64(stmt, 0);
-            /* A page may end inside a purchase's lines: stop before its last purchase, read it whole next. */
-            got++;
-            if (id != last_id)
-                after = last_id;
+            first_id = got++ == 0 ? id : first_id;
+            ignored_of_last = id == last_id ? ignored_of_last : 0;
             last_id = id;
             int c = category_id(h, db_column_text(stmt, 3));
             if (c < 0) {
-                h->categories_ignored++;
+                ignored++;
+                ignored_of_last++;
                 continue;
             }
             raw_row *row = raw_push(out);
             *row = (raw_row){db_column_int64(stmt, 1), id, cached_day(cache, db_column_int64(stmt, 2)), c, 0};
         }
+        db_finalize(stmt);
         if (rc != DB_DONE)
-            break;
-        if (got < ANALYTICS_LOAD_PAGE_ROWS)
-            after = last_id;
-        else /* drop the rows of the purchase the page may have cut, they come again */
-            while (out->count > 0 && out->rows[out->count - 1].purchase_id > after)
+            return app_db_fail(err, conn, rc);
+        if (got == ANALYTICS_LOAD_PAGE_ROWS) { /* the last purchase may be cut: read it whole next time */
+            assert(first_id != last_id);   /* a purchase has far fewer lines than a page */
+            while (out->count > 0 && out->rows[out->count - 1].purchase_id == last_id)
                 out->count--;
-    } while (got == ANALYTICS_LOAD_PAGE_ROWS && after > 0);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+            ignored -= ignored_of_last;
+            after = last_id - 1;
+        }
+        h->categories_ignored += ignored;
+    } while (got == ANALYTICS_LOAD_PAGE_ROWS);
+    return APP_OK;
 }
 
 /* Sorts rows by member id (a counting sort over the id range, stable), then

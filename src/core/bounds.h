@@ -304,8 +304,8 @@
 #define INCIDENT_MEMBERS_MAX 50000
 
 /* Retention analytics (app/analytics*.c). */
-/* Purchases read per page: pages keep one result small on both engines (10 M purchases: 100 pages). */
-#define ANALYTICS_LOAD_PAGE_ROWS 100000
+/* Rows read per page: pages keep one result small on both engines (10 M purchases: 500 pages). */
+#define ANALYTICS_LOAD_PAGE_ROWS 20000
 /* Months a cohort table follows its cohorts, and cohorts it shows: ten years. */
 #define ANALYTICS_COHORT_MONTHS_MAX 120
 /* Calibration frequencies the model check shows one by one; larger ones share the last row ("7+"). */

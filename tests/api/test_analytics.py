@@ -356,3 +356,38 @@ def test_return_on_the_program_counts_the_control_groups_increment(shop):
     assert roi["points"]["issued"] == issued == books["totals"]["issued"]
     assert roi["reward_cost_cents"] == roi["points"]["redeemed"] * roi["point_value_millicents"] // 1000
     assert roi["net_cents"] == roi["incremental_revenue_cents"] - roi["reward_cost_cents"]
+
+
+def test_pages_of_purchases_and_lines_lose_and_double_nothing(shop, tmp_path):
+    """Histories are read in pages of 20,000 rows (ANALYTICS_LOAD_PAGE_ROWS): 10,000 one-purchase
+    customers with 3 lines each make 2 pages of lines, the first cut inside purchase 6,667."""
+    path = tmp_path / "lines.csv"
+    cats = [f"c{k}" for k in range(7)]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("customer,order,date,sku,category,quantity,amount\n")
+        for i in range(10000):
+            day = (TODAY - datetime.timedelta(days=1 + i % 300)).isoformat()
+            for k in range(3):
+                f.write(f"u{i},o{i},{day},s{k},{cats[(i + k) % 7]},1,{5 + k}.00\n")
+    import_file(shop, path, "member=customer,order=order,date=date,sku=sku,category=category,quantity=quantity,"
+                            "amount=amount", "--header")
+    summary = analytics(shop, "summary", "--unit", "day")
+    assert (summary["customers"], summary["purchases"], summary["purchase_days"]) == (10000, 10000, 10000)
+    ids = {ext: int(mid) for mid, ext in shop.db.rows("SELECT id, external_id FROM members")}
+    for i in (0, 6665, 6666, 6667, 9999):
+        got = analytics(shop, "next", "--member", str(ids[f"u{i}"]))["member"]["last_categories"]
+        assert sorted(got) == sorted(cats[(i + k) % 7] for k in range(3)), (i, got)
+
+
+def test_cdnow_master_in_pages(shop):
+    require_cdnow()
+    import_file(shop, CDNOW / "CDNOW_master.txt", "member=1,date=2,quantity=3,amount=4", "--header",
+                "--delimiter", "whitespace", "--date-format", "%Y%m%d")
+    days = set()
+    with open(CDNOW / "CDNOW_master.txt", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            who, day = line.split()[:2]
+            days.add((who, day))
+    summary = analytics(shop, "summary", "--calibration-end", "1997-09-30")
+    assert (summary["customers"], summary["purchases"], summary["purchase_days"]) == (23570, 69659, len(days))

@@ -28,18 +28,19 @@ echo "== model fits ($(nproc) cores; each fit on one) =="
 "$bin" 1000000
 ${BUILD:-build/release}/bench/next_bench 1000000
 
-# Members, then purchases: purchase i is member (i^2 + 7i) mod N's (quadratic
-# residues: some members buy often, some rarely, some never), on a day spread
-# over three years, for 5.00 to 125.00.
-# $1 $2: what to put before each INSERT and after its FROM for the members
-# and the purchases (a recursive CTE on SQLite, generate_series on PostgreSQL).
+# Members, then purchases: purchase i goes to one of the first (i mod 4 + 1)
+# quarters of the members (the first quarter buys ~25 times, the last ~2.5),
+# on a day spread over three years, for 5.00 to 125.00.
+# $1 $2, $3 $4: what to put before each INSERT and after its FROM for the
+# members and the purchases (a recursive CTE on SQLite, generate_series on
+# PostgreSQL); $5 the order id (zero-padded: the unique index fills in order).
 fill_sql() {
     cat <<SQL
 $1 INSERT INTO members (id, attributes, joined_at, created_at, updated_at)
     SELECT i, '{}', 1700000000000000, 1700000000000000, 1700000000000000 FROM $2;
 INSERT INTO member_stats (member_id) SELECT id FROM members;
 $3 INSERT INTO purchases (id, member_id, order_id, occurred_at, amount_cents, created_at)
-    SELECT i, 1 + (i * i + 7 * i) % $members, 'B' || i,
+    SELECT i, 1 + (i * 7919) % ((i % 4 + 1) * $members / 4), $5,
            1700000000000000 + ((i * 104729) % 1095) * 86400000000 + (i % 86400) * 1000000,
            500 + (i * 31) % 12000, 1700000000000000 FROM $4;
 SQL
@@ -63,7 +64,8 @@ echo "== summary + RFM + cohorts over $rows purchases ($members members) =="
 {
     echo "PRAGMA synchronous=OFF; BEGIN;"
     fill_sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $members)" n \
-             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows)" n
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows)" n \
+             "printf('B%010d', i)"
     echo "COMMIT;"
 } | sqlite3 "$work/bench.db"
 time_reports "$work/bench.db" SQLite
@@ -72,6 +74,7 @@ pg_dir=$(scripts/pg-harness.sh start)
 createdb -h "$pg_dir" -U postgres bench
 url="postgresql:///bench?host=$pg_dir&user=postgres"
 ./patron migrate --db "$url" >/dev/null
-fill_sql "" "generate_series(1, $members) AS n(i)" "" "generate_series(1, $rows) AS n(i)" | psql -q -h "$pg_dir" -U postgres bench
+fill_sql "" "generate_series(1, $members) AS n(i)" "" "generate_series(1, $rows) AS n(i)" \
+    "'B' || lpad(i::text, 10, '0')" | psql -q -h "$pg_dir" -U postgres bench
 psql -q -h "$pg_dir" -U postgres bench -c "VACUUM ANALYZE purchases" 
 time_reports "$url" PostgreSQL

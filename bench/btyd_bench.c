@@ -44,55 +44,6 @@ allocate(size_t count, size_t size)
     return p;
 }
 
-static int
-compare_rows(const void *u, const void *v)
-{
-    const btyd_row *a = u, *b = v;
-    if (a->x != b->x)
-        return (a->x > b->x) - (a->x < b->x);
-    if (a->T != b->T)
-        return (a->T > b->T) - (a->T < b->T);
-    return (a->t_x > b->t_x) - (a->t_x < b->t_x);
-}
-
-static int
-compare_spend(const void *u, const void *v)
-{
-    const btyd_spend_row *a = u, *b = v;
-    if (a->x != b->x)
-        return (a->x > b->x) - (a->x < b->x);
-    return (a->zbar > b->zbar) - (a->zbar < b->zbar);
-}
-
-/* Sorts rows and merges equal summaries into one row with the summed count. */
-static size_t
-compress_rows(btyd_row *rows, size_t n)
-{
-    qsort(rows, n, sizeof *rows, compare_rows);
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (kept > 0 && compare_rows(&rows[kept - 1], &rows[i]) == 0)
-            rows[kept - 1].count += rows[i].count;
-        else
-            rows[kept++] = rows[i];
-    }
-    return kept;
-}
-
-static size_t
-compress_spend(btyd_spend_row *rows, size_t n)
-{
-    qsort(rows, n, sizeof *rows, compare_spend);
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (kept > 0 && compare_spend(&rows[kept - 1], &rows[i]) == 0)
-            rows[kept - 1].count += rows[i].count;
-        else
-            rows[kept++] = rows[i];
-    }
-    return kept;
-}
-
 static void
 report(const char *model, const char *what, double customers, size_t rows, double seconds,
        btyd_status status, const btyd_fit *fit, const char *names, const double *truth)
@@ -161,8 +112,8 @@ bench_simulated(size_t customers)
     }
     double simulated = seconds_now() - start;
     start = seconds_now();
-    size_t row_count = compress_rows(rows, customers);
-    size_t spend_rows = compress_spend(spend, spend_count);
+    size_t row_count = btyd_rows_compress(rows, customers);
+    size_t spend_rows = btyd_spend_rows_compress(spend, spend_count);
     printf("simulated %zu customers in %.3f s, compressed in %.3f s to %zu rows (%zu spend "
            "rows)\n",
            customers, simulated, seconds_now() - start, row_count, spend_rows);
@@ -263,8 +214,8 @@ bench_cdnow(void)
     printf("cdnow: %zu purchases, %zu customers (calibration to 1997-09-30, weeks), %zu repeat "
            "buyers with spend, %zu whose repeat purchases cost $0 left out of Gamma-Gamma\n",
            n, customers, spenders, free_repeats);
-    size_t row_count = compress_rows(rows, customers);
-    size_t spend_count = compress_spend(spend, spenders);
+    size_t row_count = btyd_rows_compress(rows, customers);
+    size_t spend_count = btyd_spend_rows_compress(spend, spenders);
     time_fits("cdnow ", (double)customers, rows, row_count, spend, spend_count, NULL, NULL);
     free(purchases);
     free(rows);

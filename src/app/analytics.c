@@ -136,17 +136,6 @@ analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t
     return n;
 }
 
-static int
-row_cmp(const void *pa, const void *pb)
-{
-    const btyd_row *a = pa, *b = pb;
-    if (a->x != b->x)
-        return a->x < b->x ? -1 : 1;
-    if (a->t_x != b->t_x)
-        return a->t_x < b->t_x ? -1 : 1;
-    return a->T < b->T ? -1 : a->T > b->T;
-}
-
 btyd_row *
 analytics_compress(const analytics_customer *customers, size_t count, size_t *row_count)
 {
@@ -155,15 +144,7 @@ analytics_compress(const analytics_customer *customers, size_t count, size_t *ro
         abort();
     for (size_t i = 0; i < count; i++)
         rows[i] = (btyd_row){customers[i].x, customers[i].t_x, customers[i].T, 1.0};
-    qsort(rows, count, sizeof *rows, row_cmp);
-    size_t n = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (n > 0 && row_cmp(&rows[n - 1], &rows[i]) == 0)
-            rows[n - 1].count += 1.0;
-        else
-            rows[n++] = rows[i];
-    }
-    *row_count = n;
+    *row_count = btyd_rows_compress(rows, count);
     return rows;
 }
 

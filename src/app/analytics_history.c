@@ -74,24 +74,39 @@ raw_push(raw_rows *r)
     return &r->rows[r->count++];
 }
 
+/* A range of the primary key: nothing per row but the columns (erased members
+ * are left out when grouping, not here: a NOT IN per page cost a scan of
+ * members per page). */
 #define PURCHASES_PAGE_SQL                                                                                     \
     "SELECT p.id, p.member_id, p.occurred_at, p.amount_cents - p.refunded_cents FROM purchases p"               \
-    " WHERE p.id > ? AND p.occurred_at < ?"                                                                     \
-    " AND p.member_id NOT IN (SELECT id FROM members WHERE erased_at IS NOT NULL) ORDER BY p.id LIMIT ?"
+    " WHERE p.id > ? AND p.occurred_at < ? ORDER BY p.id LIMIT ?"
 
-/* Reads purchases (category < 0) page by page (a statement per page: the
- * driver caches it, and a finalized statement starts afresh). */
+/* One page's statement (ids above after, times before until_us), or NULL
+ * with err set. A statement per page: the driver caches it, and a finalized
+ * statement starts afresh. */
+static db_stmt *
+page_open(db *conn, const char *sql, int64_t after, int64_t until_us, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, sql);
+    if (stmt == NULL) {
+        app_db_fail(err, conn, DB_ERROR);
+        return NULL;
+    }
+    db_bind_int64(stmt, 1, after);
+    db_bind_int64(stmt, 2, until_us);
+    db_bind_int64(stmt, 3, ANALYTICS_LOAD_PAGE_ROWS);
+    return stmt;
+}
+
+/* Reads purchases (category < 0) page by page. */
 static app_status
 read_purchases(db *conn, int64_t until_us, day_cache *cache, raw_rows *out, app_error *err)
 {
     int64_t after = 0, got;
     do {
-        db_stmt *stmt = db_prepare(conn, PURCHASES_PAGE_SQL);
+        db_stmt *stmt = page_open(conn, PURCHASES_PAGE_SQL, after, until_us, err);
         if (stmt == NULL)
-            return app_db_fail(err, conn, DB_ERROR);
-        db_bind_int64(stmt, 1, after);
-        db_bind_int64(stmt, 2, until_us);
-        db_bind_int64(stmt, 3, ANALYTICS_LOAD_PAGE_ROWS);
+            return err->status;
         got = 0;
         int rc;
         while ((rc = db_step(stmt)) == DB_ROW) {
@@ -108,6 +123,44 @@ read_purchases(db *conn, int64_t until_us, day_cache *cache, raw_rows *out, app_
             return app_db_fail(err, conn, rc);
     } while (got == ANALYTICS_LOAD_PAGE_ROWS);
     return APP_OK;
+}
+
+static int
+id_cmp(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return (a > b) - (a < b);
+}
+
+/* Drops the rows of erased members (their purchases stay in the books, but
+ * nothing is computed about them any more). */
+static app_status
+drop_erased(db *conn, raw_rows *rows, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT id FROM members WHERE erased_at IS NOT NULL ORDER BY id");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            ids = realloc(ids, cap * sizeof *ids);
+            if (ids == NULL)
+                abort();
+        }
+        ids[n++] = db_column_int64(stmt, 0);
+    }
+    db_finalize(stmt);
+    size_t kept = 0;
+    for (size_t i = 0; rc == DB_DONE && n > 0 && i < rows->count; i++)
+        if (bsearch(&rows->rows[i].member_id, ids, n, sizeof *ids, id_cmp) == NULL)
+            rows->rows[kept++] = rows->rows[i];
+    if (rc == DB_DONE && n > 0)
+        rows->count = kept;
+    free(ids);
+    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
 }
 
 /* The id of a category name, adding it while there is room; -1 past the limit. */
@@ -139,12 +192,9 @@ read_categories(db *conn, int64_t until_us, day_cache *cache, analytics_history 
 {
     int64_t after = 0, got;
     do {
-        db_stmt *stmt = db_prepare(conn, CATEGORIES_PAGE_SQL);
+        db_stmt *stmt = page_open(conn, CATEGORIES_PAGE_SQL, after, until_us, err);
         if (stmt == NULL)
-            return app_db_fail(err, conn, DB_ERROR);
-        db_bind_int64(stmt, 1, after);
-        db_bind_int64(stmt, 2, until_us);
-        db_bind_int64(stmt, 3, ANALYTICS_LOAD_PAGE_ROWS);
+            return err->status;
         got = 0;
         int64_t first_id = 0, last_id = 0, ignored = 0, ignored_of_last = 0;
         int rc;
@@ -298,6 +348,8 @@ analytics_history_load(db *conn, int64_t until_us, unsigned flags, analytics_his
         abort();
     raw_rows purchases = {0}, lines = {0};
     app_status st = read_purchases(conn, until_us, &cache, &purchases, err);
+    if (st == APP_OK)
+        st = drop_erased(conn, &purchases, err);
     if (st == APP_OK && (flags & ANALYTICS_LOAD_CATEGORIES)) {
         out->categories = calloc(NEXT_CATEGORIES_MAX, sizeof *out->categories);
         if (out->categories == NULL)

@@ -388,6 +388,43 @@ compare_rows(const void *u, const void *v)
 }
 
 static int
+compare_spend(const void *u, const void *v)
+{
+    const btyd_spend_row *a = u, *b = v;
+    if (a->x != b->x)
+        return (a->x > b->x) - (a->x < b->x);
+    return (a->zbar > b->zbar) - (a->zbar < b->zbar);
+}
+
+size_t
+btyd_rows_compress(btyd_row *rows, size_t n)
+{
+    qsort(rows, n, sizeof *rows, compare_rows);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept > 0 && compare_rows(&rows[kept - 1], &rows[i]) == 0)
+            rows[kept - 1].count += rows[i].count;
+        else
+            rows[kept++] = rows[i];
+    }
+    return kept;
+}
+
+size_t
+btyd_spend_rows_compress(btyd_spend_row *rows, size_t n)
+{
+    qsort(rows, n, sizeof *rows, compare_spend);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept > 0 && compare_spend(&rows[kept - 1], &rows[i]) == 0)
+            rows[kept - 1].count += rows[i].count;
+        else
+            rows[kept++] = rows[i];
+    }
+    return kept;
+}
+
+static int
 compare_keys(const void *u, const void *v)
 {
     uint64_t a = *(const uint64_t *)u, b = *(const uint64_t *)v;

@@ -102,6 +102,13 @@ double btyd_hyp2f1(double a, double b, double c, double z);
 /* Whether a row is a valid summary (see btyd_status BTYD_BAD_INPUT). */
 bool btyd_row_valid(const btyd_row *row);
 
+/* Sorts rows and merges equal summaries into one row with the summed count,
+ * in place; returns how many distinct rows are left at the front. */
+size_t btyd_rows_compress(btyd_row *rows, size_t n);
+
+/* The same for spend rows (equal x and zbar). */
+size_t btyd_spend_rows_compress(btyd_spend_row *rows, size_t n);
+
 /* --- BG/NBD (Fader, Hardie & Lee 2005) ----------------------------------- */
 
 /* The log-likelihood of one customer (x, t_x, T). */

@@ -5,7 +5,8 @@
 #     data (when ../shared/data/cdnow is there); the next-need model on a
 #     synthetic shop of 1,000,000 customers with a known transition matrix
 #     (build/release/bench/next_bench).
-#  2. summary + RFM + cohorts over N purchases (default 10,000,000; N/10
+#  2. summary, RFM, cohorts, and the three at once (overview: one read of the
+#     purchases) over N purchases (default 10,000,000; N/10
 #     members, dates over three years, written with one set-based INSERT each
 #     into SQLite and PostgreSQL -- the reports only read), timed per command
 #     through `patron analytics ... --json`; then the scores job on the same
@@ -47,7 +48,7 @@ SQL
 }
 
 time_reports() { # URL ENGINE
-    for verb in summary rfm cohorts; do
+    for verb in summary rfm cohorts overview; do
         start=$(date +%s.%N)
         ./patron analytics "$verb" --json --db "$1" >/dev/null
         end=$(date +%s.%N)
@@ -74,7 +75,7 @@ pg_dir=$(scripts/pg-harness.sh start)
 createdb -h "$pg_dir" -U postgres bench
 url="postgresql:///bench?host=$pg_dir&user=postgres"
 ./patron migrate --db "$url" >/dev/null
-fill_sql "" "generate_series(1, $members) AS n(i)" "" "generate_series(1, $rows) AS n(i)" \
-    "'B' || lpad(i::text, 10, '0')" | psql -q -h "$pg_dir" -U postgres bench
+fill_sql "" "generate_series(1, $members::bigint) AS n(i)" "" "generate_series(1, $rows::bigint) AS n(i)" \
+    "'B' || lpad(i::text, 10, '0')" | psql -v ON_ERROR_STOP=1 -q -h "$pg_dir" -U postgres bench
 psql -q -h "$pg_dir" -U postgres bench -c "VACUUM ANALYZE purchases" 
 time_reports "$url" PostgreSQL

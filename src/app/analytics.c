@@ -224,16 +224,17 @@ analytics_customers(db *conn, int64_t now_us, const analytics_options *opts, ana
     return st;
 }
 
-app_status
-analytics_summary(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+json_t *
+analytics_summary_of(const analytics_history *h, const analytics_options *opts)
 {
-    (void)now_us;
-    analytics_history h;
-    analytics_customer *c = NULL;
-    size_t n = 0;
     int32_t cal_end, hold_end;
-    app_status st = load_summary(conn, opts, &h, &c, &n, &cal_end, &hold_end, err);
-    if (st == APP_OK) {
+    analytics_calibration(h, opts, &cal_end, &hold_end);
+    analytics_customer *c = malloc((h->member_count ? h->member_count : 1) * sizeof *c);
+    if (c == NULL)
+        abort();
+    size_t n = analytics_summarise(h, cal_end, hold_end, opts->weeks ? 7.0 : 1.0, c, NULL);
+    json_t *out;
+    {
         double sum_x = 0, max_x = 0, sum_T = 0, sum_value = 0, holdout = 0;
         size_t repeat = 0;
         for (size_t i = 0; i < n; i++) {
@@ -247,18 +248,67 @@ analytics_summary(db *conn, int64_t now_us, const analytics_options *opts, json_
             }
         }
         double unit = opts->weeks ? 7.0 : 1.0;
-        *out = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:f, s:f}, s:{s:f}, s:o, s:{s:f, s:f}}", "unit",
-                         opts->weeks ? "week" : "day", "calibration_end", analytics_json_day(cal_end), "holdout_end",
-                         analytics_json_day(hold_end), "customers", (json_int_t)n, "repeat_customers",
-                         (json_int_t)repeat, "purchases", (json_int_t)h.purchase_count, "purchase_days",
-                         (json_int_t)h.day_count, "x", "mean", n ? sum_x / (double)n : 0.0, "max", max_x, "T", "mean",
-                         n ? sum_T / (double)n : 0.0, "mean_repeat_value",
-                         repeat ? json_real(sum_value / (double)repeat) : json_null(), "holdout", "length",
-                         (hold_end - cal_end) / unit, "repeat_purchases", holdout);
+        out = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:f, s:f}, s:{s:f}, s:o, s:{s:f, s:f}}", "unit",
+                        opts->weeks ? "week" : "day", "calibration_end", analytics_json_day(cal_end), "holdout_end",
+                        analytics_json_day(hold_end), "customers", (json_int_t)n, "repeat_customers",
+                        (json_int_t)repeat, "purchases", (json_int_t)h->purchase_count, "purchase_days",
+                        (json_int_t)h->day_count, "x", "mean", n ? sum_x / (double)n : 0.0, "max", max_x, "T", "mean",
+                        n ? sum_T / (double)n : 0.0, "mean_repeat_value",
+                        repeat ? json_real(sum_value / (double)repeat) : json_null(), "holdout", "length",
+                        (hold_end - cal_end) / unit, "repeat_purchases", holdout);
     }
     free(c);
+    return out;
+}
+
+/* Runs a report made from the history alone: loads it, answers, releases it. */
+static app_status
+from_history(db *conn, const analytics_options *opts, json_t *(*report)(const analytics_history *,
+                                                                         const analytics_options *),
+             json_t **out, app_error *err)
+{
+    analytics_history h;
+    app_status st = analytics_history_load(conn, INT64_MAX, 0, &h, err);
+    if (st == APP_OK)
+        *out = report(&h, opts);
     analytics_history_release(&h);
     return st;
+}
+
+app_status
+analytics_summary(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return from_history(conn, opts, analytics_summary_of, out, err);
+}
+
+app_status
+analytics_rfm(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return from_history(conn, opts, analytics_rfm_of, out, err);
+}
+
+app_status
+analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return from_history(conn, opts, analytics_cohorts_of, out, err);
+}
+
+/* The three at once: one read of the purchases. */
+static json_t *
+overview_of(const analytics_history *h, const analytics_options *opts)
+{
+    return json_pack("{s:o, s:o, s:o}", "summary", analytics_summary_of(h, opts), "rfm", analytics_rfm_of(h, opts),
+                     "cohorts", analytics_cohorts_of(h, opts));
+}
+
+app_status
+analytics_overview(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+{
+    (void)now_us;
+    return from_history(conn, opts, overview_of, out, err);
 }
 
 static const char *const BGNBD_NAMES[] = {"r", "alpha", "a", "b"};

@@ -59,6 +59,11 @@ typedef struct analytics_customer {
 app_status analytics_customers(db *conn, int64_t now_us, const analytics_options *opts, analytics_customer **out,
                                size_t *count, app_error *err);
 
+/* Summary, RFM and cohorts from one read of the purchases (the dashboard's
+ * overview): {summary, rfm, cohorts}, each as its own report answers. */
+app_status analytics_overview(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                              app_error *err);
+
 /* The three models fitted to the calibration period: {unit, calibration_end,
  * customers, repeat_customers, rows, bgnbd: {r, alpha, a, b, loglik, se,
  * starts, starts_agreeing, evaluations}, pareto_nbd: {r, alpha, s, beta, ...},

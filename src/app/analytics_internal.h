@@ -31,6 +31,12 @@ size_t analytics_summarise(const analytics_history *h, int32_t calibration_end, 
 /* The distinct (x, t_x, T) rows of customers with their counts (malloc'd). */
 btyd_row *analytics_compress(const analytics_customer *customers, size_t count, size_t *row_count);
 
+/* The reports made from a loaded history alone (the JSON of analytics_summary,
+ * analytics_rfm and analytics_cohorts). */
+json_t *analytics_summary_of(const analytics_history *h, const analytics_options *opts);
+json_t *analytics_rfm_of(const analytics_history *h, const analytics_options *opts);
+json_t *analytics_cohorts_of(const analytics_history *h, const analytics_options *opts);
+
 /* The repeat buyers' spend rows (malloc'd; one per repeat buyer). */
 btyd_spend_row *analytics_spend_rows(const analytics_customer *customers, size_t count, size_t *row_count);
 

@@ -129,30 +129,24 @@ movement_json(const analytics_history *h, const rfm_run *before, const rfm_run *
     return rows;
 }
 
-app_status
-analytics_rfm(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+json_t *
+analytics_rfm_of(const analytics_history *h, const analytics_options *opts)
 {
-    (void)now_us;
-    analytics_history h;
-    app_status st = analytics_history_load(conn, INT64_MAX, 0, &h, err);
-    if (st != APP_OK)
-        return st;
     rfm_run now = {0}, then = {0};
-    rfm_run_at(&h, opts->as_of_day, &now);
+    rfm_run_at(h, opts->as_of_day, &now);
     json_t *movement = json_null();
     if (opts->compare_day != ANALYTICS_DAY_NONE) {
-        rfm_run_at(&h, opts->compare_day, &then);
+        rfm_run_at(h, opts->compare_day, &then);
         json_decref(movement);
         movement = json_pack("{s:o, s:o, s:I, s:o}", "from", analytics_json_day(opts->compare_day), "to",
                              analytics_json_day(opts->as_of_day), "customers_before", (json_int_t)then.n, "rows",
-                             movement_json(&h, &then, &now));
+                             movement_json(h, &then, &now));
     }
-    *out = json_pack("{s:o, s:I, s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "customers",
+    json_t *out = json_pack("{s:o, s:I, s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "customers",
                      (json_int_t)now.n, "segments", segments_json(&now), "grid", grid_json(&now), "movement", movement);
     rfm_run_release(&now);
     rfm_run_release(&then);
-    analytics_history_release(&h);
-    return APP_OK;
+    return out;
 }
 
 /* ---- cohorts and rates ---------------------------------------------------------------------- */
@@ -277,21 +271,15 @@ cohorts_json(const cohort_table *t)
     return rows;
 }
 
-app_status
-analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+json_t *
+analytics_cohorts_of(const analytics_history *h, const analytics_options *opts)
 {
-    (void)now_us;
-    analytics_history h;
-    app_status st = analytics_history_load(conn, INT64_MAX, 0, &h, err);
-    if (st != APP_OK)
-        return st;
     cohort_table t = {0};
-    cohorts_count(&h, opts->as_of_day, &t);
-    *out = json_pack("{s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "cohorts", cohorts_json(&t),
-                     "rates", rates_json(&h, opts->as_of_day, opts->window_days));
+    cohorts_count(h, opts->as_of_day, &t);
+    json_t *out = json_pack("{s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "cohorts", cohorts_json(&t),
+                            "rates", rates_json(h, opts->as_of_day, opts->window_days));
     free(t.size);
     free(t.active);
     free(t.revenue);
-    analytics_history_release(&h);
-    return APP_OK;
+    return out;
 }

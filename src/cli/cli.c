@@ -30,7 +30,7 @@ static const command COMMANDS[] = {
     {"apikey", cmd_apikey, "apikey create --role R --name N | list | revoke ID  [--db URL]"},
     {"jobs", cmd_jobs, "jobs list | run NAME [--at TIME] [--db URL]"},
     {"segment", cmd_segment, "segment count|show 'EXPRESSION' [--at TIME] [--db URL]"},
-    {"analytics", cmd_analytics, "analytics summary|fit|checks|rfm|cohorts|next|roi [--json] [--unit day|week] [--calibration-end DATE] [--holdout-end DATE] [--as-of DATE] [--compare-to DATE] [--window-days N] [--member ID] [--csv] [--svg DIR] [--db URL]"},
+    {"analytics", cmd_analytics, "analytics summary|fit|checks|rfm|cohorts|next|roi|overview [--json] [--unit day|week] [--calibration-end DATE] [--holdout-end DATE] [--as-of DATE] [--compare-to DATE] [--window-days N] [--member ID] [--csv] [--svg DIR] [--db URL]"},
     {"ledger", cmd_ledger, "ledger verify [--member ID] [--db URL]"},
     {"import", cmd_import, "import purchases FILE --map member=COL,date=COL,amount=COL[,...] [--delimiter C|whitespace] [--header] [--date-format FMT]"},
     {"mail-in", cmd_mail_in, "mail-in [--db URL]   (one message on stdin: a bounce of ours suppresses the address)"},

@@ -1,5 +1,5 @@
 /*
- * cmd_analytics.c -- `patron analytics summary|fit|checks|rfm|cohorts|next|roi`:
+ * cmd_analytics.c -- `patron analytics summary|fit|checks|rfm|cohorts|next|roi|overview`:
  * the retention analytics from the shell, as a short readable report or, with
  * --json, the same JSON as GET /v1/analytics/... . `summary --csv` prints
  * every customer's summary; `checks --svg DIR` writes the two charts.
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define ANALYTICS_USAGE                                                                                            \
-    "usage: patron analytics summary|fit|checks|rfm|cohorts|next|roi [--json] [--unit day|week]\n"               \
+    "usage: patron analytics summary|fit|checks|rfm|cohorts|next|roi|overview [--json] [--unit day|week]\n"               \
     "       [--calibration-end DATE] [--holdout-end DATE] [--as-of DATE] [--compare-to DATE]\n"                  \
     "       [--window-days N] [--member ID] [--csv] [--svg DIR] [--at TIME] [--db URL]"
 
@@ -43,7 +43,7 @@ static const struct {
     report_fn fn;
 } REPORTS[] = {
     {"summary", analytics_summary}, {"fit", analytics_fit},   {"checks", analytics_checks}, {"rfm", analytics_rfm},
-    {"cohorts", analytics_cohorts}, {"next", analytics_next}, {"roi", analytics_roi},
+    {"cohorts", analytics_cohorts}, {"next", analytics_next}, {"roi", analytics_roi}, {"overview", analytics_overview},
 };
 
 static double
@@ -158,6 +158,10 @@ print_report(const char *verb, const json_t *out)
         print_rfm(out);
     else if (strcmp(verb, "cohorts") == 0)
         print_cohorts(out);
+    else if (strcmp(verb, "overview") == 0) {
+        print_rfm(json_object_get(out, "rfm"));
+        print_cohorts(json_object_get(out, "cohorts"));
+    }
     else
         cli_print_json(out);
 }

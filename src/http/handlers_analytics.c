@@ -68,6 +68,12 @@ handle_analytics_next(http_request *req, http_reply *reply)
 }
 
 void
+handle_analytics_overview(http_request *req, http_reply *reply)
+{
+    report(req, reply, analytics_overview);
+}
+
+void
 handle_analytics_roi(http_request *req, http_reply *reply)
 {
     report(req, reply, analytics_roi);

@@ -122,6 +122,7 @@ void handle_analytics_rfm(http_request *req, http_reply *reply);
 void handle_analytics_cohorts(http_request *req, http_reply *reply);
 void handle_analytics_next(http_request *req, http_reply *reply);
 void handle_analytics_roi(http_request *req, http_reply *reply);
+void handle_analytics_overview(http_request *req, http_reply *reply);
 void handle_member_scores(http_request *req, http_reply *reply);
 void handle_points_adjust(http_request *req, http_reply *reply);
 void handle_members_merge(http_request *req, http_reply *reply);

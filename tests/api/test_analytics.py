@@ -245,6 +245,10 @@ def test_small_shop_reports_match_an_independent_count(shop, tmp_path):
     new = sum(min(d) > TODAY - datetime.timedelta(days=100) for d in days.values())
     assert sum(r["customers"] for r in moved if r["from"] == "none") == new
 
+    # The overview is the three reports from one read, answer for answer.
+    overview = shop.get("/v1/analytics/overview?unit=day&window_days=60&compare_to=" + then.isoformat()).json()
+    assert overview == {"summary": summary, "rfm": rfm, "cohorts": cohorts}
+
     nxt = shop.get(f"/v1/analytics/next?member_id={ids['reg0']}").json()
     assert nxt["categories"] == 3
     last_day = max(d for w, d, a, c in rows if w == "reg0")

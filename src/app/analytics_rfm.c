@@ -158,30 +158,30 @@ month_index(int32_t day)
     return d.year * 12 + d.month - 1;
 }
 
-static int
-gap_cmp(const void *pa, const void *pb)
-{
-    int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
-    return (a > b) - (a < b);
-}
-
-/* The rates as of day: repeat-purchase rate, churn over the window, days between purchases. */
+/* The rates as of day: repeat-purchase rate, churn over the window, days
+ * between purchases (the median from a histogram of the gaps: a gap is at
+ * most the history's span of days). */
 static json_t *
 rates_json(const analytics_history *h, int32_t day, int64_t window_days)
 {
-    int64_t customers = 0, repeat = 0, base = 0, churned = 0;
-    int32_t *gaps = malloc((h->day_count ? h->day_count : 1) * sizeof *gaps);
-    if (gaps == NULL)
+    int64_t customers = 0, repeat = 0, base = 0, churned = 0, gap_n = 0;
+    size_t span = (size_t)(h->max_day - h->min_day) + 1;
+    int64_t *histogram = calloc(span, sizeof *histogram);
+    if (histogram == NULL)
         abort();
-    size_t gap_n = 0;
+    double sum = 0;
     int32_t w = (int32_t)window_days;
     for (size_t i = 0; i < h->member_count; i++) {
         int64_t days = 0;
         bool in_previous = false, in_window = false;
         for (size_t d = h->first[i]; d < h->first[i + 1] && h->days[d].day <= day; d++) {
             int32_t at = h->days[d].day;
-            if (days++ > 0)
-                gaps[gap_n++] = at - h->days[d - 1].day;
+            if (days++ > 0) {
+                int32_t gap = at - h->days[d - 1].day;
+                histogram[gap]++;
+                sum += gap;
+                gap_n++;
+            }
             in_previous |= at > day - 2 * w && at <= day - w;
             in_window |= at > day - w;
         }
@@ -190,14 +190,12 @@ rates_json(const analytics_history *h, int32_t day, int64_t window_days)
         base += in_previous;
         churned += in_previous && !in_window;
     }
-    double mean = 0;
-    for (size_t g = 0; g < gap_n; g++)
-        mean += gaps[g];
-    qsort(gaps, gap_n, sizeof *gaps, gap_cmp);
-    json_t *between = json_pack("{s:o, s:o, s:I}", "mean", gap_n ? json_real(mean / (double)gap_n) : json_null(),
-                                "median", gap_n ? json_integer(gaps[gap_n / 2]) : json_null(), "gaps",
-                                (json_int_t)gap_n);
-    free(gaps);
+    int64_t median = 0, seen = 0;
+    while (gap_n > 0 && seen + histogram[median] <= gap_n / 2)
+        seen += histogram[median++];
+    free(histogram);
+    json_t *between = json_pack("{s:o, s:o, s:I}", "mean", gap_n ? json_real(sum / (double)gap_n) : json_null(),
+                                "median", gap_n ? json_integer(median) : json_null(), "gaps", (json_int_t)gap_n);
     json_t *churn = json_pack("{s:I, s:o, s:o, s:I, s:I, s:o}", "window_days", (json_int_t)window_days, "from",
                               analytics_json_day(day - w + 1), "to", analytics_json_day(day), "active_before",
                               (json_int_t)base, "churned", (json_int_t)churned, "rate",

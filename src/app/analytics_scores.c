@@ -15,6 +15,7 @@
 
 #include "core/bounds.h"
 #include "core/rfm.h"
+#include "store/db_rows.h"
 
 #include <assert.h>
 #include <math.h>
@@ -40,85 +41,67 @@ typedef struct scores_batch {
     int64_t now_us;
 } scores_batch;
 
-static char *
-upsert_sql(size_t rows)
+/* Appends a value in currency units as whole cents, or NULL when unknown. */
+static void
+cents_or_null(db_rows *rows, double v)
 {
-    static const char HEAD[] =
-        "INSERT INTO member_scores (member_id, computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
-        " rfm_m, rfm_segment, p_alive, expected_purchases_90d, expected_value_cents, clv_cents, next_purchase_date, next_category,"
-        " next_categories) VALUES ";
-    static const char ROW[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    static const char TAIL[] =
-        " ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, recency_days ="
-        " excluded.recency_days, frequency = excluded.frequency, monetary_cents = excluded.monetary_cents,"
-        " rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_segment = excluded.rfm_segment,"
-        " p_alive = excluded.p_alive, expected_purchases_90d = excluded.expected_purchases_90d,"
-        " expected_value_cents = excluded.expected_value_cents, clv_cents ="
-        " excluded.clv_cents, next_purchase_date = excluded.next_purchase_date, next_category = excluded.next_category,"
-        " next_categories = excluded.next_categories";
-    size_t bytes = sizeof HEAD + rows * sizeof ROW + sizeof TAIL;
-    char *sql = malloc(bytes), *p = sql;
-    if (sql == NULL)
-        abort();
-    p += snprintf(p, bytes, "%s", HEAD);
-    for (size_t i = 0; i < rows; i++)
-        p += snprintf(p, bytes - (size_t)(p - sql), i ? ",%s" : "%s", ROW);
-    snprintf(p, bytes - (size_t)(p - sql), "%s", TAIL);
-    return sql;
+    if (isfinite(v))
+        db_rows_int(rows, (int64_t)llround(v * 100.0));
+    else
+        db_rows_null(rows);
 }
 
 static void
-bind_double_or_null(db_stmt *stmt, int index, double v)
+double_or_null(db_rows *rows, double v)
 {
     if (isfinite(v))
-        db_bind_double(stmt, index, v);
+        db_rows_double(rows, v);
     else
-        db_bind_null(stmt, index);
+        db_rows_null(rows);
 }
 
-/* Binds a value in currency units as whole cents, or NULL when unknown. */
-static void
-bind_cents_or_null(db_stmt *stmt, int index, double v)
-{
-    if (isfinite(v))
-        db_bind_int64(stmt, index, (int64_t)llround(v * 100.0));
-    else
-        db_bind_null(stmt, index);
-}
-
+/* One batch of scores as a multi-row upsert (db_rows fills each statement to DB_PARAMS_MAX). */
 static app_status
 write_batch_tx(db *conn, void *arg, app_error *err)
 {
     scores_batch *b = arg;
-    char *sql = upsert_sql(b->count);
-    db_stmt *stmt = db_prepare(conn, sql);
-    free(sql);
-    if (stmt == NULL)
-        return app_db_fail(err, conn, DB_ERROR);
-    int k = 1;
+    db_rows rows;
+    db_rows_init(&rows,
+                 "INSERT INTO member_scores (member_id, computed_at, recency_days, frequency, monetary_cents, rfm_r,"
+                 " rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d, expected_value_cents, clv_cents,"
+                 " next_purchase_date, next_category, next_categories) VALUES ",
+                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 " ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, recency_days ="
+                 " excluded.recency_days, frequency = excluded.frequency, monetary_cents = excluded.monetary_cents,"
+                 " rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_segment ="
+                 " excluded.rfm_segment, p_alive = excluded.p_alive, expected_purchases_90d ="
+                 " excluded.expected_purchases_90d, expected_value_cents = excluded.expected_value_cents, clv_cents ="
+                 " excluded.clv_cents, next_purchase_date = excluded.next_purchase_date, next_category ="
+                 " excluded.next_category, next_categories = excluded.next_categories");
+    assert(rows.columns == SCORE_COLUMNS);
+    db_rows_reserve(&rows, b->count);
     for (size_t i = 0; i < b->count; i++) {
         const score_row *r = &b->rows[i];
-        db_bind_int64(stmt, k++, r->member_id);
-        db_bind_int64(stmt, k++, b->now_us);
-        db_bind_int64(stmt, k++, r->rfm.recency_days);
-        db_bind_int64(stmt, k++, r->rfm.frequency);
-        db_bind_int64(stmt, k++, r->rfm.monetary_cents);
-        db_bind_int64(stmt, k++, r->score.r);
-        db_bind_int64(stmt, k++, r->score.f);
-        db_bind_int64(stmt, k++, r->score.m);
-        db_bind_text(stmt, k++, rfm_segment_key(r->score.segment), -1);
-        bind_double_or_null(stmt, k++, r->p_alive);
-        bind_double_or_null(stmt, k++, r->expected);
-        bind_cents_or_null(stmt, k++, r->value);
-        bind_cents_or_null(stmt, k++, r->clv);
-        db_bind_text(stmt, k++, r->next_date, -1);
-        db_bind_text_or_null(stmt, k++, r->next_category[0] ? r->next_category : NULL);
-        db_bind_text(stmt, k++, r->next_categories, -1);
+        db_rows_int(&rows, r->member_id);
+        db_rows_int(&rows, b->now_us);
+        db_rows_int(&rows, r->rfm.recency_days);
+        db_rows_int(&rows, r->rfm.frequency);
+        db_rows_int(&rows, r->rfm.monetary_cents);
+        db_rows_int(&rows, r->score.r);
+        db_rows_int(&rows, r->score.f);
+        db_rows_int(&rows, r->score.m);
+        db_rows_text(&rows, rfm_segment_key(r->score.segment));
+        double_or_null(&rows, r->p_alive);
+        double_or_null(&rows, r->expected);
+        cents_or_null(&rows, r->value);
+        cents_or_null(&rows, r->clv);
+        db_rows_text(&rows, r->next_date);
+        db_rows_text(&rows, r->next_category[0] ? r->next_category : NULL);
+        db_rows_text(&rows, r->next_categories);
     }
-    assert(k == (int)b->count * SCORE_COLUMNS + 1);
-    int rc = db_step(stmt);
-    db_finalize(stmt);
-    return rc == DB_DONE ? APP_OK : app_db_fail(err, conn, rc);
+    int rc = db_rows_flush(conn, &rows, NULL);
+    db_rows_free(&rows);
+    return rc == DB_OK ? APP_OK : app_db_fail(err, conn, rc);
 }
 
 typedef struct scores_finish {

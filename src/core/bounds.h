@@ -321,7 +321,7 @@
 /* Next need: categories a score names, and the half-life of the weight of what customers bought. */
 #define ANALYTICS_NEXT_CATEGORIES 3
 #define ANALYTICS_NEXT_HALF_LIFE_DAYS 180.0
-/* Scores written per statement: a multi-row upsert stays well under SQLite's 32,766 parameters. */
+/* Scores written per transaction (db_rows splits them into statements of DB_PARAMS_MAX values). */
 #define ANALYTICS_SCORES_BATCH 500
 /* A model is fitted only when this many customers made a repeat purchase: fewer say nothing. */
 #define ANALYTICS_FIT_REPEAT_BUYERS_MIN 5

@@ -10,8 +10,9 @@
 #include <string.h>
 
 struct db_value {
-    enum { VALUE_NULL, VALUE_INT, VALUE_TEXT } kind;
+    enum { VALUE_NULL, VALUE_INT, VALUE_DOUBLE, VALUE_TEXT } kind;
     int64_t i;
+    double d;
     const char *s;
 };
 
@@ -53,6 +54,12 @@ void
 db_rows_int(db_rows *r, int64_t value)
 {
     push(r, (db_value){.kind = VALUE_INT, .i = value});
+}
+
+void
+db_rows_double(db_rows *r, double value)
+{
+    push(r, (db_value){.kind = VALUE_DOUBLE, .d = value});
 }
 
 void
@@ -120,6 +127,8 @@ db_rows_flush(db *conn, db_rows *r, int64_t *changed)
         for (int k = 0; k < (int)(n * (size_t)r->columns); k++) {
             if (v[k].kind == VALUE_INT)
                 db_bind_int64(stmt, k + 1, v[k].i);
+            else if (v[k].kind == VALUE_DOUBLE)
+                db_bind_double(stmt, k + 1, v[k].d);
             else if (v[k].kind == VALUE_TEXT)
                 db_bind_text(stmt, k + 1, v[k].s, -1);
             else

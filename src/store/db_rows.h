@@ -31,6 +31,7 @@ void db_rows_reserve(db_rows *r, size_t rows);
 
 /* Appends the next value of the current row (rows are filled in order). */
 void db_rows_int(db_rows *r, int64_t value);
+void db_rows_double(db_rows *r, double value);
 void db_rows_text(db_rows *r, const char *text); /* NULL: SQL NULL */
 void db_rows_null(db_rows *r);
 

@@ -224,6 +224,7 @@ def test_small_shop_reports_match_an_independent_count(shop, tmp_path):
     gaps = [(b - a).days for d in days.values() for a, b in zip(sorted(d), sorted(d)[1:])]
     assert rates["days_between_purchases"]["gaps"] == len(gaps)
     assert abs(rates["days_between_purchases"]["mean"] - sum(gaps) / len(gaps)) < 1e-9
+    assert rates["days_between_purchases"]["median"] == sorted(gaps)[len(gaps) // 2]
 
     then = TODAY - datetime.timedelta(days=100)
     rfm = shop.get("/v1/analytics/rfm?compare_to=" + then.isoformat()).json()
@@ -381,6 +382,9 @@ def test_pages_of_purchases_and_lines_lose_and_double_nothing(shop, tmp_path):
     for i in (0, 6665, 6666, 6667, 9999):
         got = analytics(shop, "next", "--member", str(ids[f"u{i}"]))["member"]["last_categories"]
         assert sorted(got) == sorted(cats[(i + k) % 7] for k in range(3)), (i, got)
+    # Scores of 10,000 members: many statements a batch (DB_PARAMS_MAX values each).
+    run_patron("jobs", "run", "analytics_scores", "--db", shop.db.url)
+    assert shop.db.count("member_scores") == 10000
 
 
 def test_cdnow_master_in_pages(shop):

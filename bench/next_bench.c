@@ -68,14 +68,16 @@ main(int argc, char **argv)
         for (int i = 0; i < PURCHASES - 1; i++) {
             next_model_add_purchase(&m, &bought[c * PURCHASES + i], 1, 1.0);
             if (i > 0)
-                next_model_add_transition(&m, &bought[c * PURCHASES + i - 1], 1, &bought[c * PURCHASES + i], 1, 1.0);
+                next_model_add_transition(&m, &bought[c * PURCHASES + i - 1], 1,
+                                          &bought[c * PURCHASES + i], 1, 1.0);
         }
     double t1 = seconds();
     int popular[3], top[3];
     next_model_popular(&m, popular, 3);
     size_t hits = 0, base = 0, best = 0;
     for (size_t c = 0; c < n; c++) {
-        const int *last = &bought[c * PURCHASES + PURCHASES - 2], next = bought[c * PURCHASES + PURCHASES - 1];
+        const int *last = &bought[c * PURCHASES + PURCHASES - 2],
+                  next = bought[c * PURCHASES + PURCHASES - 1];
         size_t got = next_model_predict(&m, last, 1, top, NULL, 3);
         hits += in_top(next, top, got);
         base += in_top(next, popular, 3);
@@ -83,9 +85,11 @@ main(int argc, char **argv)
         best += in_top(next, truth, 3);
     }
     double t2 = seconds();
-    printf("next need: %zu customers x %d purchases, %d categories; train %.2f s (%.1f M transitions/s),"
+    printf("next need: %zu customers x %d purchases, %d categories; train %.2f s (%.1f M "
+           "transitions/s),"
            " predict %.2f s (%.1f M/s)\n",
-           n, PURCHASES, K, t1 - t0, n * (PURCHASES - 2) / (t1 - t0) / 1e6, t2 - t1, n / (t2 - t1) / 1e6);
+           n, PURCHASES, K, t1 - t0, n * (PURCHASES - 2) / (t1 - t0) / 1e6, t2 - t1,
+           n / (t2 - t1) / 1e6);
     printf("next need: hit rate at 3: model %.4f, popularity baseline %.4f, the true matrix %.4f\n",
            (double)hits / n, (double)base / n, (double)best / n);
     next_model_release(&m);

@@ -47,14 +47,15 @@ read_day(analytics_param_fn get, void *ctx, const char *name, int32_t *day, app_
     if (text == NULL)
         return APP_OK;
     if (civil_parse(text, &d) != 0)
-        return app_fail(err, APP_INVALID, "invalid_date", "%s '%.40s' is not a date such as 2026-11-24", name, text);
+        return app_fail(err, APP_INVALID, "invalid_date",
+                        "%s '%.40s' is not a date such as 2026-11-24", name, text);
     *day = (int32_t)civil_to_days(d);
     return APP_OK;
 }
 
 static app_status
-read_integer(analytics_param_fn get, void *ctx, const char *name, int64_t min, int64_t max, int64_t *out,
-             app_error *err)
+read_integer(analytics_param_fn get, void *ctx, const char *name, int64_t min, int64_t max,
+             int64_t *out, app_error *err)
 {
     const char *text = get(ctx, name);
     if (text == NULL)
@@ -62,17 +63,24 @@ read_integer(analytics_param_fn get, void *ctx, const char *name, int64_t min, i
     char *end = NULL;
     long long v = strtoll(text, &end, 10);
     if (end == text || *end != '\0' || v < min || v > max)
-        return app_fail(err, APP_INVALID, "invalid_number", "%s '%.40s' must be a whole number from %lld to %lld",
-                        name, text, (long long)min, (long long)max);
+        return app_fail(err, APP_INVALID, "invalid_number",
+                        "%s '%.40s' must be a whole number from %lld to %lld", name, text,
+                        (long long)min, (long long)max);
     *out = v;
     return APP_OK;
 }
 
 app_status
-analytics_options_read(analytics_param_fn get, void *ctx, int64_t now_us, analytics_options *opts, app_error *err)
+analytics_options_read(analytics_param_fn get, void *ctx, int64_t now_us, analytics_options *opts,
+                       app_error *err)
 {
-    *opts = (analytics_options){true, ANALYTICS_DAY_NONE, ANALYTICS_DAY_NONE, analytics_today(now_us),
-                                ANALYTICS_DAY_NONE, 90, 0};
+    *opts = (analytics_options){true,
+                                ANALYTICS_DAY_NONE,
+                                ANALYTICS_DAY_NONE,
+                                analytics_today(now_us),
+                                ANALYTICS_DAY_NONE,
+                                90,
+                                0};
     const char *unit = get(ctx, "unit");
     if (unit != NULL && strcmp(unit, "week") != 0 && strcmp(unit, "day") != 0)
         return app_fail(err, APP_INVALID, "invalid_unit", "unit '%.20s' must be day or week", unit);
@@ -88,27 +96,31 @@ analytics_options_read(analytics_param_fn get, void *ctx, int64_t now_us, analyt
         st = read_integer(get, ctx, "window_days", 1, 3650, &opts->window_days, err);
     if (st == APP_OK)
         st = read_integer(get, ctx, "member_id", 1, INT64_MAX, &opts->member_id, err);
-    if (st == APP_OK && opts->calibration_end_day != ANALYTICS_DAY_NONE && opts->holdout_end_day != ANALYTICS_DAY_NONE &&
+    if (st == APP_OK && opts->calibration_end_day != ANALYTICS_DAY_NONE &&
+        opts->holdout_end_day != ANALYTICS_DAY_NONE &&
         opts->holdout_end_day < opts->calibration_end_day)
-        return app_fail(err, APP_INVALID, "invalid_dates", "holdout_end must not come before calibration_end");
-    if (st == APP_OK && opts->compare_day != ANALYTICS_DAY_NONE && opts->compare_day >= opts->as_of_day)
+        return app_fail(err, APP_INVALID, "invalid_dates",
+                        "holdout_end must not come before calibration_end");
+    if (st == APP_OK && opts->compare_day != ANALYTICS_DAY_NONE &&
+        opts->compare_day >= opts->as_of_day)
         return app_fail(err, APP_INVALID, "invalid_dates", "compare_to must come before as_of");
     return st;
 }
 
 void
-analytics_calibration(const analytics_history *h, const analytics_options *opts, int32_t *calibration_end,
-                      int32_t *holdout_end)
+analytics_calibration(const analytics_history *h, const analytics_options *opts,
+                      int32_t *calibration_end, int32_t *holdout_end)
 {
-    *calibration_end = opts->calibration_end_day != ANALYTICS_DAY_NONE ? opts->calibration_end_day : h->max_day;
+    *calibration_end =
+        opts->calibration_end_day != ANALYTICS_DAY_NONE ? opts->calibration_end_day : h->max_day;
     *holdout_end = opts->holdout_end_day != ANALYTICS_DAY_NONE ? opts->holdout_end_day : h->max_day;
     if (*holdout_end < *calibration_end)
         *holdout_end = *calibration_end;
 }
 
 size_t
-analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t holdout_end, double unit_days,
-                    analytics_customer *out, int32_t *first_day)
+analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t holdout_end,
+                    double unit_days, analytics_customer *out, int32_t *first_day)
 {
     assert(unit_days == 1.0 || unit_days == 7.0);
     size_t n = 0;
@@ -126,9 +138,12 @@ analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t
             } else if (d->day <= holdout_end)
                 holdout++;
         }
-        out[n] = (analytics_customer){h->member_ids[i], (double)x, (last - first) / unit_days,
+        out[n] = (analytics_customer){h->member_ids[i],
+                                      (double)x,
+                                      (last - first) / unit_days,
                                       (calibration_end - first) / unit_days,
-                                      x > 0 ? (double)repeat_cents / (double)x / 100.0 : 0.0, (double)holdout};
+                                      x > 0 ? (double)repeat_cents / (double)x / 100.0 : 0.0,
+                                      (double)holdout};
         if (first_day != NULL)
             first_day[n] = first;
         n++;
@@ -169,10 +184,11 @@ json_number_or_null(double v)
 }
 
 json_t *
-analytics_fit_json(const btyd_fit *fit, const char *const *names)
+analytics_fit_json(const btyd_fit *fit, const char *const *names, int name_count)
 {
+    assert(name_count == fit->param_count);
     json_t *out = json_object(), *se = json_object();
-    for (int k = 0; k < fit->param_count; k++) {
+    for (int k = 0; k < name_count; k++) {
         json_object_set_new(out, names[k], json_real(fit->params[k]));
         json_object_set_new(se, names[k], json_number_or_null(fit->se[k]));
     }
@@ -190,16 +206,19 @@ analytics_require_repeat_buyers(size_t repeat_buyers, app_error *err)
 {
     if (repeat_buyers >= ANALYTICS_FIT_REPEAT_BUYERS_MIN)
         return APP_OK;
-    return app_fail(err, APP_INVALID, "not_enough_data",
-                    "the models need at least %d customers with a repeat purchase in the calibration period;"
-                    " there are %zu", ANALYTICS_FIT_REPEAT_BUYERS_MIN, repeat_buyers);
+    return app_fail(
+        err, APP_INVALID, "not_enough_data",
+        "the models need at least %d customers with a repeat purchase in the calibration period;"
+        " there are %zu",
+        ANALYTICS_FIT_REPEAT_BUYERS_MIN, repeat_buyers);
 }
 
 /* Loads the history and summarises it per opts: the caller frees *customers
  * and releases *h (also on error). */
 static app_status
-load_summary(db *conn, const analytics_options *opts, analytics_history *h, analytics_customer **customers,
-             size_t *count, int32_t *calibration_end, int32_t *holdout_end, app_error *err)
+load_summary(db *conn, const analytics_options *opts, analytics_history *h,
+             analytics_customer **customers, size_t *count, int32_t *calibration_end,
+             int32_t *holdout_end, app_error *err)
 {
     app_status st = analytics_history_load(conn, INT64_MAX, 0, h, err);
     if (st != APP_OK)
@@ -208,13 +227,14 @@ load_summary(db *conn, const analytics_options *opts, analytics_history *h, anal
     *customers = malloc((h->member_count ? h->member_count : 1) * sizeof **customers);
     if (*customers == NULL)
         abort();
-    *count = analytics_summarise(h, *calibration_end, *holdout_end, opts->weeks ? 7.0 : 1.0, *customers, NULL);
+    *count = analytics_summarise(h, *calibration_end, *holdout_end, opts->weeks ? 7.0 : 1.0,
+                                 *customers, NULL);
     return APP_OK;
 }
 
 app_status
-analytics_customers(db *conn, int64_t now_us, const analytics_options *opts, analytics_customer **out,
-                    size_t *count, app_error *err)
+analytics_customers(db *conn, int64_t now_us, const analytics_options *opts,
+                    analytics_customer **out, size_t *count, app_error *err)
 {
     (void)now_us;
     analytics_history h;
@@ -248,14 +268,15 @@ analytics_summary_of(const analytics_history *h, const analytics_options *opts)
             }
         }
         double unit = opts->weeks ? 7.0 : 1.0;
-        out = json_pack("{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:f, s:f}, s:{s:f}, s:o, s:{s:f, s:f}}", "unit",
-                        opts->weeks ? "week" : "day", "calibration_end", analytics_json_day(cal_end), "holdout_end",
-                        analytics_json_day(hold_end), "customers", (json_int_t)n, "repeat_customers",
-                        (json_int_t)repeat, "purchases", (json_int_t)h->purchase_count, "purchase_days",
-                        (json_int_t)h->day_count, "x", "mean", n ? sum_x / (double)n : 0.0, "max", max_x, "T", "mean",
-                        n ? sum_T / (double)n : 0.0, "mean_repeat_value",
-                        repeat ? json_real(sum_value / (double)repeat) : json_null(), "holdout", "length",
-                        (hold_end - cal_end) / unit, "repeat_purchases", holdout);
+        out = json_pack(
+            "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:f, s:f}, s:{s:f}, s:o, s:{s:f, s:f}}", "unit",
+            opts->weeks ? "week" : "day", "calibration_end", analytics_json_day(cal_end),
+            "holdout_end", analytics_json_day(hold_end), "customers", (json_int_t)n,
+            "repeat_customers", (json_int_t)repeat, "purchases", (json_int_t)h->purchase_count,
+            "purchase_days", (json_int_t)h->day_count, "x", "mean", n ? sum_x / (double)n : 0.0,
+            "max", max_x, "T", "mean", n ? sum_T / (double)n : 0.0, "mean_repeat_value",
+            repeat ? json_real(sum_value / (double)repeat) : json_null(), "holdout", "length",
+            (hold_end - cal_end) / unit, "repeat_purchases", holdout);
     }
     free(c);
     return out;
@@ -263,9 +284,9 @@ analytics_summary_of(const analytics_history *h, const analytics_options *opts)
 
 /* Runs a report made from the history alone: loads it, answers, releases it. */
 static app_status
-from_history(db *conn, const analytics_options *opts, json_t *(*report)(const analytics_history *,
-                                                                         const analytics_options *),
-             json_t **out, app_error *err)
+from_history(db *conn, const analytics_options *opts,
+             json_t *(*report)(const analytics_history *, const analytics_options *), json_t **out,
+             app_error *err)
 {
     analytics_history h;
     app_status st = analytics_history_load(conn, INT64_MAX, 0, &h, err);
@@ -276,7 +297,8 @@ from_history(db *conn, const analytics_options *opts, json_t *(*report)(const an
 }
 
 app_status
-analytics_summary(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+analytics_summary(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                  app_error *err)
 {
     (void)now_us;
     return from_history(conn, opts, analytics_summary_of, out, err);
@@ -290,7 +312,8 @@ analytics_rfm(db *conn, int64_t now_us, const analytics_options *opts, json_t **
 }
 
 app_status
-analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                  app_error *err)
 {
     (void)now_us;
     return from_history(conn, opts, analytics_cohorts_of, out, err);
@@ -300,27 +323,28 @@ analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_
 static json_t *
 overview_of(const analytics_history *h, const analytics_options *opts)
 {
-    return json_pack("{s:o, s:o, s:o}", "summary", analytics_summary_of(h, opts), "rfm", analytics_rfm_of(h, opts),
-                     "cohorts", analytics_cohorts_of(h, opts));
+    return json_pack("{s:o, s:o, s:o}", "summary", analytics_summary_of(h, opts), "rfm",
+                     analytics_rfm_of(h, opts), "cohorts", analytics_cohorts_of(h, opts));
 }
 
 app_status
-analytics_overview(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+analytics_overview(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                   app_error *err)
 {
     (void)now_us;
     return from_history(conn, opts, overview_of, out, err);
 }
 
-static const char *const BGNBD_NAMES[] = {"r", "alpha", "a", "b"};
-static const char *const PNBD_NAMES[] = {"r", "alpha", "s", "beta"};
-static const char *const GG_NAMES[] = {"p", "q", "v"};
+const char *const ANALYTICS_BGNBD_NAMES[4] = {"r", "alpha", "a", "b"};
+const char *const ANALYTICS_PNBD_NAMES[4] = {"r", "alpha", "s", "beta"};
+const char *const ANALYTICS_GG_NAMES[3] = {"p", "q", "v"};
 
 /* The fit of one model, or {"error": ...} when it did not converge. */
 static json_t *
-model_json(btyd_status status, const btyd_fit *fit, const char *const *names)
+model_json(btyd_status status, const btyd_fit *fit, const char *const *names, int name_count)
 {
     if (status == BTYD_OK)
-        return analytics_fit_json(fit, names);
+        return analytics_fit_json(fit, names, name_count);
     return json_pack("{s:s}", "error", btyd_status_text(status));
 }
 
@@ -343,15 +367,17 @@ analytics_fit(db *conn, int64_t now_us, const analytics_options *opts, json_t **
     }
     if (st == APP_OK) {
         btyd_fit bg, pn, gg;
-        btyd_status bs = bgnbd_fit(rows, rows_n, &bg), ps = pnbd_fit(rows, rows_n, &pn), gs = gg_fit(spend, spend_n, &gg);
-        json_t *gamma = model_json(gs, &gg, GG_NAMES);
+        btyd_status bs = bgnbd_fit(rows, rows_n, &bg), ps = pnbd_fit(rows, rows_n, &pn),
+                    gs = gg_fit(spend, spend_n, &gg);
+        json_t *gamma = model_json(gs, &gg, ANALYTICS_GG_NAMES, 3);
         json_object_set_new(gamma, "frequency_value_correlation",
                             json_number_or_null(gg_frequency_value_correlation(spend, spend_n)));
-        *out = json_pack("{s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o}", "unit", opts->weeks ? "week" : "day",
-                         "calibration_end", analytics_json_day(cal_end), "customers", (json_int_t)n,
-                         "repeat_customers", (json_int_t)spend_n, "rows", (json_int_t)rows_n, "bgnbd",
-                         model_json(bs, &bg, BGNBD_NAMES), "pareto_nbd", model_json(ps, &pn, PNBD_NAMES),
-                         "gamma_gamma", gamma);
+        *out = json_pack("{s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o}", "unit",
+                         opts->weeks ? "week" : "day", "calibration_end",
+                         analytics_json_day(cal_end), "customers", (json_int_t)n,
+                         "repeat_customers", (json_int_t)spend_n, "rows", (json_int_t)rows_n,
+                         "bgnbd", model_json(bs, &bg, ANALYTICS_BGNBD_NAMES, 4), "pareto_nbd",
+                         model_json(ps, &pn, ANALYTICS_PNBD_NAMES, 4), "gamma_gamma", gamma);
     }
     free(rows);
     free(spend);

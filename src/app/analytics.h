@@ -38,8 +38,8 @@ typedef struct analytics_options {
  * (dates, 2026-11-24), window_days, member_id. get(ctx, name) answers NULL
  * for an absent one. Defaults as above; weeks unless unit=day. */
 typedef const char *(*analytics_param_fn)(void *ctx, const char *name);
-app_status analytics_options_read(analytics_param_fn get, void *ctx, int64_t now_us, analytics_options *opts,
-                                  app_error *err);
+app_status analytics_options_read(analytics_param_fn get, void *ctx, int64_t now_us,
+                                  analytics_options *opts, app_error *err);
 
 /* The customer summary: {unit, calibration_end, holdout_end, customers,
  * repeat_customers, purchases, purchase_days, x: {mean, max}, T: {mean},
@@ -50,14 +50,14 @@ app_status analytics_summary(db *conn, int64_t now_us, const analytics_options *
 /* One customer of the summary (for `patron analytics summary --csv`). */
 typedef struct analytics_customer {
     int64_t member_id;
-    double x, t_x, T;   /* in the unit */
-    double zbar;        /* mean value of the repeat purchase days, currency units (0 when x = 0) */
-    double x_holdout;   /* purchase days in the holdout */
+    double x, t_x, T; /* in the unit */
+    double zbar;      /* mean value of the repeat purchase days, currency units (0 when x = 0) */
+    double x_holdout; /* purchase days in the holdout */
 } analytics_customer;
 
 /* Every customer of the summary into a new array (*out, freed with free()). */
-app_status analytics_customers(db *conn, int64_t now_us, const analytics_options *opts, analytics_customer **out,
-                               size_t *count, app_error *err);
+app_status analytics_customers(db *conn, int64_t now_us, const analytics_options *opts,
+                               analytics_customer **out, size_t *count, app_error *err);
 
 /* Summary, RFM and cohorts from one read of the purchases (the dashboard's
  * overview): {summary, rfm, cohorts}, each as its own report answers. */
@@ -69,13 +69,15 @@ app_status analytics_overview(db *conn, int64_t now_us, const analytics_options 
  * starts, starts_agreeing, evaluations}, pareto_nbd: {r, alpha, s, beta, ...},
  * gamma_gamma: {p, q, v, loglik, se, customers, frequency_value_correlation}}.
  * Fewer than ANALYTICS_FIT_REPEAT_BUYERS_MIN repeat buyers: 400 not_enough_data. */
-app_status analytics_fit(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err);
+app_status analytics_fit(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                         app_error *err);
 
 /* The model checks on the holdout (BG/NBD and the naive last-period baseline):
  * {by_frequency: [{x, customers, actual, bgnbd, baseline}], totals,
  * tracking: [{week, date, actual, bgnbd, baseline}]}. The calibration must end
  * before the holdout: 400 otherwise. */
-app_status analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err);
+app_status analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                            app_error *err);
 
 /* A chart of a checks answer as SVG text (malloc'd, NUL-terminated):
  * "frequency" (predicted vs actual by calibration frequency) or "tracking"
@@ -86,28 +88,33 @@ char *analytics_checks_svg(const json_t *checks, const char *chart);
  * customers, segments: [{key, name, customers, share, revenue_cents,
  * revenue_share}], grid: [{r, f, customers}], movement: {from, to, rows:
  * [{from, to, customers}]} | null}. */
-app_status analytics_rfm(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err);
+app_status analytics_rfm(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                         app_error *err);
 
 /* Monthly acquisition cohorts and the rates: {as_of, cohorts: [{month,
  * customers, active: [...], retention_percent: [...], revenue_cents: [...]}],
  * rates: {customers, repeat_customers, repeat_purchase_rate, churn: {...},
  * days_between_purchases: {mean, median, gaps}}}. */
-app_status analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err);
+app_status analytics_cohorts(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                             app_error *err);
 
 /* The next need: {categories, popular, evaluation: {calibration_end,
  * holdout_end, customers, model_hit_rate_at_3, baseline_hit_rate_at_3} | null,
  * member: {...} | absent}. */
-app_status analytics_next(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err);
+app_status analytics_next(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                          app_error *err);
 
 /* The program's return between from and to (as_of - window_days .. as_of):
  * reward cost, breakage, liability, incremental revenue of campaigns with a
  * control group, and the net. */
-app_status analytics_roi(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err);
+app_status analytics_roi(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                         app_error *err);
 
 /* A member's scores as the last scores run left them ({member_id, computed_at,
  * rfm: {...}, p_alive, expected_purchases_90d, clv_cents, next_purchase_date,
  * next_categories}); 404 when the member has none yet. */
-app_status analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err);
+app_status analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **out,
+                                   app_error *err);
 
 /* The scores job: fits the models on every purchase up to now (unit day),
  * scores every member with purchases and writes member_scores (and the fit to

@@ -62,7 +62,8 @@ by_frequency(const checks_data *k, json_t **totals)
     for (size_t i = 0; i < k->n; i++) {
         while (k->h->member_ids[j] != k->c[i].member_id)
             j++;
-        int b = k->c[i].x < ANALYTICS_CHECK_FREQUENCY_MAX ? (int)k->c[i].x : ANALYTICS_CHECK_FREQUENCY_MAX;
+        int b = k->c[i].x < ANALYTICS_CHECK_FREQUENCY_MAX ? (int)k->c[i].x
+                                                          : ANALYTICS_CHECK_FREQUENCY_MAX;
         double e = bgnbd_expected_purchases(&k->p, t, k->c[i].x, k->c[i].t_x, k->c[i].T);
         double naive = baseline_of(k->h, j, k->cal_end, hold_length);
         customers[b] += 1;
@@ -82,16 +83,18 @@ by_frequency(const checks_data *k, json_t **totals)
             continue;
         char label[8];
         snprintf(label, sizeof label, b == ANALYTICS_CHECK_FREQUENCY_MAX ? "%d+" : "%d", b);
-        json_array_append_new(rows, json_pack("{s:s, s:f, s:f, s:f, s:f}", "x", label, "customers", customers[b],
-                                              "actual", actual[b] / customers[b], "bgnbd", model[b] / customers[b],
-                                              "baseline", base[b] / customers[b]));
+        json_array_append_new(rows, json_pack("{s:s, s:f, s:f, s:f, s:f}", "x", label, "customers",
+                                              customers[b], "actual", actual[b] / customers[b],
+                                              "bgnbd", model[b] / customers[b], "baseline",
+                                              base[b] / customers[b]));
     }
     double n = k->n ? (double)k->n : 1.0;
-    *totals = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "actual", sum_actual, "bgnbd", sum_model, "baseline",
-                        sum_base, "bgnbd_mae", mae_model / n, "baseline_mae", mae_base / n, "bgnbd_error_percent",
-                        sum_actual > 0 ? json_real((sum_model - sum_actual) / sum_actual * 100) : json_null(),
-                        "baseline_error_percent",
-                        sum_actual > 0 ? json_real((sum_base - sum_actual) / sum_actual * 100) : json_null());
+    *totals = json_pack(
+        "{s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "actual", sum_actual, "bgnbd", sum_model, "baseline",
+        sum_base, "bgnbd_mae", mae_model / n, "baseline_mae", mae_base / n, "bgnbd_error_percent",
+        sum_actual > 0 ? json_real((sum_model - sum_actual) / sum_actual * 100) : json_null(),
+        "baseline_error_percent",
+        sum_actual > 0 ? json_real((sum_base - sum_actual) / sum_actual * 100) : json_null());
     return rows;
 }
 
@@ -153,8 +156,9 @@ tracking(const checks_data *k)
             if (per_day[f] > 0)
                 model += per_day[f] * bgnbd_expected_repeat(&k->p, (e - f) / k->unit);
         double base = e <= cal ? cum[e] : cum[cal] + rate * (e - cal);
-        json_array_append_new(rows, json_pack("{s:o, s:f, s:f, s:f}", "date", analytics_json_day(start + e), "actual",
-                                              cum[e], "bgnbd", model, "baseline", base));
+        json_array_append_new(rows, json_pack("{s:o, s:f, s:f, s:f}", "date",
+                                              analytics_json_day(start + e), "actual", cum[e],
+                                              "bgnbd", model, "baseline", base));
         if (e == span)
             break;
     }
@@ -164,7 +168,8 @@ tracking(const checks_data *k)
 }
 
 app_status
-analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                 app_error *err)
 {
     (void)now_us;
     analytics_history h;
@@ -175,8 +180,9 @@ analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t
     analytics_calibration(&h, opts, &k.cal_end, &k.hold_end);
     if (k.hold_end <= k.cal_end) {
         analytics_history_release(&h);
-        return app_fail(err, APP_INVALID, "invalid_dates",
-                        "the model check needs a holdout: give a calibration_end before the last purchase day");
+        return app_fail(
+            err, APP_INVALID, "invalid_dates",
+            "the model check needs a holdout: give a calibration_end before the last purchase day");
     }
     analytics_customer *c = malloc((h.member_count ? h.member_count : 1) * sizeof *c);
     int32_t *first_day = malloc((h.member_count ? h.member_count : 1) * sizeof *first_day);
@@ -191,15 +197,18 @@ analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t
     st = analytics_require_repeat_buyers(spend_n, err);
     btyd_fit fit;
     if (st == APP_OK && bgnbd_fit(rows, rows_n, &fit) != BTYD_OK)
-        st = app_fail(err, APP_INVALID, "not_converged", "BG/NBD could not be fitted to these purchases");
+        st = app_fail(err, APP_INVALID, "not_converged",
+                      "BG/NBD could not be fitted to these purchases");
     if (st == APP_OK) {
         k.p = (bgnbd_params){fit.params[0], fit.params[1], fit.params[2], fit.params[3]};
         json_t *totals = NULL, *freq = by_frequency(&k, &totals);
-        *out = json_pack("{s:s, s:o, s:o, s:f, s:I, s:o, s:o, s:o, s:o}", "unit", opts->weeks ? "week" : "day",
-                         "calibration_end", analytics_json_day(k.cal_end), "holdout_end",
-                         analytics_json_day(k.hold_end), "holdout_length", (k.hold_end - k.cal_end) / k.unit,
-                         "customers", (json_int_t)k.n, "bgnbd", analytics_fit_json(&fit, (const char *const[]){"r", "alpha", "a", "b"}),
-                         "by_frequency", freq, "totals", totals, "tracking", tracking(&k));
+        *out =
+            json_pack("{s:s, s:o, s:o, s:f, s:I, s:o, s:o, s:o, s:o}", "unit",
+                      opts->weeks ? "week" : "day", "calibration_end",
+                      analytics_json_day(k.cal_end), "holdout_end", analytics_json_day(k.hold_end),
+                      "holdout_length", (k.hold_end - k.cal_end) / k.unit, "customers",
+                      (json_int_t)k.n, "bgnbd", analytics_fit_json(&fit, ANALYTICS_BGNBD_NAMES, 4),
+                      "by_frequency", freq, "totals", totals, "tracking", tracking(&k));
     }
     free(rows);
     free(c);
@@ -231,8 +240,11 @@ analytics_checks_svg(const json_t *checks, const char *chart)
     size_t n = json_array_size(rows);
     if (n == 0)
         return NULL;
-    double *actual = column(rows, "actual"), *model = column(rows, "bgnbd"), *base = column(rows, "baseline");
-    svg_series series[3] = {{"Actual", actual, false}, {"BG/NBD", model, false}, {"Baseline (last-period rate)", base, true}};
+    double *actual = column(rows, "actual"), *model = column(rows, "bgnbd"),
+           *base = column(rows, "baseline");
+    svg_series series[3] = {{"Actual", actual, false},
+                            {"BG/NBD", model, false},
+                            {"Baseline (last-period rate)", base, true}};
     char *svg;
     if (freq) {
         const char **labels = malloc(n * sizeof *labels);
@@ -240,8 +252,8 @@ analytics_checks_svg(const json_t *checks, const char *chart)
             abort();
         for (size_t i = 0; i < n; i++)
             labels[i] = json_string_value(json_object_get(json_array_get(rows, i), "x"));
-        svg_chart spec = {"Holdout purchases by calibration frequency", "Repeat purchases in calibration",
-                          "Mean purchases in the holdout", 0, 0};
+        svg_chart spec = {"Holdout purchases by calibration frequency",
+                          "Repeat purchases in calibration", "Mean purchases in the holdout", 0, 0};
         svg = svg_bar_chart(&spec, labels, n, series, 3);
         free(labels);
     } else {
@@ -250,7 +262,8 @@ analytics_checks_svg(const json_t *checks, const char *chart)
             abort();
         for (size_t i = 0; i < n; i++)
             x[i] = (double)(i + 1);
-        svg_chart spec = {"Cumulative repeat purchases", "Weeks since the first purchase", "Repeat purchases", 0, 0};
+        svg_chart spec = {"Cumulative repeat purchases", "Weeks since the first purchase",
+                          "Repeat purchases", 0, 0};
         svg = svg_line_chart(&spec, x, n, series, 3);
         free(x);
     }

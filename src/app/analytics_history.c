@@ -69,7 +69,8 @@ raw_push(raw_rows *r)
         r->capacity = r->capacity ? r->capacity * 2 : 65536;
         r->rows = realloc(r->rows, r->capacity * sizeof *r->rows);
         if (r->rows == NULL)
-            abort(); /* out of memory: STYLE.md, abort with the allocation's size unknown to recover */
+            abort(); /* out of memory: STYLE.md, abort with the allocation's size unknown to recover
+                      */
     }
     return &r->rows[r->count++];
 }
@@ -77,8 +78,8 @@ raw_push(raw_rows *r)
 /* A range of the primary key: nothing per row but the columns (erased members
  * are left out when grouping, not here: a NOT IN per page cost a scan of
  * members per page). */
-#define PURCHASES_PAGE_SQL                                                                                     \
-    "SELECT p.id, p.member_id, p.occurred_at, p.amount_cents - p.refunded_cents FROM purchases p"               \
+#define PURCHASES_PAGE_SQL                                                                         \
+    "SELECT p.id, p.member_id, p.occurred_at, p.amount_cents - p.refunded_cents FROM purchases p"  \
     " WHERE p.id > ? AND p.occurred_at < ? ORDER BY p.id LIMIT ?"
 
 /* One page's statement (ids above after, times before until_us), or NULL
@@ -137,7 +138,8 @@ id_cmp(const void *pa, const void *pb)
 static app_status
 drop_erased(db *conn, raw_rows *rows, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "SELECT id FROM members WHERE erased_at IS NOT NULL ORDER BY id");
+    db_stmt *stmt =
+        db_prepare(conn, "SELECT id FROM members WHERE erased_at IS NOT NULL ORDER BY id");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     int64_t *ids = NULL;
@@ -167,9 +169,11 @@ drop_erased(db *conn, raw_rows *rows, app_error *err)
 static int
 category_id(analytics_history *h, const char *name)
 {
-    for (int c = 0; c < h->category_count; c++)
+    for (int c = 0; c < h->category_count; c++) {
+        assert(h->categories[c] != NULL); /* the first category_count are set */
         if (strcmp(h->categories[c], name) == 0)
             return c;
+    }
     if (h->category_count == NEXT_CATEGORIES_MAX)
         return -1;
     h->categories[h->category_count] = strdup(name);
@@ -178,9 +182,9 @@ category_id(analytics_history *h, const char *name)
     return h->category_count++;
 }
 
-#define CATEGORIES_PAGE_SQL                                                                                    \
-    "SELECT p.id, p.member_id, p.occurred_at, l.category FROM purchases p"                                      \
-    " JOIN purchase_lines l ON l.purchase_id = p.id"                                                            \
+#define CATEGORIES_PAGE_SQL                                                                        \
+    "SELECT p.id, p.member_id, p.occurred_at, l.category FROM purchases p"                         \
+    " JOIN purchase_lines l ON l.purchase_id = p.id"                                               \
     " WHERE p.id > ? AND p.occurred_at < ? AND l.category IS NOT NULL ORDER BY p.id LIMIT ?"
 
 /* Reads the categories of purchase lines page by page. A page may end inside
@@ -203,20 +207,24 @@ read_categories(db *conn, int64_t until_us, day_cache *cache, analytics_history 
             first_id = got++ == 0 ? id : first_id;
             ignored_of_last = id == last_id ? ignored_of_last : 0;
             last_id = id;
-            int c = category_id(h, db_column_text(stmt, 3));
+            const char *name = db_column_text(stmt, 3);
+            int c =
+                name != NULL ? category_id(h, name) : -1; /* NULL is filtered out by the query */
             if (c < 0) {
                 ignored++;
                 ignored_of_last++;
                 continue;
             }
             raw_row *row = raw_push(out);
-            *row = (raw_row){db_column_int64(stmt, 1), id, cached_day(cache, db_column_int64(stmt, 2)), c, 0};
+            *row = (raw_row){db_column_int64(stmt, 1), id,
+                             cached_day(cache, db_column_int64(stmt, 2)), c, 0};
         }
         db_finalize(stmt);
         if (rc != DB_DONE)
             return app_db_fail(err, conn, rc);
-        if (got == ANALYTICS_LOAD_PAGE_ROWS) { /* the last purchase may be cut: read it whole next time */
-            assert(first_id != last_id);   /* a purchase has far fewer lines than a page */
+        if (got ==
+            ANALYTICS_LOAD_PAGE_ROWS) {  /* the last purchase may be cut: read it whole next time */
+            assert(first_id != last_id); /* a purchase has far fewer lines than a page */
             while (out->count > 0 && out->rows[out->count - 1].purchase_id == last_id)
                 out->count--;
             ignored -= ignored_of_last;
@@ -242,7 +250,7 @@ sort_by_member_day(const raw_rows *r)
     }
     size_t span = (size_t)(hi - lo) + 1;
     size_t *start = calloc(span + 1, sizeof *start);
-    raw_row *sorted = malloc(r->count * sizeof *sorted);
+    raw_row *sorted = calloc(r->count, sizeof *sorted);
     if (start == NULL || sorted == NULL)
         abort();
     for (size_t i = 0; i < r->count; i++)
@@ -340,10 +348,12 @@ fill_baskets(analytics_history *h, const raw_row *rows, size_t count)
 }
 
 app_status
-analytics_history_load(db *conn, int64_t until_us, unsigned flags, analytics_history *out, app_error *err)
+analytics_history_load(db *conn, int64_t until_us, unsigned flags, analytics_history *out,
+                       app_error *err)
 {
     memset(out, 0, sizeof *out);
-    day_cache cache = {calloc(DAY_CACHE_SLOTS, sizeof(int64_t)), calloc(DAY_CACHE_SLOTS, sizeof(int32_t))};
+    day_cache cache = {calloc(DAY_CACHE_SLOTS, sizeof(int64_t)),
+                       calloc(DAY_CACHE_SLOTS, sizeof(int32_t))};
     if (cache.bucket == NULL || cache.day == NULL)
         abort();
     raw_rows purchases = {0}, lines = {0};

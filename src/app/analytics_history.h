@@ -20,9 +20,9 @@
 
 /* A member's purchases on one local day. */
 typedef struct analytics_day {
-    int32_t day;          /* days since 1970-01-01, local */
-    int32_t purchases;    /* purchases that day */
-    int64_t value_cents;  /* their amounts net of refunds */
+    int32_t day;         /* days since 1970-01-01, local */
+    int32_t purchases;   /* purchases that day */
+    int64_t value_cents; /* their amounts net of refunds */
 } analytics_day;
 
 /* Categories of one purchase day (only loaded with ANALYTICS_LOAD_CATEGORIES):
@@ -34,9 +34,9 @@ typedef struct analytics_basket {
 
 typedef struct analytics_history {
     size_t member_count;
-    int64_t *member_ids;     /* ascending */
-    size_t *first;           /* member i's days are days[first[i] .. first[i + 1]) */
-    analytics_day *days;     /* each member's in ascending day order */
+    int64_t *member_ids;       /* ascending */
+    size_t *first;             /* member i's days are days[first[i] .. first[i + 1]) */
+    analytics_day *days;       /* each member's in ascending day order */
     analytics_basket *baskets; /* parallel to days, or NULL */
     size_t day_count;
     int64_t purchase_count;
@@ -51,8 +51,8 @@ enum { ANALYTICS_LOAD_CATEGORIES = 1 };
 
 /* Loads every purchase made up to until_us (exclusive) of members not
  * erased into *out (released by analytics_history_release, also on error). */
-app_status analytics_history_load(db *conn, int64_t until_us, unsigned flags, analytics_history *out,
-                                  app_error *err);
+app_status analytics_history_load(db *conn, int64_t until_us, unsigned flags,
+                                  analytics_history *out, app_error *err);
 
 /* Frees what a history holds. */
 void analytics_history_release(analytics_history *h);

@@ -19,8 +19,8 @@ json_t *analytics_json_day(int32_t day);
 int32_t analytics_today(int64_t now_us);
 
 /* The calibration and holdout ends of opts on h (defaults: the last purchase day). */
-void analytics_calibration(const analytics_history *h, const analytics_options *opts, int32_t *calibration_end,
-                           int32_t *holdout_end);
+void analytics_calibration(const analytics_history *h, const analytics_options *opts,
+                           int32_t *calibration_end, int32_t *holdout_end);
 
 /* Summarises each member of h whose first purchase is on or before
  * calibration_end into out[] (room for h->member_count) and, when first_day is
@@ -38,10 +38,16 @@ json_t *analytics_rfm_of(const analytics_history *h, const analytics_options *op
 json_t *analytics_cohorts_of(const analytics_history *h, const analytics_options *opts);
 
 /* The repeat buyers' spend rows (malloc'd; one per repeat buyer). */
-btyd_spend_row *analytics_spend_rows(const analytics_customer *customers, size_t count, size_t *row_count);
+btyd_spend_row *analytics_spend_rows(const analytics_customer *customers, size_t count,
+                                     size_t *row_count);
 
-/* A fit as JSON in the model's parameter names (names[0..param_count)). */
-json_t *analytics_fit_json(const btyd_fit *fit, const char *const *names);
+/* A fit as JSON in the model's parameter names (name_count of them: the fit's param_count). */
+json_t *analytics_fit_json(const btyd_fit *fit, const char *const *names, int name_count);
+
+/* The models' parameter names, in btyd_fit's order. */
+extern const char *const ANALYTICS_BGNBD_NAMES[4];
+extern const char *const ANALYTICS_PNBD_NAMES[4];
+extern const char *const ANALYTICS_GG_NAMES[3];
 
 /* 400 not_enough_data unless repeat buyers reach ANALYTICS_FIT_REPEAT_BUYERS_MIN. */
 app_status analytics_require_repeat_buyers(size_t repeat_buyers, app_error *err);

@@ -68,7 +68,8 @@ static size_t
 last_basket(const analytics_history *h, size_t i, int32_t day, int *out)
 {
     size_t n = 0;
-    for (size_t d = h->first[i]; h->baskets != NULL && d < h->first[i + 1] && h->days[d].day <= day; d++)
+    for (size_t d = h->first[i]; h->baskets != NULL && d < h->first[i + 1] && h->days[d].day <= day;
+         d++)
         if (!basket_empty(&h->baskets[d]))
             n = analytics_basket_categories(&h->baskets[d], out);
     return n;
@@ -107,9 +108,10 @@ names_json(const analytics_history *h, const int *ids, const double *scores, siz
 {
     json_t *out = json_array();
     for (size_t k = 0; k < n; k++)
-        json_array_append_new(out, scores ? json_pack("{s:s, s:f}", "category", h->categories[ids[k]], "probability",
-                                                      scores[k])
-                                          : json_string(h->categories[ids[k]]));
+        json_array_append_new(out, scores
+                                       ? json_pack("{s:s, s:f}", "category", h->categories[ids[k]],
+                                                   "probability", scores[k])
+                                       : json_string(h->categories[ids[k]]));
     return out;
 }
 
@@ -126,7 +128,8 @@ evaluation_json(const analytics_history *h, int32_t cal_end, int32_t hold_end)
     int64_t customers = 0, model_hits = 0, baseline_hits = 0;
     for (size_t i = 0; i < h->member_count; i++) {
         size_t last_n = last_basket(h, i, cal_end, last), next_n = 0;
-        for (size_t d = h->first[i]; last_n > 0 && d < h->first[i + 1] && h->days[d].day <= hold_end; d++)
+        for (size_t d = h->first[i];
+             last_n > 0 && d < h->first[i + 1] && h->days[d].day <= hold_end; d++)
             if (h->days[d].day > cal_end && !basket_empty(&h->baskets[d])) {
                 next_n = analytics_basket_categories(&h->baskets[d], next);
                 break;
@@ -148,34 +151,38 @@ evaluation_json(const analytics_history *h, int32_t cal_end, int32_t hold_end)
     next_model_release(&m);
     if (customers == 0)
         return json_null();
-    return json_pack("{s:o, s:o, s:I, s:f, s:f}", "calibration_end", analytics_json_day(cal_end), "holdout_end",
-                     analytics_json_day(hold_end), "customers", (json_int_t)customers, "model_hit_rate_at_3",
+    return json_pack("{s:o, s:o, s:I, s:f, s:f}", "calibration_end", analytics_json_day(cal_end),
+                     "holdout_end", analytics_json_day(hold_end), "customers",
+                     (json_int_t)customers, "model_hit_rate_at_3",
                      (double)model_hits / (double)customers, "baseline_hit_rate_at_3",
                      (double)baseline_hits / (double)customers);
 }
 
 static app_status
-member_json(const analytics_history *h, const next_model *m, int64_t member_id, int32_t day, json_t **out,
-            app_error *err)
+member_json(const analytics_history *h, const next_model *m, int64_t member_id, int32_t day,
+            json_t **out, app_error *err)
 {
     long i = analytics_history_find(h, member_id);
     if (i < 0 || h->days[h->first[i]].day > day)
-        return app_fail(err, APP_NOT_FOUND, "not_found", "member %lld has no purchases on or before that day",
-                        (long long)member_id);
+        return app_fail(err, APP_NOT_FOUND, "not_found",
+                        "member %lld has no purchases on or before that day", (long long)member_id);
     int last[NEXT_CATEGORIES_MAX], top[ANALYTICS_NEXT_CATEGORIES];
     double scores[ANALYTICS_NEXT_CATEGORIES];
     size_t last_n = last_basket(h, (size_t)i, day, last);
-    size_t top_n = h->category_count ? next_model_predict(m, last, last_n, top, scores, ANALYTICS_NEXT_CATEGORIES) : 0;
+    size_t top_n = h->category_count
+                       ? next_model_predict(m, last, last_n, top, scores, ANALYTICS_NEXT_CATEGORIES)
+                       : 0;
     int32_t next_day = analytics_next_day(h, (size_t)i, day, analytics_mean_gap_days(h, day));
     *out = json_pack("{s:I, s:o, s:o, s:b}", "member_id", (json_int_t)member_id, "last_categories",
-                     names_json(h, last, NULL, last_n), "next_categories", names_json(h, top, scores, top_n),
-                     "next_purchase_overdue", next_day < day);
+                     names_json(h, last, NULL, last_n), "next_categories",
+                     names_json(h, top, scores, top_n), "next_purchase_overdue", next_day < day);
     json_object_set_new(*out, "next_purchase_date", analytics_json_day(next_day));
     return APP_OK;
 }
 
 app_status
-analytics_next(db *conn, int64_t now_us, const analytics_options *opts, json_t **out, app_error *err)
+analytics_next(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+               app_error *err)
 {
     (void)now_us;
     analytics_history h;
@@ -183,7 +190,8 @@ analytics_next(db *conn, int64_t now_us, const analytics_options *opts, json_t *
     if (st != APP_OK)
         return st;
     int32_t day = opts->as_of_day;
-    int32_t cal_end = opts->calibration_end_day != ANALYTICS_DAY_NONE ? opts->calibration_end_day : day - 90;
+    int32_t cal_end =
+        opts->calibration_end_day != ANALYTICS_DAY_NONE ? opts->calibration_end_day : day - 90;
     int32_t hold_end = opts->holdout_end_day != ANALYTICS_DAY_NONE ? opts->holdout_end_day : day;
     next_model m;
     if (!analytics_next_train(&h, day, &m))
@@ -194,11 +202,13 @@ analytics_next(db *conn, int64_t now_us, const analytics_options *opts, json_t *
     if (opts->member_id != 0)
         st = member_json(&h, &m, opts->member_id, day, &member, err);
     if (st == APP_OK) {
-        *out = json_pack("{s:o, s:i, s:I, s:o, s:f, s:o}", "as_of", analytics_json_day(day), "categories",
-                         h.category_count, "categories_ignored", (json_int_t)h.categories_ignored, "popular",
-                         names_json(&h, popular, NULL, popular_n), "mean_days_between_purchases",
-                         analytics_mean_gap_days(&h, day), "evaluation",
-                         h.category_count && hold_end > cal_end ? evaluation_json(&h, cal_end, hold_end) : json_null());
+        *out = json_pack(
+            "{s:o, s:i, s:I, s:o, s:f, s:o}", "as_of", analytics_json_day(day), "categories",
+            h.category_count, "categories_ignored", (json_int_t)h.categories_ignored, "popular",
+            names_json(&h, popular, NULL, popular_n), "mean_days_between_purchases",
+            analytics_mean_gap_days(&h, day), "evaluation",
+            h.category_count && hold_end > cal_end ? evaluation_json(&h, cal_end, hold_end)
+                                                   : json_null());
         if (member != NULL)
             json_object_set_new(*out, "member", member);
     }

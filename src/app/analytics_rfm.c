@@ -81,10 +81,12 @@ segments_json(const rfm_run *run)
     json_t *rows = json_array();
     for (int s = 0; s < RFM_SEGMENT_COUNT; s++)
         json_array_append_new(
-            rows, json_pack("{s:s, s:s, s:I, s:f, s:I, s:f}", "key", rfm_segment_key((rfm_segment)s), "name",
-                            rfm_segment_name((rfm_segment)s), "customers", (json_int_t)customers[s], "share",
-                            run->n ? customers[s] / (double)run->n : 0.0, "revenue_cents", (json_int_t)revenue[s],
-                            "revenue_share", total > 0 ? revenue[s] / total : 0.0));
+            rows, json_pack("{s:s, s:s, s:I, s:f, s:I, s:f}", "key",
+                            rfm_segment_key((rfm_segment)s), "name",
+                            rfm_segment_name((rfm_segment)s), "customers", (json_int_t)customers[s],
+                            "share", run->n ? customers[s] / (double)run->n : 0.0, "revenue_cents",
+                            (json_int_t)revenue[s], "revenue_share",
+                            total > 0 ? revenue[s] / total : 0.0));
     return rows;
 }
 
@@ -97,9 +99,10 @@ grid_json(const rfm_run *run)
     json_t *rows = json_array();
     for (int r = 5; r >= 1; r--)
         for (int f = 1; f <= 5; f++)
-            json_array_append_new(rows, json_pack("{s:i, s:i, s:I, s:s}", "r", r, "f", f, "customers",
-                                                  (json_int_t)cells[r - 1][f - 1], "segment",
-                                                  rfm_segment_key(rfm_segment_of(r, f))));
+            json_array_append_new(rows,
+                                  json_pack("{s:i, s:i, s:I, s:s}", "r", r, "f", f, "customers",
+                                            (json_int_t)cells[r - 1][f - 1], "segment",
+                                            rfm_segment_key(rfm_segment_of(r, f))));
     return rows;
 }
 
@@ -122,10 +125,12 @@ movement_json(const analytics_history *h, const rfm_run *before, const rfm_run *
     for (int f = 0; f <= RFM_SEGMENT_COUNT; f++)
         for (int t = 0; t < RFM_SEGMENT_COUNT; t++)
             if (moves[f][t] > 0)
-                json_array_append_new(rows, json_pack("{s:s, s:s, s:I}", "from",
-                                                      f == RFM_SEGMENT_COUNT ? "none" : rfm_segment_key((rfm_segment)f),
-                                                      "to", rfm_segment_key((rfm_segment)t), "customers",
-                                                      (json_int_t)moves[f][t]));
+                json_array_append_new(
+                    rows,
+                    json_pack("{s:s, s:s, s:I}", "from",
+                              f == RFM_SEGMENT_COUNT ? "none" : rfm_segment_key((rfm_segment)f),
+                              "to", rfm_segment_key((rfm_segment)t), "customers",
+                              (json_int_t)moves[f][t]));
     return rows;
 }
 
@@ -138,12 +143,14 @@ analytics_rfm_of(const analytics_history *h, const analytics_options *opts)
     if (opts->compare_day != ANALYTICS_DAY_NONE) {
         rfm_run_at(h, opts->compare_day, &then);
         json_decref(movement);
-        movement = json_pack("{s:o, s:o, s:I, s:o}", "from", analytics_json_day(opts->compare_day), "to",
-                             analytics_json_day(opts->as_of_day), "customers_before", (json_int_t)then.n, "rows",
-                             movement_json(h, &then, &now));
+        movement = json_pack("{s:o, s:o, s:I, s:o}", "from", analytics_json_day(opts->compare_day),
+                             "to", analytics_json_day(opts->as_of_day), "customers_before",
+                             (json_int_t)then.n, "rows", movement_json(h, &then, &now));
     }
-    json_t *out = json_pack("{s:o, s:I, s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "customers",
-                     (json_int_t)now.n, "segments", segments_json(&now), "grid", grid_json(&now), "movement", movement);
+    json_t *out =
+        json_pack("{s:o, s:I, s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day),
+                  "customers", (json_int_t)now.n, "segments", segments_json(&now), "grid",
+                  grid_json(&now), "movement", movement);
     rfm_run_release(&now);
     rfm_run_release(&then);
     return out;
@@ -194,16 +201,18 @@ rates_json(const analytics_history *h, int32_t day, int64_t window_days)
     while (gap_n > 0 && seen + histogram[median] <= gap_n / 2)
         seen += histogram[median++];
     free(histogram);
-    json_t *between = json_pack("{s:o, s:o, s:I}", "mean", gap_n ? json_real(sum / (double)gap_n) : json_null(),
-                                "median", gap_n ? json_integer(median) : json_null(), "gaps", (json_int_t)gap_n);
-    json_t *churn = json_pack("{s:I, s:o, s:o, s:I, s:I, s:o}", "window_days", (json_int_t)window_days, "from",
-                              analytics_json_day(day - w + 1), "to", analytics_json_day(day), "active_before",
-                              (json_int_t)base, "churned", (json_int_t)churned, "rate",
-                              base ? json_real((double)churned / (double)base) : json_null());
-    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "customers", (json_int_t)customers, "repeat_customers",
-                     (json_int_t)repeat, "repeat_purchase_rate",
-                     customers ? json_real((double)repeat / (double)customers) : json_null(), "churn", churn,
-                     "days_between_purchases", between);
+    json_t *between =
+        json_pack("{s:o, s:o, s:I}", "mean", gap_n ? json_real(sum / (double)gap_n) : json_null(),
+                  "median", gap_n ? json_integer(median) : json_null(), "gaps", (json_int_t)gap_n);
+    json_t *churn =
+        json_pack("{s:I, s:o, s:o, s:I, s:I, s:o}", "window_days", (json_int_t)window_days, "from",
+                  analytics_json_day(day - w + 1), "to", analytics_json_day(day), "active_before",
+                  (json_int_t)base, "churned", (json_int_t)churned, "rate",
+                  base ? json_real((double)churned / (double)base) : json_null());
+    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "customers", (json_int_t)customers,
+                     "repeat_customers", (json_int_t)repeat, "repeat_purchase_rate",
+                     customers ? json_real((double)repeat / (double)customers) : json_null(),
+                     "churn", churn, "days_between_purchases", between);
 }
 
 typedef struct cohort_table {
@@ -256,15 +265,17 @@ cohorts_json(const cohort_table *t)
         for (int k = 0; k < t->months - c; k++) {
             size_t cell = (size_t)c * (size_t)t->months + (size_t)k;
             json_array_append_new(active, json_integer(t->active[cell]));
-            json_array_append_new(retention, json_real(100.0 * (double)t->active[cell] / (double)t->size[c]));
+            json_array_append_new(retention,
+                                  json_real(100.0 * (double)t->active[cell] / (double)t->size[c]));
             json_array_append_new(revenue, json_integer(t->revenue[cell]));
         }
         int m = t->first_month + c;
         char month[16];
         snprintf(month, sizeof month, "%04d-%02d", m / 12, m % 12 + 1);
-        json_array_append_new(rows, json_pack("{s:s, s:I, s:o, s:o, s:o}", "month", month, "customers",
-                                              (json_int_t)t->size[c], "active", active, "retention_percent",
-                                              retention, "revenue_cents", revenue));
+        json_array_append_new(rows,
+                              json_pack("{s:s, s:I, s:o, s:o, s:o}", "month", month, "customers",
+                                        (json_int_t)t->size[c], "active", active,
+                                        "retention_percent", retention, "revenue_cents", revenue));
     }
     return rows;
 }
@@ -274,8 +285,9 @@ analytics_cohorts_of(const analytics_history *h, const analytics_options *opts)
 {
     cohort_table t = {0};
     cohorts_count(h, opts->as_of_day, &t);
-    json_t *out = json_pack("{s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "cohorts", cohorts_json(&t),
-                            "rates", rates_json(h, opts->as_of_day, opts->window_days));
+    json_t *out =
+        json_pack("{s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day), "cohorts",
+                  cohorts_json(&t), "rates", rates_json(h, opts->as_of_day, opts->window_days));
     free(t.size);
     free(t.active);
     free(t.revenue);

@@ -32,7 +32,8 @@ typedef struct score_row {
     double p_alive, expected, value, clv; /* NAN: no model; value and clv in currency units */
     char next_date[16];
     char next_category[(PROGRAM_CODE_BYTES_MAX + 1)];
-    char next_categories[ANALYTICS_NEXT_CATEGORIES * ((PROGRAM_CODE_BYTES_MAX + 1) * 2 + 3) + 8]; /* a JSON array */
+    char next_categories[ANALYTICS_NEXT_CATEGORIES * ((PROGRAM_CODE_BYTES_MAX + 1) * 2 + 3) +
+                         8]; /* a JSON array */
 } score_row;
 
 typedef struct scores_batch {
@@ -66,18 +67,23 @@ write_batch_tx(db *conn, void *arg, app_error *err)
 {
     scores_batch *b = arg;
     db_rows rows;
-    db_rows_init(&rows,
-                 "INSERT INTO member_scores (member_id, computed_at, recency_days, frequency, monetary_cents, rfm_r,"
-                 " rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d, expected_value_cents, clv_cents,"
-                 " next_purchase_date, next_category, next_categories) VALUES ",
-                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                 " ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, recency_days ="
-                 " excluded.recency_days, frequency = excluded.frequency, monetary_cents = excluded.monetary_cents,"
-                 " rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_segment ="
-                 " excluded.rfm_segment, p_alive = excluded.p_alive, expected_purchases_90d ="
-                 " excluded.expected_purchases_90d, expected_value_cents = excluded.expected_value_cents, clv_cents ="
-                 " excluded.clv_cents, next_purchase_date = excluded.next_purchase_date, next_category ="
-                 " excluded.next_category, next_categories = excluded.next_categories");
+    db_rows_init(
+        &rows,
+        "INSERT INTO member_scores (member_id, computed_at, recency_days, frequency, "
+        "monetary_cents, rfm_r,"
+        " rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d, expected_value_cents, "
+        "clv_cents,"
+        " next_purchase_date, next_category, next_categories) VALUES ",
+        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " ON CONFLICT (member_id) DO UPDATE SET computed_at = excluded.computed_at, recency_days ="
+        " excluded.recency_days, frequency = excluded.frequency, monetary_cents = "
+        "excluded.monetary_cents,"
+        " rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m, rfm_segment ="
+        " excluded.rfm_segment, p_alive = excluded.p_alive, expected_purchases_90d ="
+        " excluded.expected_purchases_90d, expected_value_cents = excluded.expected_value_cents, "
+        "clv_cents ="
+        " excluded.clv_cents, next_purchase_date = excluded.next_purchase_date, next_category ="
+        " excluded.next_category, next_categories = excluded.next_categories");
     assert(rows.columns == SCORE_COLUMNS);
     db_rows_reserve(&rows, b->count);
     for (size_t i = 0; i < b->count; i++) {
@@ -115,12 +121,14 @@ finish_tx(db *conn, void *arg, app_error *err)
 {
     scores_finish *f = arg;
     int64_t before[1] = {f->now_us};
-    app_status st = app_exec_ints(conn, "DELETE FROM member_scores WHERE computed_at < ?", before, 1, err);
+    app_status st =
+        app_exec_ints(conn, "DELETE FROM member_scores WHERE computed_at < ?", before, 1, err);
     if (st != APP_OK || f->fit == NULL)
         return st;
     char *text = json_dumps(f->fit, JSON_COMPACT);
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO analytics_fits (fitted_at, unit, calibration_end_day, result)"
-                                     " VALUES (?, 'day', ?, ?)");
+    db_stmt *stmt =
+        db_prepare(conn, "INSERT INTO analytics_fits (fitted_at, unit, calibration_end_day, result)"
+                         " VALUES (?, 'day', ?, ?)");
     int rc = stmt ? DB_OK : DB_ERROR;
     if (stmt != NULL) {
         db_bind_int64(stmt, 1, f->now_us);
@@ -154,10 +162,10 @@ fit_models(const analytics_customer *c, size_t n, int32_t today, models *m)
         m->has_model = true;
         m->bg = (bgnbd_params){bg.params[0], bg.params[1], bg.params[2], bg.params[3]};
         m->gg = (gg_params){gg.params[0], gg.params[1], gg.params[2]};
-        m->fit = json_pack("{s:s, s:o, s:I, s:o, s:o}", "unit", "day", "calibration_end", analytics_json_day(today),
-                           "customers", (json_int_t)n, "bgnbd",
-                           analytics_fit_json(&bg, (const char *const[]){"r", "alpha", "a", "b"}), "gamma_gamma",
-                           analytics_fit_json(&gg, (const char *const[]){"p", "q", "v"}));
+        m->fit = json_pack("{s:s, s:o, s:I, s:o, s:o}", "unit", "day", "calibration_end",
+                           analytics_json_day(today), "customers", (json_int_t)n, "bgnbd",
+                           analytics_fit_json(&bg, ANALYTICS_BGNBD_NAMES, 4), "gamma_gamma",
+                           analytics_fit_json(&gg, ANALYTICS_GG_NAMES, 3));
     }
     free(rows);
     free(spend);
@@ -171,7 +179,8 @@ next_json(const analytics_history *h, const next_model *nm, size_t i, score_row 
     size_t last_n = 0, top_n = 0;
     for (size_t d = h->first[i]; h->baskets != NULL && d < h->first[i + 1]; d++) {
         size_t n = analytics_basket_categories(&h->baskets[d], last);
-        if (n > 0) /* a day without categories writes nothing: last[] stays the last basket with some */
+        if (n >
+            0) /* a day without categories writes nothing: last[] stays the last basket with some */
             last_n = n;
     }
     if (h->category_count > 0)
@@ -182,7 +191,8 @@ next_json(const analytics_history *h, const next_model *nm, size_t i, score_row 
     char *text = json_dumps(list, JSON_COMPACT);
     r->next_category[0] = '\0';
     if (text == NULL || strlen(text) >= sizeof r->next_categories)
-        snprintf(r->next_categories, sizeof r->next_categories, "[]"); /* names too long: none, never a cut list */
+        snprintf(r->next_categories, sizeof r->next_categories,
+                 "[]"); /* names too long: none, never a cut list */
     else {
         snprintf(r->next_categories, sizeof r->next_categories, "%s", text);
         if (top_n > 0 && strlen(h->categories[top[0]]) < sizeof r->next_category)
@@ -227,7 +237,8 @@ score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **f
         r->p_alive = r->expected = r->value = r->clv = NAN;
         if (m.has_model) {
             r->p_alive = bgnbd_p_alive(&m.bg, c[i].x, c[i].t_x, c[i].T);
-            r->expected = bgnbd_expected_purchases(&m.bg, ANALYTICS_EXPECTED_DAYS, c[i].x, c[i].t_x, c[i].T);
+            r->expected =
+                bgnbd_expected_purchases(&m.bg, ANALYTICS_EXPECTED_DAYS, c[i].x, c[i].t_x, c[i].T);
             r->value = gg_expected_value(&m.gg, c[i].x, c[i].zbar);
             r->clv = bgnbd_clv(&m.bg, c[i].x, c[i].t_x, c[i].T, r->value, ANALYTICS_CLV_PERIOD_DAYS,
                                ANALYTICS_CLV_PERIODS, ANALYTICS_CLV_DISCOUNT_PER_PERIOD);
@@ -274,7 +285,8 @@ analytics_scores_run(app *a, int64_t now_us, int64_t *scored, app_error *err)
     size_t n = score_all(&h, today, rows, &finish.fit);
     analytics_history_release(&h);
     for (size_t i = 0; st == APP_OK && i < n; i += ANALYTICS_SCORES_BATCH) {
-        scores_batch b = {&rows[i], n - i < ANALYTICS_SCORES_BATCH ? n - i : ANALYTICS_SCORES_BATCH, now_us};
+        scores_batch b = {&rows[i], n - i < ANALYTICS_SCORES_BATCH ? n - i : ANALYTICS_SCORES_BATCH,
+                          now_us};
         st = app_write(a, write_batch_tx, &b, err);
         if (st == APP_OK)
             *scored += (int64_t)b.count;
@@ -293,10 +305,11 @@ analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **ou
     app_status st = app_require_member(conn, member_id, err);
     if (st != APP_OK)
         return st;
-    db_stmt *stmt = db_prepare(conn, "SELECT computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
-                                     " rfm_m, rfm_segment, p_alive, expected_purchases_90d, clv_cents,"
-                                     " next_purchase_date, next_categories, expected_value_cents FROM member_scores"
-                                     " WHERE member_id = ?");
+    db_stmt *stmt = db_prepare(
+        conn, "SELECT computed_at, recency_days, frequency, monetary_cents, rfm_r, rfm_f,"
+              " rfm_m, rfm_segment, p_alive, expected_purchases_90d, clv_cents,"
+              " next_purchase_date, next_categories, expected_value_cents FROM member_scores"
+              " WHERE member_id = ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, member_id);
@@ -306,25 +319,31 @@ analytics_member_scores(db *conn, int64_t now_us, int64_t member_id, json_t **ou
         bool known = rfm_segment_from_key(db_column_text(stmt, 7), &seg);
         json_t *next = json_loads(db_column_text(stmt, 12), 0, NULL);
         *out = json_pack(
-            "{s:I, s:o, s:{s:I, s:I, s:I, s:i, s:i, s:i, s:s, s:s}, s:o, s:o, s:o, s:o, s:o}", "member_id",
-            (json_int_t)member_id, "computed_at", app_json_time(db_column_int64(stmt, 0)), "rfm", "recency_days",
+            "{s:I, s:o, s:{s:I, s:I, s:I, s:i, s:i, s:i, s:s, s:s}, s:o, s:o, s:o, s:o, s:o}",
+            "member_id", (json_int_t)member_id, "computed_at",
+            app_json_time(db_column_int64(stmt, 0)), "rfm", "recency_days",
             (json_int_t)db_column_int64(stmt, 1), "frequency", (json_int_t)db_column_int64(stmt, 2),
-            "monetary_cents", (json_int_t)db_column_int64(stmt, 3), "r", (int)db_column_int64(stmt, 4), "f",
-            (int)db_column_int64(stmt, 5), "m", (int)db_column_int64(stmt, 6), "segment", db_column_text(stmt, 7),
-            "segment_name", known ? rfm_segment_name(seg) : db_column_text(stmt, 7), "p_alive",
+            "monetary_cents", (json_int_t)db_column_int64(stmt, 3), "r",
+            (int)db_column_int64(stmt, 4), "f", (int)db_column_int64(stmt, 5), "m",
+            (int)db_column_int64(stmt, 6), "segment", db_column_text(stmt, 7), "segment_name",
+            known ? rfm_segment_name(seg) : db_column_text(stmt, 7), "p_alive",
             db_column_is_null(stmt, 8) ? json_null() : json_real(db_column_double(stmt, 8)),
-            "expected_purchases_90d", db_column_is_null(stmt, 9) ? json_null() : json_real(db_column_double(stmt, 9)),
-            "clv_cents", db_column_is_null(stmt, 10) ? json_null() : json_integer(db_column_int64(stmt, 10)),
+            "expected_purchases_90d",
+            db_column_is_null(stmt, 9) ? json_null() : json_real(db_column_double(stmt, 9)),
+            "clv_cents",
+            db_column_is_null(stmt, 10) ? json_null() : json_integer(db_column_int64(stmt, 10)),
             "next_purchase_date",
             app_json_text_or_null(db_column_is_null(stmt, 11) ? NULL : db_column_text(stmt, 11)),
             "next_categories", next ? next : json_array());
         json_object_set_new(*out, "expected_value_cents",
-                            db_column_is_null(stmt, 13) ? json_null() : json_integer(db_column_int64(stmt, 13)));
+                            db_column_is_null(stmt, 13) ? json_null()
+                                                        : json_integer(db_column_int64(stmt, 13)));
     }
     db_finalize(stmt);
     if (rc == DB_DONE)
-        return app_fail(err, APP_NOT_FOUND, "not_scored",
-                        "member %lld has no scores yet: they come with purchases and the analytics_scores job",
-                        (long long)member_id);
+        return app_fail(
+            err, APP_NOT_FOUND, "not_scored",
+            "member %lld has no scores yet: they come with purchases and the analytics_scores job",
+            (long long)member_id);
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }

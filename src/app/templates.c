@@ -244,8 +244,9 @@ scores_context(db *conn, int64_t now_us, int64_t member_id, json_t *context, app
     }
     json_t *next = json_array(), *name;
     size_t i;
-    json_array_foreach(json_object_get(scores, "next_categories"), i, name)
+    json_array_foreach(json_object_get(scores, "next_categories"), i, name) {
         json_array_append_new(next, json_pack("{s:O}", "category", name));
+    }
     json_t *clv = json_object_get(scores, "clv_cents");
     json_t *first = json_array_get(json_object_get(scores, "next_categories"), 0);
     json_object_set_new(context, "scores",

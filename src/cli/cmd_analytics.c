@@ -15,15 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ANALYTICS_USAGE                                                                                            \
-    "usage: patron analytics summary|fit|checks|rfm|cohorts|next|roi|overview [--json] [--unit day|week]\n"               \
-    "       [--calibration-end DATE] [--holdout-end DATE] [--as-of DATE] [--compare-to DATE]\n"                  \
+#define ANALYTICS_USAGE                                                                            \
+    "usage: patron analytics summary|fit|checks|rfm|cohorts|next|roi|overview [--json] [--unit "   \
+    "day|week]\n"                                                                                  \
+    "       [--calibration-end DATE] [--holdout-end DATE] [--as-of DATE] [--compare-to DATE]\n"    \
     "       [--window-days N] [--member ID] [--csv] [--svg DIR] [--at TIME] [--db URL]"
 
 /* The report options by their API names, as given on the command line. */
 enum { OPT_UNIT, OPT_CAL, OPT_HOLD, OPT_AS_OF, OPT_COMPARE, OPT_WINDOW, OPT_MEMBER, OPT_COUNT };
-static const char *const PARAM_NAMES[OPT_COUNT] = {"unit",       "calibration_end", "holdout_end", "as_of",
-                                                   "compare_to", "window_days",     "member_id"};
+static const char *const PARAM_NAMES[OPT_COUNT] = {
+    "unit", "calibration_end", "holdout_end", "as_of", "compare_to", "window_days", "member_id"};
 
 static const char *
 param(void *ctx, const char *name)
@@ -35,15 +36,16 @@ param(void *ctx, const char *name)
     return NULL;
 }
 
-typedef app_status (*report_fn)(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
-                                app_error *err);
+typedef app_status (*report_fn)(db *conn, int64_t now_us, const analytics_options *opts,
+                                json_t **out, app_error *err);
 
 static const struct {
     const char *verb;
     report_fn fn;
 } REPORTS[] = {
-    {"summary", analytics_summary}, {"fit", analytics_fit},   {"checks", analytics_checks}, {"rfm", analytics_rfm},
-    {"cohorts", analytics_cohorts}, {"next", analytics_next}, {"roi", analytics_roi}, {"overview", analytics_overview},
+    {"summary", analytics_summary}, {"fit", analytics_fit},           {"checks", analytics_checks},
+    {"rfm", analytics_rfm},         {"cohorts", analytics_cohorts},   {"next", analytics_next},
+    {"roi", analytics_roi},         {"overview", analytics_overview},
 };
 
 static double
@@ -79,8 +81,10 @@ print_fit(const json_t *out)
            (long long)json_integer_value(json_object_get(out, "repeat_customers")),
            json_string_value(json_object_get(out, "calibration_end")),
            json_string_value(json_object_get(out, "unit")));
-    print_model("BG/NBD", json_object_get(out, "bgnbd"), (const char *const[]){"r", "alpha", "a", "b"}, 4);
-    print_model("Pareto/NBD", json_object_get(out, "pareto_nbd"), (const char *const[]){"r", "alpha", "s", "beta"}, 4);
+    print_model("BG/NBD", json_object_get(out, "bgnbd"),
+                (const char *const[]){"r", "alpha", "a", "b"}, 4);
+    print_model("Pareto/NBD", json_object_get(out, "pareto_nbd"),
+                (const char *const[]){"r", "alpha", "s", "beta"}, 4);
     const json_t *gg = json_object_get(out, "gamma_gamma");
     print_model("Gamma-Gamma", gg, (const char *const[]){"p", "q", "v"}, 3);
     printf("frequency-value correlation %.3f (near 0 supports Gamma-Gamma's independence)\n",
@@ -90,7 +94,8 @@ print_fit(const json_t *out)
 static void
 print_checks(const json_t *out)
 {
-    printf("holdout %s .. %s (%.1f %ss), %lld customers\n", json_string_value(json_object_get(out, "calibration_end")),
+    printf("holdout %s .. %s (%.1f %ss), %lld customers\n",
+           json_string_value(json_object_get(out, "calibration_end")),
            json_string_value(json_object_get(out, "holdout_end")), num(out, "holdout_length"),
            json_string_value(json_object_get(out, "unit")),
            (long long)json_integer_value(json_object_get(out, "customers")));
@@ -98,12 +103,15 @@ print_checks(const json_t *out)
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(out, "by_frequency"), i, row)
-        printf("%-4s %10.0f %8.3f %8.3f %9.3f\n", json_string_value(json_object_get(row, "x")), num(row, "customers"),
-               num(row, "actual"), num(row, "bgnbd"), num(row, "baseline"));
+    {
+        printf("%-4s %10.0f %8.3f %8.3f %9.3f\n", json_string_value(json_object_get(row, "x")),
+               num(row, "customers"), num(row, "actual"), num(row, "bgnbd"), num(row, "baseline"));
+    }
     const json_t *t = json_object_get(out, "totals");
-    printf("total holdout purchases: actual %.0f, BG/NBD %.1f (%+.1f%%, MAE %.3f), baseline %.1f (%+.1f%%, MAE %.3f)\n",
-           num(t, "actual"), num(t, "bgnbd"), num(t, "bgnbd_error_percent"), num(t, "bgnbd_mae"), num(t, "baseline"),
-           num(t, "baseline_error_percent"), num(t, "baseline_mae"));
+    printf("total holdout purchases: actual %.0f, BG/NBD %.1f (%+.1f%%, MAE %.3f), baseline %.1f "
+           "(%+.1f%%, MAE %.3f)\n",
+           num(t, "actual"), num(t, "bgnbd"), num(t, "bgnbd_error_percent"), num(t, "bgnbd_mae"),
+           num(t, "baseline"), num(t, "baseline_error_percent"), num(t, "baseline_mae"));
 }
 
 static void
@@ -114,15 +122,19 @@ print_rfm(const json_t *out)
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(out, "segments"), i, row)
+    {
         printf("  %-20s %8lld  %5.1f%% of customers  %5.1f%% of revenue\n",
                json_string_value(json_object_get(row, "name")),
-               (long long)json_integer_value(json_object_get(row, "customers")), 100 * num(row, "share"),
-               100 * num(row, "revenue_share"));
+               (long long)json_integer_value(json_object_get(row, "customers")),
+               100 * num(row, "share"), 100 * num(row, "revenue_share"));
+    }
     const json_t *moves = json_object_get(out, "movement");
     json_array_foreach(json_object_get(moves, "rows"), i, row)
+    {
         printf("  moved %-16s -> %-16s %8lld\n", json_string_value(json_object_get(row, "from")),
                json_string_value(json_object_get(row, "to")),
                (long long)json_integer_value(json_object_get(row, "customers")));
+    }
 }
 
 static void
@@ -131,18 +143,22 @@ print_cohorts(const json_t *out)
     size_t i, k;
     json_t *row, *v;
     printf("%-8s %9s  retention %% by month since the first purchase\n", "cohort", "customers");
-    json_array_foreach(json_object_get(out, "cohorts"), i, row) {
+    json_array_foreach(json_object_get(out, "cohorts"), i, row)
+    {
         printf("%-8s %9lld ", json_string_value(json_object_get(row, "month")),
                (long long)json_integer_value(json_object_get(row, "customers")));
-        json_array_foreach(json_object_get(row, "retention_percent"), k, v) {
+        json_array_foreach(json_object_get(row, "retention_percent"), k, v)
+        {
             if (k < 13)
                 printf(" %5.1f", json_number_value(v));
         }
         printf("\n");
     }
     const json_t *r = json_object_get(out, "rates"), *churn = json_object_get(r, "churn");
-    printf("repeat-purchase rate %.1f%%, churn over %lld days %.1f%%, mean days between purchases %.1f\n",
-           100 * num(r, "repeat_purchase_rate"), (long long)json_integer_value(json_object_get(churn, "window_days")),
+    printf("repeat-purchase rate %.1f%%, churn over %lld days %.1f%%, mean days between purchases "
+           "%.1f\n",
+           100 * num(r, "repeat_purchase_rate"),
+           (long long)json_integer_value(json_object_get(churn, "window_days")),
            100 * num(churn, "rate"), num(json_object_get(r, "days_between_purchases"), "mean"));
 }
 
@@ -161,8 +177,7 @@ print_report(const char *verb, const json_t *out)
     else if (strcmp(verb, "overview") == 0) {
         print_rfm(json_object_get(out, "rfm"));
         print_cohorts(json_object_get(out, "cohorts"));
-    }
-    else
+    } else
         cli_print_json(out);
 }
 
@@ -196,8 +211,8 @@ print_csv(db *conn, int64_t now_us, const analytics_options *opts)
         return cli_fail_app(&err);
     printf("member_id,x,t_x,T,zbar,x_holdout\n");
     for (size_t i = 0; i < n; i++)
-        printf("%lld,%.0f,%.4f,%.4f,%.4f,%.0f\n", (long long)c[i].member_id, c[i].x, c[i].t_x, c[i].T, c[i].zbar,
-               c[i].x_holdout);
+        printf("%lld,%.0f,%.4f,%.4f,%.4f,%.0f\n", (long long)c[i].member_id, c[i].x, c[i].t_x,
+               c[i].T, c[i].zbar, c[i].x_holdout);
     free(c);
     return 0;
 }
@@ -264,8 +279,10 @@ cmd_analytics(int argc, char **argv)
     json_t *out = NULL;
     int rc = 0;
     db *conn = store_read_acquire(a.store);
-    app_status st = conn == NULL ? app_fail(&err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database")
-                                 : analytics_options_read(param, given, app_now_us(&a), &opts, &err);
+    app_status st =
+        conn == NULL
+            ? app_fail(&err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database")
+            : analytics_options_read(param, given, app_now_us(&a), &opts, &err);
     if (st == APP_OK && csv)
         rc = print_csv(conn, app_now_us(&a), &opts);
     else if (st == APP_OK)

@@ -468,7 +468,7 @@ const job_def JOBS[] = {
     {"surveys_send", "ask NPS after purchases and CSAT after resolved tickets (invitations through the outbox)",
      60 * US_PER_SECOND, job_surveys_send},
     {"analytics_scores", "refresh every member's scores: RFM segment, p_alive, expected purchases, CLV, next need",
-     6 * 3600 * US_PER_SECOND, job_analytics_scores},
+     6LL * 3600 * US_PER_SECOND, job_analytics_scores},
     /* Period 0: never scheduled (the server's outbox workers deliver all the time). */
     {"outbox_deliver", "deliver every message that is due (retries included)", 0, job_outbox_deliver},
     {NULL, NULL, 0, NULL},

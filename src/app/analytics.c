@@ -33,12 +33,6 @@ analytics_json_day(int32_t day)
     return json_string(text);
 }
 
-int32_t
-analytics_today(int64_t now_us)
-{
-    return analytics_local_day(now_us);
-}
-
 static app_status
 read_day(analytics_param_fn get, void *ctx, const char *name, int32_t *day, app_error *err)
 {
@@ -77,7 +71,7 @@ analytics_options_read(analytics_param_fn get, void *ctx, int64_t now_us, analyt
     *opts = (analytics_options){true,
                                 ANALYTICS_DAY_NONE,
                                 ANALYTICS_DAY_NONE,
-                                analytics_today(now_us),
+                                analytics_local_day(now_us),
                                 ANALYTICS_DAY_NONE,
                                 90,
                                 0};
@@ -118,12 +112,16 @@ analytics_calibration(const analytics_history *h, const analytics_options *opts,
         *holdout_end = *calibration_end;
 }
 
-size_t
+analytics_customer *
 analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t holdout_end,
-                    double unit_days, analytics_customer *out, int32_t *first_day)
+                    double unit_days, size_t *count, size_t **member_index)
 {
     assert(unit_days == 1.0 || unit_days == 7.0);
-    size_t n = 0;
+    size_t cap = h->member_count ? h->member_count : 1, n = 0;
+    analytics_customer *out = malloc(cap * sizeof *out);
+    size_t *index = member_index ? malloc(cap * sizeof *index) : NULL;
+    if (out == NULL || (member_index != NULL && index == NULL))
+        abort();
     for (size_t i = 0; i < h->member_count; i++) {
         const analytics_day *d = &h->days[h->first[i]], *end = &h->days[h->first[i + 1]];
         if (d->day > calibration_end)
@@ -144,11 +142,14 @@ analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t
                                       (calibration_end - first) / unit_days,
                                       x > 0 ? (double)repeat_cents / (double)x / 100.0 : 0.0,
                                       (double)holdout};
-        if (first_day != NULL)
-            first_day[n] = first;
+        if (index != NULL)
+            index[n] = i;
         n++;
     }
-    return n;
+    *count = n;
+    if (member_index != NULL)
+        *member_index = index;
+    return out;
 }
 
 btyd_row *
@@ -163,6 +164,22 @@ analytics_compress(const analytics_customer *customers, size_t count, size_t *ro
     return rows;
 }
 
+/* Whether Gamma-Gamma reads the customer: repeat purchases of some value. */
+static bool
+spends(const analytics_customer *c)
+{
+    return c->x > 0 && c->zbar > 0;
+}
+
+size_t
+analytics_repeat_buyers(const analytics_customer *customers, size_t count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        n += spends(&customers[i]);
+    return n;
+}
+
 btyd_spend_row *
 analytics_spend_rows(const analytics_customer *customers, size_t count, size_t *row_count)
 {
@@ -171,7 +188,7 @@ analytics_spend_rows(const analytics_customer *customers, size_t count, size_t *
         abort();
     size_t n = 0;
     for (size_t i = 0; i < count; i++)
-        if (customers[i].x > 0 && customers[i].zbar > 0)
+        if (spends(&customers[i]))
             rows[n++] = (btyd_spend_row){customers[i].x, customers[i].zbar, 1.0};
     *row_count = n;
     return rows;
@@ -224,11 +241,8 @@ load_summary(db *conn, const analytics_options *opts, analytics_history *h,
     if (st != APP_OK)
         return st;
     analytics_calibration(h, opts, calibration_end, holdout_end);
-    *customers = malloc((h->member_count ? h->member_count : 1) * sizeof **customers);
-    if (*customers == NULL)
-        abort();
-    *count = analytics_summarise(h, *calibration_end, *holdout_end, opts->weeks ? 7.0 : 1.0,
-                                 *customers, NULL);
+    *customers = analytics_summarise(h, *calibration_end, *holdout_end, opts->weeks ? 7.0 : 1.0,
+                                     count, NULL);
     return APP_OK;
 }
 
@@ -249,35 +263,29 @@ analytics_summary_of(const analytics_history *h, const analytics_options *opts)
 {
     int32_t cal_end, hold_end;
     analytics_calibration(h, opts, &cal_end, &hold_end);
-    analytics_customer *c = malloc((h->member_count ? h->member_count : 1) * sizeof *c);
-    if (c == NULL)
-        abort();
-    size_t n = analytics_summarise(h, cal_end, hold_end, opts->weeks ? 7.0 : 1.0, c, NULL);
-    json_t *out;
-    {
-        double sum_x = 0, max_x = 0, sum_T = 0, sum_value = 0, holdout = 0;
-        size_t repeat = 0;
-        for (size_t i = 0; i < n; i++) {
-            sum_x += c[i].x;
-            max_x = c[i].x > max_x ? c[i].x : max_x;
-            sum_T += c[i].T;
-            holdout += c[i].x_holdout;
-            if (c[i].x > 0) {
-                repeat++;
-                sum_value += c[i].zbar;
-            }
+    double unit = opts->weeks ? 7.0 : 1.0;
+    size_t n = 0, repeat = 0;
+    analytics_customer *c = analytics_summarise(h, cal_end, hold_end, unit, &n, NULL);
+    double sum_x = 0, max_x = 0, sum_T = 0, sum_value = 0, holdout = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum_x += c[i].x;
+        max_x = c[i].x > max_x ? c[i].x : max_x;
+        sum_T += c[i].T;
+        holdout += c[i].x_holdout;
+        if (c[i].x > 0) {
+            repeat++;
+            sum_value += c[i].zbar;
         }
-        double unit = opts->weeks ? 7.0 : 1.0;
-        out = json_pack(
-            "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:f, s:f}, s:{s:f}, s:o, s:{s:f, s:f}}", "unit",
-            opts->weeks ? "week" : "day", "calibration_end", analytics_json_day(cal_end),
-            "holdout_end", analytics_json_day(hold_end), "customers", (json_int_t)n,
-            "repeat_customers", (json_int_t)repeat, "purchases", (json_int_t)h->purchase_count,
-            "purchase_days", (json_int_t)h->day_count, "x", "mean", n ? sum_x / (double)n : 0.0,
-            "max", max_x, "T", "mean", n ? sum_T / (double)n : 0.0, "mean_repeat_value",
-            repeat ? json_real(sum_value / (double)repeat) : json_null(), "holdout", "length",
-            (hold_end - cal_end) / unit, "repeat_purchases", holdout);
     }
+    json_t *out = json_pack(
+        "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:{s:f, s:f}, s:{s:f}, s:o, s:{s:f, s:f}}", "unit",
+        opts->weeks ? "week" : "day", "calibration_end", analytics_json_day(cal_end),
+        "holdout_end", analytics_json_day(hold_end), "customers", (json_int_t)n,
+        "repeat_customers", (json_int_t)repeat, "purchases", (json_int_t)h->purchase_count,
+        "purchase_days", (json_int_t)h->day_count, "x", "mean", n ? sum_x / (double)n : 0.0,
+        "max", max_x, "T", "mean", n ? sum_T / (double)n : 0.0, "mean_repeat_value",
+        repeat ? json_real(sum_value / (double)repeat) : json_null(), "holdout", "length",
+        (hold_end - cal_end) / unit, "repeat_purchases", holdout);
     free(c);
     return out;
 }

@@ -29,12 +29,19 @@
 typedef struct checks_data {
     const analytics_history *h;
     const analytics_customer *c;
-    const int32_t *first_day;
+    const size_t *member; /* each customer's index in h */
     size_t n;
     int32_t cal_end, hold_end;
     double unit;
     bgnbd_params p;
 } checks_data;
+
+/* Customer i's first purchase day. */
+static int32_t
+first_day(const checks_data *k, size_t i)
+{
+    return k->h->days[k->h->first[k->member[i]]].day;
+}
 
 /* A customer's purchase days in the last `window` days of calibration (their
  * repeat days only), scaled to the holdout: the naive baseline. */
@@ -58,14 +65,11 @@ by_frequency(const checks_data *k, json_t **totals)
     double customers[B] = {0}, actual[B] = {0}, model[B] = {0}, base[B] = {0};
     double t = (k->hold_end - k->cal_end) / k->unit, mae_model = 0, mae_base = 0;
     int32_t hold_length = k->hold_end - k->cal_end;
-    size_t j = 0; /* the members of h that are customers, in the same order */
     for (size_t i = 0; i < k->n; i++) {
-        while (k->h->member_ids[j] != k->c[i].member_id)
-            j++;
         int b = k->c[i].x < ANALYTICS_CHECK_FREQUENCY_MAX ? (int)k->c[i].x
                                                           : ANALYTICS_CHECK_FREQUENCY_MAX;
         double e = bgnbd_expected_purchases(&k->p, t, k->c[i].x, k->c[i].t_x, k->c[i].T);
-        double naive = baseline_of(k->h, j, k->cal_end, hold_length);
+        double naive = baseline_of(k->h, k->member[i], k->cal_end, hold_length);
         customers[b] += 1;
         actual[b] += k->c[i].x_holdout;
         model[b] += e;
@@ -106,7 +110,7 @@ cohort_counts(const checks_data *k, int32_t start, int32_t span)
     if (per_day == NULL)
         abort();
     for (size_t i = 0; i < k->n; i++)
-        per_day[k->first_day[i] - start] += 1;
+        per_day[first_day(k, i) - start] += 1;
     return per_day;
 }
 
@@ -117,10 +121,8 @@ actual_by_day(const checks_data *k, int32_t start, int32_t span)
     double *cum = calloc((size_t)span + 1, sizeof *cum);
     if (cum == NULL)
         abort();
-    size_t j = 0;
     for (size_t i = 0; i < k->n; i++) {
-        while (k->h->member_ids[j] != k->c[i].member_id)
-            j++;
+        size_t j = k->member[i];
         for (size_t d = k->h->first[j] + 1; d < k->h->first[j + 1]; d++)
             if (k->h->days[d].day <= k->hold_end)
                 cum[k->h->days[d].day - start] += 1;
@@ -133,9 +135,9 @@ actual_by_day(const checks_data *k, int32_t start, int32_t span)
 static json_t *
 tracking(const checks_data *k)
 {
-    int32_t start = k->first_day[0];
+    int32_t start = first_day(k, 0);
     for (size_t i = 1; i < k->n; i++)
-        start = k->first_day[i] < start ? k->first_day[i] : start;
+        start = first_day(k, i) < start ? first_day(k, i) : start;
     int32_t span = k->hold_end - start;
     int32_t step = 7;
     while (span / step > ANALYTICS_TRACKING_WEEKS_MAX)
@@ -184,17 +186,13 @@ analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t
             err, APP_INVALID, "invalid_dates",
             "the model check needs a holdout: give a calibration_end before the last purchase day");
     }
-    analytics_customer *c = malloc((h.member_count ? h.member_count : 1) * sizeof *c);
-    int32_t *first_day = malloc((h.member_count ? h.member_count : 1) * sizeof *first_day);
-    if (c == NULL || first_day == NULL)
-        abort();
+    size_t *member = NULL;
+    analytics_customer *c = analytics_summarise(&h, k.cal_end, k.hold_end, k.unit, &k.n, &member);
     k.c = c;
-    k.first_day = first_day;
-    k.n = analytics_summarise(&h, k.cal_end, k.hold_end, k.unit, c, first_day);
-    size_t rows_n = 0, spend_n = 0;
+    k.member = member;
+    size_t rows_n = 0;
     btyd_row *rows = analytics_compress(c, k.n, &rows_n);
-    free(analytics_spend_rows(c, k.n, &spend_n));
-    st = analytics_require_repeat_buyers(spend_n, err);
+    st = analytics_require_repeat_buyers(analytics_repeat_buyers(c, k.n), err);
     btyd_fit fit;
     if (st == APP_OK && bgnbd_fit(rows, rows_n, &fit) != BTYD_OK)
         st = app_fail(err, APP_INVALID, "not_converged",
@@ -212,7 +210,7 @@ analytics_checks(db *conn, int64_t now_us, const analytics_options *opts, json_t
     }
     free(rows);
     free(c);
-    free(first_day);
+    free(member);
     analytics_history_release(&h);
     return st;
 }

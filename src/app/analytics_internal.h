@@ -11,22 +11,25 @@
 
 #include "core/btyd.h"
 #include "core/next_need.h"
+#include "core/rfm.h"
 
 /* A local day as "YYYY-MM-DD". */
 json_t *analytics_json_day(int32_t day);
-
-/* Today's local day. */
-int32_t analytics_today(int64_t now_us);
 
 /* The calibration and holdout ends of opts on h (defaults: the last purchase day). */
 void analytics_calibration(const analytics_history *h, const analytics_options *opts,
                            int32_t *calibration_end, int32_t *holdout_end);
 
-/* Summarises each member of h whose first purchase is on or before
- * calibration_end into out[] (room for h->member_count) and, when first_day is
- * not NULL, their first days; returns how many. unit_days: 1 or 7. */
-size_t analytics_summarise(const analytics_history *h, int32_t calibration_end, int32_t holdout_end,
-                           double unit_days, analytics_customer *out, int32_t *first_day);
+/* The summary of each member of h whose first purchase is on or before
+ * calibration_end, in h's order, in a new array (freed with free()) of *count;
+ * when member_index is not NULL, *member_index gets a new array of each
+ * customer's index in h. unit_days: 1 or 7. */
+analytics_customer *analytics_summarise(const analytics_history *h, int32_t calibration_end,
+                                        int32_t holdout_end, double unit_days, size_t *count,
+                                        size_t **member_index);
+
+/* Customers with a repeat purchase of some value: those Gamma-Gamma reads. */
+size_t analytics_repeat_buyers(const analytics_customer *customers, size_t count);
 
 /* The distinct (x, t_x, T) rows of customers with their counts (malloc'd). */
 btyd_row *analytics_compress(const analytics_customer *customers, size_t count, size_t *row_count);
@@ -36,6 +39,19 @@ btyd_row *analytics_compress(const analytics_customer *customers, size_t count, 
 json_t *analytics_summary_of(const analytics_history *h, const analytics_options *opts);
 json_t *analytics_rfm_of(const analytics_history *h, const analytics_options *opts);
 json_t *analytics_cohorts_of(const analytics_history *h, const analytics_options *opts);
+
+/* RFM as of a day: the inputs and scores of the n members of h with purchases
+ * up to it, index[i] being each one's index in h. */
+typedef struct analytics_rfm_run {
+    rfm_input *in;
+    rfm_score *score;
+    size_t *index;
+    size_t n;
+} analytics_rfm_run;
+
+/* Scores the members as of day into *run (analytics_rfm_run_release frees it). */
+void analytics_rfm_run_at(const analytics_history *h, int32_t day, analytics_rfm_run *run);
+void analytics_rfm_run_release(analytics_rfm_run *run);
 
 /* The repeat buyers' spend rows (malloc'd; one per repeat buyer). */
 btyd_spend_row *analytics_spend_rows(const analytics_customer *customers, size_t count,
@@ -52,12 +68,13 @@ extern const char *const ANALYTICS_GG_NAMES[3];
 /* 400 not_enough_data unless repeat buyers reach ANALYTICS_FIT_REPEAT_BUYERS_MIN. */
 app_status analytics_require_repeat_buyers(size_t repeat_buyers, app_error *err);
 
-/* The category ids of a basket into out (room for NEXT_CATEGORIES_MAX); how many. */
-size_t analytics_basket_categories(const analytics_basket *b, int *out);
-
 /* A next-need model trained on h's baskets up to day, weighted by age at day
  * (next_model_release frees it); false when memory cannot be had. */
 bool analytics_next_train(const analytics_history *h, int32_t day, next_model *m);
+
+/* The categories of member i's last basket with categories on or before day
+ * into out (room for NEXT_CATEGORIES_MAX); how many. */
+size_t analytics_last_basket(const analytics_history *h, size_t i, int32_t day, int *out);
 
 /* The shop's mean days between consecutive purchase days, up to day (0 without any). */
 double analytics_mean_gap_days(const analytics_history *h, int32_t day);

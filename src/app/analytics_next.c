@@ -21,8 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t
-analytics_basket_categories(const analytics_basket *b, int *out)
+/* The category ids of a basket into out (room for NEXT_CATEGORIES_MAX); how many. */
+static size_t
+basket_categories(const analytics_basket *b, int *out)
 {
     size_t n = 0;
     for (int w = 0; w < ANALYTICS_CATEGORY_WORDS; w++)
@@ -51,7 +52,7 @@ analytics_next_train(const analytics_history *h, int32_t day, next_model *m)
         for (size_t d = h->first[i]; d < h->first[i + 1] && h->days[d].day <= day; d++) {
             if (basket_empty(&h->baskets[d]))
                 continue;
-            size_t to_n = analytics_basket_categories(&h->baskets[d], to);
+            size_t to_n = basket_categories(&h->baskets[d], to);
             double w = next_recency_weight(day - h->days[d].day, ANALYTICS_NEXT_HALF_LIFE_DAYS);
             next_model_add_purchase(m, to, to_n, w);
             if (from_n > 0)
@@ -63,15 +64,14 @@ analytics_next_train(const analytics_history *h, int32_t day, next_model *m)
     return true;
 }
 
-/* The categories of member i's last basket on or before day into out; how many. */
-static size_t
-last_basket(const analytics_history *h, size_t i, int32_t day, int *out)
+size_t
+analytics_last_basket(const analytics_history *h, size_t i, int32_t day, int *out)
 {
     size_t n = 0;
     for (size_t d = h->first[i]; h->baskets != NULL && d < h->first[i + 1] && h->days[d].day <= day;
          d++)
         if (!basket_empty(&h->baskets[d]))
-            n = analytics_basket_categories(&h->baskets[d], out);
+            n = basket_categories(&h->baskets[d], out);
     return n;
 }
 
@@ -127,11 +127,11 @@ evaluation_json(const analytics_history *h, int32_t cal_end, int32_t hold_end)
     size_t popular_n = next_model_popular(&m, popular, ANALYTICS_NEXT_CATEGORIES);
     int64_t customers = 0, model_hits = 0, baseline_hits = 0;
     for (size_t i = 0; i < h->member_count; i++) {
-        size_t last_n = last_basket(h, i, cal_end, last), next_n = 0;
+        size_t last_n = analytics_last_basket(h, i, cal_end, last), next_n = 0;
         for (size_t d = h->first[i];
              last_n > 0 && d < h->first[i + 1] && h->days[d].day <= hold_end; d++)
             if (h->days[d].day > cal_end && !basket_empty(&h->baskets[d])) {
-                next_n = analytics_basket_categories(&h->baskets[d], next);
+                next_n = basket_categories(&h->baskets[d], next);
                 break;
             }
         if (next_n == 0)
@@ -168,7 +168,7 @@ member_json(const analytics_history *h, const next_model *m, int64_t member_id, 
                         "member %lld has no purchases on or before that day", (long long)member_id);
     int last[NEXT_CATEGORIES_MAX], top[ANALYTICS_NEXT_CATEGORIES];
     double scores[ANALYTICS_NEXT_CATEGORIES];
-    size_t last_n = last_basket(h, (size_t)i, day, last);
+    size_t last_n = analytics_last_basket(h, (size_t)i, day, last);
     size_t top_n = h->category_count
                        ? next_model_predict(m, last, last_n, top, scores, ANALYTICS_NEXT_CATEGORIES)
                        : 0;

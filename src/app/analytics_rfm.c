@@ -40,23 +40,16 @@ rfm_inputs(const analytics_history *h, int32_t day, rfm_input *in, size_t *index
     return n;
 }
 
-typedef struct rfm_run {
-    rfm_input *in;
-    rfm_score *score;
-    size_t *index;
-    size_t n;
-} rfm_run;
-
-static void
-rfm_run_release(rfm_run *run)
+void
+analytics_rfm_run_release(analytics_rfm_run *run)
 {
     free(run->in);
     free(run->score);
     free(run->index);
 }
 
-static void
-rfm_run_at(const analytics_history *h, int32_t day, rfm_run *run)
+void
+analytics_rfm_run_at(const analytics_history *h, int32_t day, analytics_rfm_run *run)
 {
     size_t cap = h->member_count ? h->member_count : 1;
     run->in = malloc(cap * sizeof *run->in);
@@ -70,7 +63,7 @@ rfm_run_at(const analytics_history *h, int32_t day, rfm_run *run)
 }
 
 static json_t *
-segments_json(const rfm_run *run)
+segments_json(const analytics_rfm_run *run)
 {
     double customers[RFM_SEGMENT_COUNT] = {0}, revenue[RFM_SEGMENT_COUNT] = {0}, total = 0;
     for (size_t i = 0; i < run->n; i++) {
@@ -91,7 +84,7 @@ segments_json(const rfm_run *run)
 }
 
 static json_t *
-grid_json(const rfm_run *run)
+grid_json(const analytics_rfm_run *run)
 {
     int64_t cells[5][5] = {{0}};
     for (size_t i = 0; i < run->n; i++)
@@ -108,7 +101,7 @@ grid_json(const rfm_run *run)
 
 /* From-segment (or none) to to-segment counts between two runs on one history. */
 static json_t *
-movement_json(const analytics_history *h, const rfm_run *before, const rfm_run *after)
+movement_json(const analytics_history *h, const analytics_rfm_run *before, const analytics_rfm_run *after)
 {
     int *was = malloc((h->member_count ? h->member_count : 1) * sizeof *was);
     if (was == NULL)
@@ -137,11 +130,11 @@ movement_json(const analytics_history *h, const rfm_run *before, const rfm_run *
 json_t *
 analytics_rfm_of(const analytics_history *h, const analytics_options *opts)
 {
-    rfm_run now = {0}, then = {0};
-    rfm_run_at(h, opts->as_of_day, &now);
+    analytics_rfm_run now = {0}, then = {0};
+    analytics_rfm_run_at(h, opts->as_of_day, &now);
     json_t *movement = json_null();
     if (opts->compare_day != ANALYTICS_DAY_NONE) {
-        rfm_run_at(h, opts->compare_day, &then);
+        analytics_rfm_run_at(h, opts->compare_day, &then);
         json_decref(movement);
         movement = json_pack("{s:o, s:o, s:I, s:o}", "from", analytics_json_day(opts->compare_day),
                              "to", analytics_json_day(opts->as_of_day), "customers_before",
@@ -151,8 +144,8 @@ analytics_rfm_of(const analytics_history *h, const analytics_options *opts)
         json_pack("{s:o, s:I, s:o, s:o, s:o}", "as_of", analytics_json_day(opts->as_of_day),
                   "customers", (json_int_t)now.n, "segments", segments_json(&now), "grid",
                   grid_json(&now), "movement", movement);
-    rfm_run_release(&now);
-    rfm_run_release(&then);
+    analytics_rfm_run_release(&now);
+    analytics_rfm_run_release(&then);
     return out;
 }
 

@@ -171,18 +171,13 @@ fit_models(const analytics_customer *c, size_t n, int32_t today, models *m)
     free(spend);
 }
 
-/* The member's next categories as a JSON array, and the first alone, into r. */
+/* The member's next categories after their last basket up to today, as a
+ * JSON array and the first alone, into r. */
 static void
-next_json(const analytics_history *h, const next_model *nm, size_t i, score_row *r)
+next_json(const analytics_history *h, const next_model *nm, size_t i, int32_t today, score_row *r)
 {
     int last[NEXT_CATEGORIES_MAX], top[ANALYTICS_NEXT_CATEGORIES];
-    size_t last_n = 0, top_n = 0;
-    for (size_t d = h->first[i]; h->baskets != NULL && d < h->first[i + 1]; d++) {
-        size_t n = analytics_basket_categories(&h->baskets[d], last);
-        if (n >
-            0) /* a day without categories writes nothing: last[] stays the last basket with some */
-            last_n = n;
-    }
+    size_t last_n = analytics_last_basket(h, i, today, last), top_n = 0;
     if (h->category_count > 0)
         top_n = next_model_predict(nm, last, last_n, top, NULL, ANALYTICS_NEXT_CATEGORIES);
     json_t *list = json_array();
@@ -190,9 +185,8 @@ next_json(const analytics_history *h, const next_model *nm, size_t i, score_row 
         json_array_append_new(list, json_string(h->categories[top[k]]));
     char *text = json_dumps(list, JSON_COMPACT);
     r->next_category[0] = '\0';
-    if (text == NULL || strlen(text) >= sizeof r->next_categories)
-        snprintf(r->next_categories, sizeof r->next_categories,
-                 "[]"); /* names too long: none, never a cut list */
+    if (text == NULL || strlen(text) >= sizeof r->next_categories) /* names too long: none, */
+        snprintf(r->next_categories, sizeof r->next_categories, "[]"); /* never a cut list */
     else {
         snprintf(r->next_categories, sizeof r->next_categories, "%s", text);
         if (top_n > 0 && strlen(h->categories[top[0]]) < sizeof r->next_category)
@@ -207,22 +201,12 @@ next_json(const analytics_history *h, const next_model *nm, size_t i, score_row 
 static size_t
 score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **fit)
 {
-    analytics_customer *c = malloc((h->member_count ? h->member_count : 1) * sizeof *c);
-    rfm_input *in = malloc((h->member_count ? h->member_count : 1) * sizeof *in);
-    rfm_score *sc = malloc((h->member_count ? h->member_count : 1) * sizeof *sc);
-    if (c == NULL || in == NULL || sc == NULL)
-        abort();
-    size_t n = analytics_summarise(h, today, today, 1.0, c, NULL);
-    assert(n == h->member_count); /* the history ends before now, so every member is a customer */
-    for (size_t i = 0; i < n; i++) {
-        const analytics_day *last = &h->days[h->first[i + 1] - 1];
-        int64_t money = 0;
-        for (size_t d = h->first[i]; d < h->first[i + 1]; d++)
-            money += h->days[d].value_cents;
-        in[i] = (rfm_input){today - last->day, (int64_t)c[i].x + 1, money};
-    }
-    if (!rfm_score_all(in, n, sc))
-        abort();
+    size_t n = 0;
+    analytics_customer *c = analytics_summarise(h, today, today, 1.0, &n, NULL);
+    analytics_rfm_run rfm;
+    analytics_rfm_run_at(h, today, &rfm);
+    /* The history ends before now, so every member is a customer, in h's order both times. */
+    assert(n == h->member_count && rfm.n == n);
     models m;
     fit_models(c, n, today, &m);
     next_model nm;
@@ -232,8 +216,9 @@ score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **f
     for (size_t i = 0; i < n; i++) {
         score_row *r = &rows[i];
         r->member_id = c[i].member_id;
-        r->rfm = in[i];
-        r->score = sc[i];
+        assert(rfm.index[i] == i);
+        r->rfm = rfm.in[i];
+        r->score = rfm.score[i];
         r->p_alive = r->expected = r->value = r->clv = NAN;
         if (m.has_model) {
             r->p_alive = bgnbd_p_alive(&m.bg, c[i].x, c[i].t_x, c[i].T);
@@ -254,13 +239,12 @@ score_all(const analytics_history *h, int32_t today, score_row *rows, json_t **f
         json_t *date = analytics_json_day(analytics_next_day(h, i, today, shop_gap));
         snprintf(r->next_date, sizeof r->next_date, "%s", json_string_value(date));
         json_decref(date);
-        next_json(h, &nm, i, r);
+        next_json(h, &nm, i, today, r);
     }
     next_model_release(&nm);
     *fit = m.fit;
     free(c);
-    free(in);
-    free(sc);
+    analytics_rfm_run_release(&rfm);
     return n;
 }
 
@@ -272,7 +256,7 @@ analytics_scores_run(app *a, int64_t now_us, int64_t *scored, app_error *err)
     if (conn == NULL)
         return app_fail(err, APP_UNAVAILABLE, "database_unavailable", "cannot reach the database");
     analytics_history h;
-    int32_t today = analytics_today(now_us);
+    int32_t today = analytics_local_day(now_us);
     /* Purchases up to the end of today's local day: "as of today". */
     app_status st = analytics_history_load(conn, now_us + 1, ANALYTICS_LOAD_CATEGORIES, &h, err);
     store_read_release(a->store, conn);

@@ -85,6 +85,21 @@ cli_db_url(const char *given)
 }
 
 int
+cli_open_app_at(app *a, const char *url, int readers_max, const char *at)
+{
+    int64_t at_us = 0;
+    if (at && clock_parse_rfc3339(at, &at_us) != 0) {
+        cli_fail("--at '%s' is not a time such as 2026-11-24T10:00:00Z", at);
+        return -1;
+    }
+    if (cli_open_app(a, url, readers_max) != 0)
+        return -1;
+    if (at)
+        clock_fix(&a->clock, at_us);
+    return 0;
+}
+
+int
 cli_open_app(app *a, const char *url, int readers_max)
 {
     char err[512];

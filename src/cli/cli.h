@@ -19,6 +19,11 @@ const char *cli_db_url(const char *given);
 /* Opens the store (migrating it) into a; prints the reason and returns -1 on failure. */
 int cli_open_app(app *a, const char *url, int readers_max);
 
+/* cli_open_app for a command with --at TIME (at may be NULL): checks the time
+ * before opening and fixes the app's clock to it, so jobs and reports run as
+ * of then. -1 (the reason printed) when at is no time or the store fails. */
+int cli_open_app_at(app *a, const char *url, int readers_max, const char *at);
+
 /* Closes what cli_open_app opened. */
 void cli_close_app(app *a);
 

@@ -239,14 +239,9 @@ cmd_jobs(int argc, char **argv)
     if (job == NULL)
         return cli_fail("unknown job '%s' (see patron jobs list)", name);
     app a;
-    int64_t at_us = 0;
-    if (o.at && clock_parse_rfc3339(o.at, &at_us) != 0)
-        return cli_fail("--at '%s' is not a time such as 2026-11-24T10:00:00Z", o.at);
     /* outbox_deliver reads with one connection a worker. */
-    if (cli_open_app(&a, cli_db_url(o.db), 2 + OUTBOX_WORKERS_MAX) != 0)
+    if (cli_open_app_at(&a, cli_db_url(o.db), 2 + OUTBOX_WORKERS_MAX, o.at) != 0)
         return 1;
-    if (o.at)
-        clock_fix(&a.clock, at_us);
     job_report report;
     app_error err = {0};
     app_status st = jobs_run(&a, job, app_now_us(&a), &report, &err);

@@ -266,14 +266,9 @@ cmd_analytics(int argc, char **argv)
     }
     if ((csv && fn != analytics_summary) || (svg_dir && fn != analytics_checks))
         return cli_fail("--csv goes with summary, --svg with checks");
-    int64_t at_us = 0;
-    if (at && clock_parse_rfc3339(at, &at_us) != 0)
-        return cli_fail("--at '%s' is not a time such as 2026-11-24T10:00:00Z", at);
     app a;
-    if (cli_open_app(&a, cli_db_url(db_url), 2) != 0)
+    if (cli_open_app_at(&a, cli_db_url(db_url), 2, at) != 0)
         return 1;
-    if (at)
-        clock_fix(&a.clock, at_us);
     app_error err = {0};
     analytics_options opts;
     json_t *out = NULL;

@@ -35,14 +35,9 @@ cmd_segment(int argc, char **argv)
         return 2;
     }
     const char *expression = argv[optind + 1];
-    int64_t at_us = 0;
-    if (at && clock_parse_rfc3339(at, &at_us) != 0)
-        return cli_fail("--at '%s' is not a time such as 2026-11-24T10:00:00Z", at);
     app a;
-    if (cli_open_app(&a, cli_db_url(db_url), 2) != 0)
+    if (cli_open_app_at(&a, cli_db_url(db_url), 2, at) != 0)
         return 1;
-    if (at)
-        clock_fix(&a.clock, at_us);
     app_error err = {0};
     json_t *out = NULL;
     int64_t members = 0;

@@ -26,7 +26,8 @@ LDLIBS_ALL = $(PKG_LIBS) -lcsv -lpthread -lm $(LDLIBS)
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/app/*.c src/http/*.c src/jobs/*.c src/cli/*.c))
 MIGRATIONS := $(sort $(wildcard src/store/migrations/*.sql))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(BUILD)/gen/web_assets.o
+WEB_SRC := $(shell find web/src -type f) web/build.mjs web/package-lock.json
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 STORE_TESTS := $(patsubst tests/store/%.c,$(BUILD)/tests/%,$(wildcard tests/store/test_*.c))
 TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/common/*.c))
@@ -55,6 +56,20 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) src/store/migrations scripts/embed.sh
 	scripts/embed.sh $@ $(MIGRATIONS)
 
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# The dashboard and the portal: bundled by esbuild (npm ci of web/'s lockfile
+# on first use), then embedded as a C table like the migrations.
+$(BUILD)/web/.built: $(WEB_SRC) scripts/web-build.sh
+	@rm -rf $(BUILD)/web && mkdir -p $(BUILD)/web
+	scripts/web-build.sh $(abspath $(BUILD)/web)
+	@touch $@
+
+$(BUILD)/gen/web_assets.c: $(BUILD)/web/.built scripts/embed-assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-assets.sh $@ $(BUILD)/web
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(TEST_COMMON_OBJ)

@@ -11,6 +11,12 @@ bench) PKGS="$PKGS wrk postgresql python3-aiosmtpd" ;;
 fuzz) PKGS="$PKGS clang" ;;
 *) echo "usage: deps.sh [build|test|bench|fuzz]" >&2; exit 2 ;;
 esac
+# The web pages are bundled with npm's esbuild: Debian's nodejs and npm, unless
+# a Node.js with npm is already installed.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+test_web=""
+[ "${1:-build}" = test ] && test_web="chromium"
+PKGS="$PKGS $test_web"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -93,7 +93,12 @@ handle_logout(http_request *req, http_reply *reply)
 void
 handle_me(http_request *req, http_reply *reply)
 {
-    http_reply_json(reply, 200, identity_describe(&req->who));
+    json_t *me = identity_describe(&req->who);
+    /* A page reloaded in a signed-in session cannot read its HttpOnly cookie:
+     * it learns the session's CSRF token here. */
+    if (req->csrf_token[0] != '\0')
+        json_object_set_new(me, "csrf_token", json_string(req->csrf_token));
+    http_reply_json(reply, 200, me);
 }
 
 void

@@ -56,10 +56,10 @@ html_page_start(const char *title)
     html_page *page = calloc(1, sizeof *page);
     html_page_append(page, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                           "<meta name=\"robots\" content=\"noindex\"><title>");
+                           "<meta name=\"robots\" content=\"noindex\">"
+                           "<link rel=\"stylesheet\" href=\"/assets/style.css\"><title>");
     html_page_text(page, title);
-    html_page_append(page, "</title></head>\n<body style=\"font-family: sans-serif; max-width: 36em; margin: 3em auto;"
-                           " padding: 0 1em\"><main><h1>");
+    html_page_append(page, "</title></head>\n<body class=\"page\"><main><h1>");
     html_page_text(page, title);
     html_page_append(page, "</h1>");
     return page;

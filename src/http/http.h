@@ -60,6 +60,9 @@ typedef struct http_reply {
     void *stream_ctx;
     const char *content_type;
     char content_disposition[128];
+    /* A constant answer (an embedded web asset): sent as is, never freed. */
+    const unsigned char *static_body;
+    size_t static_bytes;
 } http_reply;
 
 /* Sets reply to a whole text document (text malloc'd, ownership taken) of a

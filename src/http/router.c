@@ -16,6 +16,10 @@
 
 const route ROUTES[] = {
     {"GET", "/healthz", PERM_PUBLIC, 0, handle_healthz},
+    {"GET", "/", PERM_PUBLIC, 0, handle_web_dashboard},
+    {"GET", "/portal", PERM_PUBLIC, 0, handle_web_portal},
+    {"GET", "/portal/{page}", PERM_PUBLIC, 0, handle_web_portal},
+    {"GET", "/assets/{name}", PERM_PUBLIC, 0, handle_web_asset},
     {"POST", "/v1/auth/login", PERM_PUBLIC, ROUTE_NO_REPLAY, handle_login},
     {"POST", "/v1/auth/logout", PERM_AUTHENTICATED, 0, handle_logout},
     {"GET", "/v1/auth/me", PERM_AUTHENTICATED, 0, handle_me},
@@ -359,5 +363,7 @@ router_dispatch(http_request *req, http_reply *reply)
         return;
     }
     r->handler(req, reply);
-    assert((reply->body != NULL) != (reply->stream_read != NULL) && reply->status >= 200);
+    /* Exactly one answer: a JSON body, a stream or an embedded file. */
+    assert((reply->body != NULL) + (reply->stream_read != NULL) + (reply->static_body != NULL) == 1 &&
+           reply->status >= 200);
 }

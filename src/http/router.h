@@ -50,6 +50,11 @@ void router_dispatch(http_request *req, http_reply *reply);
 
 /* Handlers, by module. */
 void handle_healthz(http_request *req, http_reply *reply);
+
+/* handlers_web.c: the embedded dashboard and portal. */
+void handle_web_dashboard(http_request *req, http_reply *reply);
+void handle_web_portal(http_request *req, http_reply *reply);
+void handle_web_asset(http_request *req, http_reply *reply);
 void handle_login(http_request *req, http_reply *reply);
 void handle_logout(http_request *req, http_reply *reply);
 void handle_me(http_request *req, http_reply *reply);

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <assert.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,45 @@ request_new(http_server *server, struct MHD_Connection *connection, const char *
     return req;
 }
 
+/* What every answer carries. The policy lets pages load only patron's own
+ * scripts and styles (no inline script, no inline style attribute), never be
+ * framed, and send no Referer (a portal sign-in link holds a token). */
+#define CONTENT_SECURITY_POLICY                                                                  \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "         \
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " \
+    "frame-ancestors 'none'"
+
+/* Adds the headers every answer has: its type, caching, the request id and
+ * the security headers. */
+static void
+add_headers(struct MHD_Response *response, const http_request *req, const char *content_type,
+            const char *cache_control)
+{
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
+    MHD_add_response_header(response, "X-Request-Id", req->request_id);
+    MHD_add_response_header(response, "Content-Security-Policy", CONTENT_SECURITY_POLICY);
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(response, "X-Frame-Options", "DENY");
+    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
+}
+
+/* Sends an embedded file as it is (MHD reads it in place). The pages can be
+ * cached but must be checked again, so a new binary's pages are used at once. */
+static enum MHD_Result
+send_static(http_request *req, http_reply *reply)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer(
+        reply->static_bytes, (void *)(uintptr_t)reply->static_body, MHD_RESPMEM_PERSISTENT);
+    if (response == NULL)
+        return MHD_NO;
+    add_headers(response, req, reply->content_type, "no-cache");
+    req->status = reply->status;
+    enum MHD_Result result = MHD_queue_response(req->connection, (unsigned)reply->status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
 /* Sends a streamed reply: MHD calls stream_read for each block until the end. */
 static enum MHD_Result
 send_stream(http_request *req, http_reply *reply)
@@ -113,9 +153,7 @@ send_stream(http_request *req, http_reply *reply)
         reply->stream_free(reply->stream_ctx);
         return MHD_NO;
     }
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(response, "X-Request-Id", req->request_id);
+    add_headers(response, req, reply->content_type, "no-store");
     if (reply->content_disposition[0] != '\0')
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_DISPOSITION, reply->content_disposition);
     req->status = reply->status;
@@ -129,6 +167,8 @@ send_reply(http_request *req, http_reply *reply)
 {
     if (reply->stream_read != NULL)
         return send_stream(req, reply);
+    if (reply->static_body != NULL)
+        return send_static(req, reply);
     char *text = json_dumps(reply->body, JSON_COMPACT);
     json_decref(reply->body);
     reply->body = NULL;
@@ -140,9 +180,7 @@ send_reply(http_request *req, http_reply *reply)
         free(text);
         return MHD_NO;
     }
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(response, "X-Request-Id", req->request_id);
+    add_headers(response, req, "application/json", "no-store");
     if (reply->set_cookie[0] != '\0')
         MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, reply->set_cookie);
     if (reply->replayed)

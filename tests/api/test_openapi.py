@@ -22,7 +22,8 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 CHANGE_METHODS = ("post", "put", "patch", "delete")
 # Routes any caller may use without credentials (PERM_PUBLIC in src/http/router.c).
 PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/u/{token}"), ("POST", "/u/{token}"),
-          ("GET", "/feeds/news"), ("GET", "/feeds/members/{token}"), ("GET", "/s/{token}"), ("POST", "/s/{token}")}
+          ("GET", "/feeds/news"), ("GET", "/feeds/members/{token}"), ("GET", "/s/{token}"), ("POST", "/s/{token}"),
+          ("GET", "/"), ("GET", "/portal"), ("GET", "/portal/{page}"), ("GET", "/assets/{name}")}
 ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")
 
 

@@ -7,6 +7,7 @@ Usage: /usr/bin/python3 smtp_sink.py DIR PORTFILE  (writes the port to PORTFILE,
 import itertools
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -33,10 +34,13 @@ class Sink:
 def main():
     folder, port_file = sys.argv[1], sys.argv[2]
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Sink(folder), hostname="127.0.0.1", port=0)
+    with socket.socket() as s:  # an ephemeral port, free now (the controller checks its port by connecting)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Sink(folder), hostname="127.0.0.1", port=port)
     controller.start()
     with open(port_file + ".tmp", "w") as f:
-        f.write(str(controller.server.sockets[0].getsockname()[1]))
+        f.write(str(port))
     os.rename(port_file + ".tmp", port_file)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

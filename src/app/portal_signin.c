@@ -70,6 +70,42 @@ insert_link(db *conn, const char *hashed_email, int64_t member_id, const char *t
     return rc == DB_ROW ? APP_OK : app_db_fail(err, conn, rc);
 }
 
+/* Writes a usable link of member_id: its token into token (only its hash is kept). */
+static app_status
+new_link(db *conn, const char *hashed_email, int64_t member_id, int64_t at_us, char token[IDENTITY_TOKEN_BYTES],
+         int64_t *link_id, app_error *err)
+{
+    char token_hash[IDENTITY_HASH_HEX_BYTES];
+    identity_token_new("pl_", token);
+    identity_token_hash(token, token_hash);
+    return insert_link(conn, hashed_email, member_id, token_hash, at_us, link_id, err);
+}
+
+app_status
+portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *email, const char *public_url,
+                     char *url_out, size_t url_bytes, app_error *err)
+{
+    char normal[EMAIL_BYTES_MAX + 1], lower[EMAIL_BYTES_MAX + 1], hashed[IDENTITY_HASH_HEX_BYTES];
+    if (email == NULL || !validate_email(email, normal, sizeof normal))
+        return app_fail(err, APP_INVALID, "invalid_email", "'%s' is not a valid email address", email ? email : "");
+    int64_t member_id = 0, link_id = 0;
+    app_status st = active_member_by_email(conn, normal, &member_id, err);
+    if (st != APP_OK)
+        return st;
+    if (member_id == 0)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "no active member has the address '%s'", normal);
+    lowercase(normal, lower);
+    identity_token_hash(lower, hashed);
+    char token[IDENTITY_TOKEN_BYTES];
+    st = new_link(conn, hashed, member_id, at_us, token, &link_id, err);
+    if (st == APP_OK && (size_t)snprintf(url_out, url_bytes, "%s/portal/signin?token=%s", public_url, token) >= url_bytes)
+        st = app_fail(err, APP_INVALID, "invalid_url", "the public URL is too long for a link");
+    sodium_memzero(token, sizeof token);
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "portal.link_issued", "member", member_id, NULL, err);
+    return st;
+}
+
 /* Queues the email carrying the link (dedupe key "signin<link id>"). */
 static app_status
 queue_link_email(db *conn, int64_t at_us, int64_t link_id, int64_t member_id, const char *public_url,
@@ -135,10 +171,8 @@ portal_link_request_tx(db *conn, const actor *who, int64_t at_us, const char *em
     if (st == APP_OK && member_id == 0)
         st = insert_link(conn, hashed, 0, NULL, at_us, &link_id, err);
     else if (st == APP_OK) {
-        char token[IDENTITY_TOKEN_BYTES], token_hash[IDENTITY_HASH_HEX_BYTES];
-        identity_token_new("pl_", token);
-        identity_token_hash(token, token_hash);
-        st = insert_link(conn, hashed, member_id, token_hash, at_us, &link_id, err);
+        char token[IDENTITY_TOKEN_BYTES];
+        st = new_link(conn, hashed, member_id, at_us, token, &link_id, err);
         if (st == APP_OK)
             st = queue_link_email(conn, at_us, link_id, member_id, public_url, token, err);
         sodium_memzero(token, sizeof token);

@@ -31,6 +31,13 @@
 app_status portal_link_request_tx(db *conn, const actor *who, int64_t at_us, const char *email,
                                   const char *public_url, json_t **out, app_error *err);
 
+/* A sign-in link for the active member with email, given to staff rather than
+ * mailed (the CLI's `patron portal-link`, for a shop without SMTP or a member
+ * on the phone): url_out = public_url/portal/signin?token=..., valid and
+ * single-use as a mailed one; audited as who. member_not_found (404). */
+app_status portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *email, const char *public_url,
+                                char *url_out, size_t url_bytes, app_error *err);
+
 /* Uses up the link of token and opens a member session: writes the cookie
  * token into token_out and fills *member (the member as actor, for the
  * audit); *out = {member: the portal profile, csrf_token, expires_at}.

@@ -28,6 +28,7 @@ static const command COMMANDS[] = {
     {"backup", cmd_backup, "backup [--db URL] --to FILE"},
     {"staff", cmd_staff, "staff add --email E --role R [--name N] [--db URL]   (password on stdin)"},
     {"apikey", cmd_apikey, "apikey create --role R --name N | list | revoke ID  [--db URL]"},
+    {"portal-link", cmd_portal_link, "portal-link --email E [--db URL]   (a member's portal sign-in link)"},
     {"jobs", cmd_jobs, "jobs list | run NAME [--at TIME] [--db URL]"},
     {"segment", cmd_segment, "segment count|show 'EXPRESSION' [--at TIME] [--db URL]"},
     {"analytics", cmd_analytics, "analytics summary|fit|checks|rfm|cohorts|next|roi|overview [--json] [--unit day|week] [--calibration-end DATE] [--holdout-end DATE] [--as-of DATE] [--compare-to DATE] [--window-days N] [--member ID] [--csv] [--svg DIR] [--db URL]"},

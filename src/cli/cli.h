@@ -44,6 +44,7 @@ int cmd_migrate(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_staff(int argc, char **argv);
 int cmd_apikey(int argc, char **argv);
+int cmd_portal_link(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_routes(int argc, char **argv);

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "app/identity.h"
+#include "app/portal_signin.h"
 #include "jobs/jobs.h"
 #include "store/migrate.h"
 
@@ -252,5 +253,51 @@ cmd_jobs(int argc, char **argv)
         return cli_fail_app(&err);
     printf("{\"job\": \"%s\", \"at\": \"%s\", \"affected\": %lld}\n", job->name, at_text,
            (long long)report.affected);
+    return 0;
+}
+
+typedef struct portal_link_call {
+    actor who;
+    int64_t at_us;
+    const char *email;
+    char public_url[PUBLIC_URL_BYTES_MAX + 1];
+    char url[PUBLIC_URL_BYTES_MAX + IDENTITY_TOKEN_BYTES + 32];
+} portal_link_call;
+
+static app_status
+portal_link_tx(db *conn, void *arg, app_error *err)
+{
+    portal_link_call *c = arg;
+    return portal_link_issue_tx(conn, &c->who, c->at_us, c->email, c->public_url, c->url, sizeof c->url, err);
+}
+
+int
+cmd_portal_link(int argc, char **argv)
+{
+    admin_options o;
+    if (parse_options(argc, argv, &o) != 0 || optind != argc || o.email == NULL)
+        return cli_fail("usage: patron portal-link --email E [--db URL]");
+    /* The links of mails use PATRON_PUBLIC_URL, as `patron serve` does. */
+    const char *base = getenv("PATRON_PUBLIC_URL");
+    if (base == NULL || base[0] == '\0')
+        base = "http://localhost:8080";
+    portal_link_call call = {.who = app_cli_actor(), .email = o.email};
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (n > PUBLIC_URL_BYTES_MAX)
+        return cli_fail("PATRON_PUBLIC_URL is longer than %d bytes", PUBLIC_URL_BYTES_MAX);
+    memcpy(call.public_url, base, n);
+    app a;
+    if (cli_open_app(&a, cli_db_url(o.db), 1) != 0)
+        return 1;
+    call.at_us = app_now_us(&a);
+    app_error err = {0};
+    app_status st = app_write(&a, portal_link_tx, &call, &err);
+    cli_close_app(&a);
+    if (st != APP_OK)
+        return cli_fail_app(&err);
+    printf("%s\n(valid for %lld minutes, once: open it and press the button)\n", call.url,
+           (long long)(PORTAL_LINK_TTL_US / 60000000));
     return 0;
 }

@@ -717,8 +717,12 @@ cmd_demo(int argc, char **argv)
                " 4 knowledge-base articles (GET /v1/kb/search?q=points)\n");
     printf("analytics: %lld members scored (GET /v1/members/ID/scores; patron analytics rfm|cohorts|fit|next)\n",
            (long long)scored);
-    printf("staff sign-in: %s / %s (also manager@, agent@, analyst@ with the same password)\n",
+    printf("staff dashboard: http://localhost:8080/ -- sign in as %s / %s (also manager@, agent@, analyst@"
+           " with the same password)\n",
            DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD);
+    if (members > 0)
+        printf("member portal: http://localhost:8080/portal -- members sign in by a link sent by email; without"
+               " SMTP, print one: patron portal-link --email <a member's email> (GET /v1/members?limit=5)\n");
     printf("integration API key (for curl: Authorization: Bearer ...):\n%s\n", staff.key);
     return 0;
 }

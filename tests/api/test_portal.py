@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import ENGINES, Database, Server, assert_error, require_engine, unique
+from conftest import ENGINES, Database, Server, assert_error, require_engine, run_patron, unique
 from smtp_server import SmtpServer
 
 PUBLIC = "http://shop.example"
@@ -465,3 +465,26 @@ def test_erasure_ends_the_members_sessions_and_links(portal):
     assert server.db.count("member_sessions", f"member_id = {m['id']}") == 0
     assert server.db.count("member_signin_links", f"member_id = {m['id']}") == 0
     assert_error(call(server, s, "GET", "/v1/portal/me"), 401, "unauthorized")
+
+
+def test_staff_can_hand_a_member_a_link_from_the_command_line(portal):
+    """`patron portal-link` (a shop without SMTP, a member on the phone): a link
+    that works once like a mailed one, is audited, and is refused for nobody."""
+    server = portal
+    m = new_member(server)
+    out = run_patron("portal-link", "--db", server.db.url, "--email", m["email"].upper()).stdout
+    match = re.search(r"/portal/signin\?token=(pl_[\w-]+)", out)
+    assert match and "15 minutes" in out, out
+    assert server.db.count("audit_log", f"action = 'portal.link_issued' AND entity_id = {m['id']}") == 1
+    r = open_session(server, match.group(1))
+    assert r.status_code == 200 and r.json()["member"]["id"] == m["id"], r.text
+    assert_error(open_session(server, match.group(1)), 401, "link_invalid")
+    links = server.db.count("member_signin_links")
+    nobody = run_patron("portal-link", "--db", server.db.url, "--email", unique("nobody-") + "@example.com",
+                        check=False)
+    assert nobody.returncode == 1 and "member_not_found" in nobody.stderr, nobody.stderr
+    bad = run_patron("portal-link", "--db", server.db.url, "--email", "not-an-address", check=False)
+    assert bad.returncode == 1 and "invalid_email" in bad.stderr, bad.stderr
+    usage = run_patron("portal-link", "--db", server.db.url, check=False)
+    assert usage.returncode != 0 and "usage: patron portal-link" in usage.stderr, usage.stderr
+    assert server.db.count("member_signin_links") == links

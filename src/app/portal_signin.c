@@ -22,7 +22,7 @@ static void
 lowercase(const char *email, char out[EMAIL_BYTES_MAX + 1])
 {
     size_t n = 0;
-    for (; email[n] != '\0' && n < EMAIL_BYTES_MAX; n++)
+    for (; n < EMAIL_BYTES_MAX && email[n] != '\0'; n++)
         out[n] = (char)tolower((unsigned char)email[n]);
     out[n] = '\0';
 }

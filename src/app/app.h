@@ -24,15 +24,15 @@ typedef struct app {
     clock_source clock;
 } app;
 
-/* Who is acting: a staff session, an API key, the CLI operator or a job. */
+/* Who is acting: a staff session, an API key, a member in the portal, the CLI operator or a job. */
 typedef struct actor {
-    const char *kind; /* "staff", "api_key", "cli", "system" */
-    int64_t id;       /* staff or API key id; 0 for cli and system */
+    const char *kind; /* "staff", "api_key", "member", "cli", "system" */
+    int64_t id;       /* staff, API key or member id; 0 for cli and system */
     role role;
-    char label[EMAIL_BYTES_MAX + 2]; /* email, key name, "cli" or the job name */
+    char label[EMAIL_BYTES_MAX + 2]; /* email, key name, "member:ID", "cli" or the job name */
     const char *ip;         /* NULL outside HTTP */
     const char *request_id; /* NULL outside HTTP */
-    int64_t session_id;     /* staff session, 0 otherwise */
+    int64_t session_id;     /* staff or member session, 0 otherwise */
 } actor;
 
 typedef enum app_status {
@@ -43,6 +43,7 @@ typedef enum app_status {
     APP_NOT_FOUND,    /* 404 */
     APP_CONFLICT,     /* 409 */
     APP_TOO_LARGE,    /* 413 */
+    APP_TOO_MANY,     /* 429: asked too often; wait and retry */
     APP_UNAVAILABLE,  /* 503: the database failed; retry */
     APP_INTERNAL,     /* 500 */
 } app_status;

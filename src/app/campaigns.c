@@ -588,18 +588,9 @@ run_terms(app *a, const campaign *c, int64_t now_us, int64_t max_member, int64_t
         db_finalize(stmt);
     }
     store_read_release(a->store, conn);
-    const char *key;
-    json_t *value;
-    json_object_foreach(after, key, value) {
-        json_t *old = json_object_get(before, key);
-        if (old != NULL && json_equal(old, value))
-            continue;
-        char *was = old ? json_dumps(old, JSON_ENCODE_ANY) : strdup("");
-        char *now = json_dumps(value, JSON_ENCODE_ANY);
-        json_array_append_new(changes, json_pack("{s:s, s:s, s:s}", "name", key, "before", was, "after", now));
-        free(was);
-        free(now);
-    }
+    json_t *diff = program_changes(before, after);
+    json_array_extend(changes, diff);
+    json_decref(diff);
     json_decref(before);
     json_decref(after);
     json_t *vars = json_pack("{s:{s:I}, s:o}", "terms", "version", (json_int_t)version, "changes", changes);

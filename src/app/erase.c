@@ -36,6 +36,9 @@ const erase_step ERASE_STEPS[] = {
     {"surveys", "UPDATE surveys SET comment = NULL, answers = NULL WHERE member_id = ?"},
     /* A follow-up names the person ("call Jane ..."). */
     {"tasks", "UPDATE tasks SET title = '(erased member)', body = NULL WHERE member_id = ?"},
+    /* The member's way into the portal: an erased member signs in no more. */
+    {"member_sessions", "DELETE FROM member_sessions WHERE member_id = ?"},
+    {"member_signin_links", "DELETE FROM member_signin_links WHERE member_id = ?"},
     /* Predictions about the person (profiling); the scores job skips erased members. */
     {"member_scores", "DELETE FROM member_scores WHERE member_id = ?"},
     {NULL, NULL},

@@ -20,9 +20,8 @@ identity_init(void)
     return sodium_init() < 0 ? -1 : 0;
 }
 
-/* Makes a fresh token with prefix ("pk_") into out. */
-static void
-token_new(const char *prefix, char out[IDENTITY_TOKEN_BYTES])
+void
+identity_token_new(const char *prefix, char out[IDENTITY_TOKEN_BYTES])
 {
     unsigned char raw[32];
     randombytes_buf(raw, sizeof raw);
@@ -148,7 +147,7 @@ identity_apikey_create_tx(db *conn, const actor *who, int64_t at_us, const char 
                         " integration)",
                         role_name ? role_name : "");
     char hash[IDENTITY_HASH_HEX_BYTES], prefix[16];
-    token_new("pk_", key_out);
+    identity_token_new("pk_", key_out);
     identity_token_hash(key_out, hash);
     snprintf(prefix, sizeof prefix, "%.10s", key_out);
     db_stmt *stmt = db_prepare(conn, "INSERT INTO api_keys (name, role, prefix, key_hash, created_at,"
@@ -300,9 +299,9 @@ identity_session_open_tx(db *conn, const actor *who, int64_t at_us,
                          char token_out[IDENTITY_TOKEN_BYTES], json_t **out, app_error *err)
 {
     char hash[IDENTITY_HASH_HEX_BYTES], csrf[IDENTITY_TOKEN_BYTES];
-    token_new("ps_", token_out);
+    identity_token_new("ps_", token_out);
     identity_token_hash(token_out, hash);
-    token_new("", csrf);
+    identity_token_new("", csrf);
     int64_t expires_us = at_us + SESSION_TTL_US;
     db_stmt *stmt = db_prepare(conn, "INSERT INTO staff_sessions (token_hash, csrf_token, staff_id,"
                                      " ip, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"

@@ -54,6 +54,10 @@ app_status identity_apikey_list(db *conn, int64_t after, int limit, json_t **out
 app_status identity_apikey_revoke_tx(db *conn, const actor *who, int64_t at_us, int64_t key_id,
                                      json_t **out, app_error *err);
 
+/* Makes a fresh token, prefix ("pk_", at most 4 bytes) and 32 random bytes in
+ * base64url, into out. */
+void identity_token_new(const char *prefix, char out[IDENTITY_TOKEN_BYTES]);
+
 /* The stored form of a token: hex BLAKE2b-256. */
 void identity_token_hash(const char *token, char out[IDENTITY_HASH_HEX_BYTES]);
 

@@ -619,6 +619,33 @@ ledger_points(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_err
 }
 
 static json_t *
+expiring_json(db_stmt *stmt)
+{
+    return json_pack("{s:I, s:o}", "points", (json_int_t)db_column_int64(stmt, 1), "expires_at",
+                     app_json_time(db_column_int64(stmt, 0)));
+}
+
+app_status
+ledger_expiring(db *conn, int64_t member_id, int64_t horizon_us, int limit, json_t **out, app_error *err)
+{
+    db_stmt *stmt = db_prepare(conn, "SELECT expires_at, SUM(remaining) FROM points_lots WHERE member_id = ?"
+                                     " AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?"
+                                     " GROUP BY expires_at ORDER BY expires_at LIMIT ?");
+    if (stmt != NULL) {
+        db_bind_int64(stmt, 1, member_id);
+        db_bind_int64(stmt, 2, horizon_us);
+        db_bind_int64(stmt, 3, limit);
+    }
+    json_t *page = NULL;
+    app_status st = app_page(conn, stmt, limit, expiring_json, NULL, &page, err);
+    if (st == APP_OK) {
+        *out = json_incref(json_object_get(page, "data"));
+        json_decref(page);
+    }
+    return st;
+}
+
+static json_t *
 history_json(db_stmt *stmt)
 {
     return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:s, s:s}", "id", (json_int_t)db_column_int64(stmt, 0),

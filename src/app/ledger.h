@@ -170,6 +170,11 @@ app_status ledger_verify(db *conn, int64_t member_id, json_t **problems, app_err
 /* {member_id, available, pending, held, debt, earned_total, expiring: {within_days, points, next_at}}. */
 app_status ledger_points(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error *err);
 
+/* A member's points that expire by horizon_us (or are due already: the
+ * expiry job takes them next), soonest first, summed by expiry time, at most
+ * limit times: [{points, expires_at}]. */
+app_status ledger_expiring(db *conn, int64_t member_id, int64_t horizon_us, int limit, json_t **out, app_error *err);
+
 /* The member's statement, newest first: transfers with running balance and reason.
  * {data: [...], next_before}. */
 app_status ledger_history(db *conn, int64_t member_id, int64_t before, int limit, json_t **out, app_error *err);

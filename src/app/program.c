@@ -313,6 +313,25 @@ version_json(db_stmt *stmt)
     return out;
 }
 
+json_t *
+program_changes(const json_t *before, const json_t *after)
+{
+    json_t *changes = json_array();
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)after, key, value) {
+        json_t *old = json_object_get(before, key);
+        if (old != NULL && json_equal(old, value))
+            continue;
+        char *was = old ? json_dumps(old, JSON_ENCODE_ANY) : strdup("");
+        char *now = json_dumps(value, JSON_ENCODE_ANY);
+        json_array_append_new(changes, json_pack("{s:s, s:s, s:s}", "name", key, "before", was, "after", now));
+        free(was);
+        free(now);
+    }
+    return changes;
+}
+
 app_status
 program_versions(db *conn, int64_t before, int limit, json_t **out, app_error *err)
 {

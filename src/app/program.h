@@ -60,6 +60,11 @@ app_status program_get(db *conn, json_t **out, app_error *err);
 app_status program_update_tx(db *conn, const actor *who, int64_t at_us, const json_t *patch, json_t **out,
                              app_error *err);
 
+/* What changed from settings before to after (objects as stored; NULL:
+ * none), in after's key order: [{name, before, after}], the values as JSON
+ * text ("" for a setting before did not have). A new reference. */
+json_t *program_changes(const json_t *before, const json_t *after);
+
 /* Earlier versions, newest first: {data: [...], next_before}. */
 app_status program_versions(db *conn, int64_t before, int limit, json_t **out, app_error *err);
 

@@ -542,3 +542,38 @@ surveys_report(db *conn, int64_t from_us, int64_t to_us, const char *by, json_t 
                      tally_json(&totals.csat, false), "data", data);
     return APP_OK;
 }
+
+app_status
+surveys_open_for_member(db *conn, const char *public_url, int64_t member_id, json_t **out, app_error *err)
+{
+    char key[LINK_KEY_BYTES];
+    app_status st = link_token_key(conn, key, err);
+    if (st != APP_OK)
+        return st;
+    db_stmt *stmt = db_prepare(conn, "SELECT id, kind, ticket_id, purchase_id, sent_at FROM surveys"
+                                     " WHERE member_id = ? AND answered_at IS NULL AND message_id IS NOT NULL"
+                                     " ORDER BY id DESC LIMIT ?");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    db_bind_int64(stmt, 2, PAGE_LIMIT_DEFAULT);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = db_step(stmt)) == DB_ROW) {
+        char token[LINK_TOKEN_BYTES_MAX], url[MAIL_URL_BYTES_MAX + LINK_TOKEN_BYTES_MAX + 8];
+        int64_t id = db_column_int64(stmt, 0);
+        link_token_make(key, LINK_SURVEY, member_id, id, token);
+        snprintf(url, sizeof url, "%s/s/%s", public_url, token);
+        json_array_append_new(list, json_pack("{s:I, s:s, s:o, s:o, s:o, s:s}", "id", (json_int_t)id, "kind",
+                                              db_column_text(stmt, 1), "ticket_id", app_json_id_or_null(stmt, 2),
+                                              "purchase_id", app_json_id_or_null(stmt, 3), "sent_at",
+                                              app_json_time_or_null(stmt, 4), "url", url));
+    }
+    db_finalize(stmt);
+    if (rc != DB_DONE) {
+        json_decref(list);
+        return app_db_fail(err, conn, rc);
+    }
+    *out = json_pack("{s:o}", "data", list);
+    return APP_OK;
+}

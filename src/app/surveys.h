@@ -61,6 +61,11 @@ app_status surveys_lookup(db *conn, const char *token, survey_view *out, app_err
 app_status surveys_answer_tx(db *conn, int64_t at_us, const char *token, const json_t *answer, json_t **out,
                              app_error *err);
 
+/* The surveys member_id was invited to and has not answered, newest first (at
+ * most PAGE_LIMIT_DEFAULT), each with its answer link under public_url (no
+ * trailing '/'): {data: [{id, kind, ticket_id, purchase_id, sent_at, url}]}. */
+app_status surveys_open_for_member(db *conn, const char *public_url, int64_t member_id, json_t **out, app_error *err);
+
 /* The satisfaction report over invitations sent in [from_us, to_us), by
  * "month" (business months, the program's time zone) or "category" (the
  * ticket's; "purchase" for NPS): {from, to, by, totals, data: [{key, nps,

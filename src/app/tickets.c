@@ -864,41 +864,80 @@ refuse_not_chat(const ticket_row *t, app_error *err)
                           (long long)t->id, t->channel, (long long)t->id);
 }
 
+/* Reads a message body {body} into *text. */
+static app_status
+read_message(const json_t *body, const char **text, app_error *err)
+{
+    static const char *const KEYS[] = {"body", NULL};
+    if (!json_is_object(body))
+        return app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object");
+    app_status st = app_check_keys(body, KEYS, "", err);
+    if (st == APP_OK)
+        st = read_text(body, "body", TICKET_COMMENT_BYTES_MAX, true, text, err);
+    if (st == APP_OK && *text == NULL)
+        st = app_fail(err, APP_INVALID, "invalid_field", "body is required");
+    return st;
+}
+
+/* The customer's words on ticket t (public, by its member or contact): a
+ * waiting or resolved ticket opens again. */
+static app_status
+customer_says(db *conn, ticket_row *t, const char *text, int64_t at_us, int64_t *comment_id, app_error *err)
+{
+    const char *kind;
+    char label[EMAIL_BYTES_MAX + 16];
+    customer_author(t->member_id, t->contact_email, &kind, label, sizeof label);
+    app_status st = insert_comment(conn, t->id, kind, label, "public", text, 0, NULL, at_us, comment_id, err);
+    if (st == APP_OK && (strcmp(t->status, "waiting") == 0 || strcmp(t->status, "resolved") == 0))
+        st = set_status(conn, label, t, "open", at_us, err);
+    return st;
+}
+
 app_status
 tickets_chat_post_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body, json_t **out,
                      app_error *err)
 {
-    static const char *const KEYS[] = {"body", NULL};
     ticket_row t;
     const char *text = NULL;
     int64_t comment_id = 0;
     app_status st = load_ticket(conn, id, &t, err);
     if (st == APP_OK)
         st = refuse_not_chat(&t, err);
-    if (st == APP_OK && !json_is_object(body))
-        st = app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object");
     if (st == APP_OK)
-        st = app_check_keys(body, KEYS, "", err);
-    if (st == APP_OK)
-        st = read_text(body, "body", TICKET_COMMENT_BYTES_MAX, true, &text, err);
-    if (st == APP_OK && text == NULL)
-        st = app_fail(err, APP_INVALID, "invalid_field", "body is required");
+        st = read_message(body, &text, err);
     if (st == APP_OK)
         st = refuse_closed(&t, err);
-    /* An integration relays the customer; anyone else is staff. */
-    bool customer = who->role == ROLE_INTEGRATION;
+    /* An integration (a chat widget's backend) relays the customer, a member
+     * in the portal is the customer; anyone else is staff. */
+    bool customer = who->role == ROLE_INTEGRATION || who->role == ROLE_MEMBER;
     if (st == APP_OK && customer) {
-        const char *kind;
-        char label[EMAIL_BYTES_MAX + 16];
-        customer_author(t.member_id, t.contact_email, &kind, label, sizeof label);
-        st = insert_comment(conn, id, kind, label, "public", text, 0, NULL, at_us, &comment_id, err);
-        if (st == APP_OK && (strcmp(t.status, "waiting") == 0 || strcmp(t.status, "resolved") == 0))
-            st = set_status(conn, label, &t, "open", at_us, err);
+        st = customer_says(conn, &t, text, at_us, &comment_id, err);
     } else if (st == APP_OK) {
         st = insert_comment(conn, id, "staff", who->label, "public", text, 0, NULL, at_us, &comment_id, err);
         if (st == APP_OK)
             st = staff_replied(conn, who->label, &t, at_us, err);
     }
+    if (st == APP_OK)
+        st = tickets_touch_tx(conn, id, t.status, t.status, at_us, err);
+    return st == APP_OK ? read_comment(conn, comment_id, out, err) : st;
+}
+
+app_status
+tickets_customer_post_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body, json_t **out,
+                         app_error *err)
+{
+    ticket_row t;
+    const char *text = NULL;
+    int64_t comment_id = 0;
+    app_status st = load_ticket(conn, id, &t, err);
+    if (st == APP_OK)
+        st = read_message(body, &text, err);
+    if (st == APP_OK)
+        st = refuse_closed(&t, err);
+    if (st == APP_OK)
+        st = customer_says(conn, &t, text, at_us, &comment_id, err);
+    if (st == APP_OK)
+        st = audit_record(conn, who, at_us, "ticket.customer_message", "ticket", id, NULL, err);
     if (st == APP_OK)
         st = tickets_touch_tx(conn, id, t.status, t.status, at_us, err);
     return st == APP_OK ? read_comment(conn, comment_id, out, err) : st;

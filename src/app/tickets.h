@@ -81,11 +81,19 @@ app_status tickets_comment_tx(db *conn, const actor *who, int64_t at_us, int64_t
                               json_t **out, app_error *err);
 
 /* Posts a chat message {body} on chat ticket id: from staff, a public reply
- * that is never emailed; from an integration (a chat widget's backend), the
- * customer's words (and a waiting chat opens again). *out is the comment.
+ * that is never emailed; from an integration (a chat widget's backend) or a
+ * member in the portal, the customer's words (and a waiting chat opens again). *out is the comment.
  * Errors: invalid_field (400), not_found (404), not_a_chat, ticket_closed (409). */
 app_status tickets_chat_post_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body,
                                 json_t **out, app_error *err);
+
+/* The customer's own message {body} on ticket id, whatever its channel (a
+ * member answering in the portal): a public comment by the ticket's member or
+ * contact; a waiting or resolved ticket opens again. The caller checked the
+ * ticket is theirs. *out is the comment. Errors: invalid_field (400),
+ * not_found (404), ticket_closed (409). */
+app_status tickets_customer_post_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body,
+                                    json_t **out, app_error *err);
 
 /* The public comments of chat ticket id with an id over after, oldest first,
  * at most limit: {data, next_after} (next_after: the last id given, or after

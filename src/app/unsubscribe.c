@@ -118,11 +118,14 @@ record(db *conn, const actor *who, int64_t at_us, const unsubscribe_target *t, a
                                 t->message_id ? json_integer(t->message_id) : json_null(), "campaign_id",
                                 t->campaign_id ? json_integer(t->campaign_id) : json_null());
     app_status st = ledger_event(conn, t->member_id, "unsubscribed", at_us, at_us, payload, err);
-    /* The member acted, through the link; the request's ip and id come from who. */
+    /* The member acted, through the link (or signed in to the portal: who is them already);
+     * the request's ip and id come from who. */
     actor member = *who;
-    member.kind = "member";
-    member.id = t->member_id;
-    snprintf(member.label, sizeof member.label, "unsubscribe link");
+    if (strcmp(who->kind, "member") != 0) {
+        member.kind = "member";
+        member.id = t->member_id;
+        snprintf(member.label, sizeof member.label, "unsubscribe link");
+    }
     if (st == APP_OK)
         st = audit_record(conn, &member, at_us, "member.unsubscribe", "member", t->member_id, payload, err);
     json_decref(payload);
@@ -136,6 +139,32 @@ unsubscribe_tx(db *conn, const actor *who, int64_t at_us, const char *token, uns
     app_status st = read_target(conn, token, out, err);
     if (st == APP_OK)
         st = clear_consent(conn, out->member_id, at_us, &out->changed, err);
+    if (st == APP_OK && out->changed)
+        st = record(conn, who, at_us, out, err);
+    return st;
+}
+
+app_status
+unsubscribe_member_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, unsubscribe_target *out,
+                      app_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->member_id = member_id;
+    db_stmt *stmt = db_prepare(conn, "SELECT email, consent_email FROM members WHERE id = ? AND erased_at IS NULL");
+    if (stmt == NULL)
+        return app_db_fail(err, conn, DB_ERROR);
+    db_bind_int64(stmt, 1, member_id);
+    int rc = db_step(stmt);
+    if (rc == DB_ROW) {
+        unsubscribe_mask_email(db_column_text(stmt, 0), out->email_masked, sizeof out->email_masked);
+        out->subscribed = db_column_int64(stmt, 1) != 0;
+    }
+    db_finalize(stmt);
+    if (rc == DB_DONE)
+        return app_fail(err, APP_NOT_FOUND, "member_not_found", "member %lld does not exist", (long long)member_id);
+    if (rc != DB_ROW)
+        return app_db_fail(err, conn, rc);
+    app_status st = clear_consent(conn, member_id, at_us, &out->changed, err);
     if (st == APP_OK && out->changed)
         st = record(conn, who, at_us, out, err);
     return st;

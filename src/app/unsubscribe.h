@@ -50,6 +50,12 @@ app_status unsubscribe_lookup(db *conn, const char *token, unsubscribe_target *o
 app_status unsubscribe_tx(db *conn, const actor *who, int64_t at_us, const char *token, unsubscribe_target *out,
                           app_error *err);
 
+/* The same for member_id without a link (the member signed in to the portal,
+ * who): no message or campaign is recorded. member_not_found (404) for a
+ * member who does not exist or was erased. */
+app_status unsubscribe_member_tx(db *conn, const actor *who, int64_t at_us, int64_t member_id, unsubscribe_target *out,
+                                 app_error *err);
+
 /* Masks an address for a page anyone holding the link may see: the first
  * character of the local part, "***", then the domain ("j***@example.com"). */
 void unsubscribe_mask_email(const char *email, char *out, size_t out_bytes);

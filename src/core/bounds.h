@@ -85,6 +85,16 @@
 #define PASSWORD_BYTES_MAX 256
 /* Staff sessions last a working day. */
 #define SESSION_TTL_US (12LL * 3600 * 1000000)
+/* Member portal: a sign-in link works once within a quarter of an hour (long
+ * enough to switch to the mail client, short enough that an old email in a
+ * shared inbox is useless); an address may ask for a few in that time (a lost
+ * email, a second device), no more (a flood of mail to someone's inbox). A
+ * member's session lasts as long as a staff one. */
+#define PORTAL_LINK_TTL_US (15LL * 60 * 1000000)
+#define PORTAL_LINK_REQUESTS_MAX 5
+#define PORTAL_SESSION_TTL_US (12LL * 3600 * 1000000)
+/* Points a member sees as "expiring soon" in the portal: due within these days. */
+#define PORTAL_EXPIRING_DAYS 30
 /* API key names, labels and audit actions. */
 #define LABEL_BYTES_MAX 100
 /* Audit detail JSON kept per row. */

@@ -10,10 +10,13 @@
 #define G (1u << ROLE_AGENT)
 #define N (1u << ROLE_ANALYST)
 #define I (1u << ROLE_INTEGRATION)
+#define MEMBER (1u << ROLE_MEMBER)
 #define STAFF_ALL (A | M | S | G | N)
 
-/* Rows are permissions, bits are roles. Member access ("own") is decided per
- * record by the portal, so members hold no permission here. */
+/* Rows are permissions, bits are roles. Member access ("own") is the portal's:
+ * its routes take the member from the session, never from the path, so
+ * members hold PERM_PORTAL and nothing else (no staff route serves them), and
+ * PERM_PORTAL is theirs alone (staff and keys have the /v1/members routes). */
 static const unsigned MATRIX[PERM_COUNT] = {
     [PERM_PUBLIC] = ~0u,
     [PERM_AUTHENTICATED] = STAFF_ALL | I,
@@ -32,6 +35,7 @@ static const unsigned MATRIX[PERM_COUNT] = {
     [PERM_AUDIT_READ] = A | M,
     [PERM_STAFF_MANAGE] = A,
     [PERM_KB_WRITE] = A | M | S,
+    [PERM_PORTAL] = MEMBER,
 };
 
 static const char *const NAMES[ROLE_COUNT] = {

@@ -39,6 +39,7 @@ typedef enum permission {
     PERM_AUDIT_READ,
     PERM_STAFF_MANAGE,      /* staff, API keys, settings */
     PERM_KB_WRITE,          /* knowledge base articles: those who lead the agents */
+    PERM_PORTAL,            /* the member portal (/v1/portal): a signed-in member, on their own record only */
     PERM_COUNT
 } permission;
 

@@ -9,28 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PUBLIC_URL_DEFAULT "http://localhost:8080"
-
-/* The public base URL feed links start with (PATRON_PUBLIC_URL, without a
- * trailing '/'); false (reply set, 500) when it is too long to use. */
-static bool
-public_url(char out[PUBLIC_URL_BYTES_MAX + 1], http_reply *reply)
-{
-    const char *url = getenv("PATRON_PUBLIC_URL");
-    if (url == NULL || url[0] == '\0')
-        url = PUBLIC_URL_DEFAULT;
-    size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/')
-        n--;
-    if (n > PUBLIC_URL_BYTES_MAX) {
-        http_reply_error(reply, 500, "internal", "PATRON_PUBLIC_URL is longer than %d bytes", PUBLIC_URL_BYTES_MAX);
-        return false;
-    }
-    memcpy(out, url, n);
-    out[n] = '\0';
-    return true;
-}
-
 /* Replies 200 with an Atom document (ownership of xml taken), or the error. */
 static void
 reply_feed(http_reply *reply, app_status st, char *xml, const app_error *err)
@@ -46,7 +24,7 @@ void
 handle_feeds_news(http_request *req, http_reply *reply)
 {
     char base[PUBLIC_URL_BYTES_MAX + 1];
-    db *conn = public_url(base, reply) ? http_read_conn(req, reply) : NULL;
+    db *conn = http_public_url(base, reply) ? http_read_conn(req, reply) : NULL;
     if (conn == NULL)
         return;
     app_error err = {0};
@@ -59,7 +37,7 @@ void
 handle_feeds_member(http_request *req, http_reply *reply)
 {
     char base[PUBLIC_URL_BYTES_MAX + 1];
-    db *conn = public_url(base, reply) ? http_read_conn(req, reply) : NULL;
+    db *conn = http_public_url(base, reply) ? http_read_conn(req, reply) : NULL;
     if (conn == NULL)
         return;
     app_error err = {0};
@@ -73,7 +51,7 @@ handle_members_feed(http_request *req, http_reply *reply)
 {
     char base[PUBLIC_URL_BYTES_MAX + 1];
     int64_t id;
-    if (!http_param_id(req, 0, &id, reply) || !public_url(base, reply))
+    if (!http_param_id(req, 0, &id, reply) || !http_public_url(base, reply))
         return;
     db *conn = http_read_conn(req, reply);
     if (conn == NULL)

@@ -82,6 +82,11 @@ void http_reply_json(http_reply *reply, int status, json_t *body);
 /* The HTTP status for an app_status. */
 int http_status_of(app_status status);
 
+/* The public base URL links start with (PATRON_PUBLIC_URL, default
+ * http://localhost:8080, without a trailing '/'); false (reply set, 500)
+ * when it is too long to use. */
+bool http_public_url(char out[PUBLIC_URL_BYTES_MAX + 1], http_reply *reply);
+
 /* A query-string argument, or NULL. */
 const char *http_query(http_request *req, const char *name);
 

@@ -55,6 +55,8 @@ http_status_of(app_status status)
         return 409;
     case APP_TOO_LARGE:
         return 413;
+    case APP_TOO_MANY:
+        return 429;
     case APP_UNAVAILABLE:
         return 503;
     case APP_INTERNAL:
@@ -567,4 +569,24 @@ http_reply_text(http_reply *reply, int status, const char *content_type, char *t
     reply->stream_free = text_free;
     reply->stream_ctx = s;
     reply->content_type = content_type;
+}
+
+#define PUBLIC_URL_DEFAULT "http://localhost:8080"
+
+bool
+http_public_url(char out[PUBLIC_URL_BYTES_MAX + 1], http_reply *reply)
+{
+    const char *url = getenv("PATRON_PUBLIC_URL");
+    if (url == NULL || url[0] == '\0')
+        url = PUBLIC_URL_DEFAULT;
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        n--;
+    if (n > PUBLIC_URL_BYTES_MAX) {
+        http_reply_error(reply, 500, "internal", "PATRON_PUBLIC_URL is longer than %d bytes", PUBLIC_URL_BYTES_MAX);
+        return false;
+    }
+    memcpy(out, url, n);
+    out[n] = '\0';
+    return true;
 }

@@ -9,6 +9,8 @@
 
 #include "auth_cache.h"
 
+#include "app/portal_signin.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -194,6 +196,25 @@ const route ROUTES[] = {
     {"POST", "/v1/incidents", PERM_PROGRAM_MANAGE, 0, handle_incidents_create},
     {"GET", "/v1/incidents/{id}", PERM_PROGRAM_MANAGE, 0, handle_incidents_get},
     {"POST", "/v1/incidents/{id}/announce", PERM_PROGRAM_MANAGE, 0, handle_incidents_announce},
+    {"POST", "/v1/portal/signin-links", PERM_PUBLIC, ROUTE_NO_REPLAY, handle_portal_signin_links},
+    {"POST", "/v1/portal/sessions", PERM_PUBLIC, ROUTE_NO_REPLAY, handle_portal_sessions},
+    {"POST", "/v1/portal/signout", PERM_PORTAL, 0, handle_portal_signout},
+    {"GET", "/v1/portal/me", PERM_PORTAL, 0, handle_portal_me},
+    {"GET", "/v1/portal/statement", PERM_PORTAL, 0, handle_portal_statement},
+    {"GET", "/v1/portal/rewards", PERM_PORTAL, 0, handle_portal_rewards},
+    {"POST", "/v1/portal/rewards/{id}/redeem", PERM_PORTAL, ROUTE_IDEMPOTENCY_REQUIRED, handle_portal_redeem},
+    {"GET", "/v1/portal/coupons", PERM_PORTAL, 0, handle_portal_coupons},
+    {"GET", "/v1/portal/offers", PERM_PORTAL, 0, handle_portal_offers},
+    {"POST", "/v1/portal/offers/{id}/claim", PERM_PORTAL, ROUTE_IDEMPOTENCY_REQUIRED, handle_portal_offers_claim},
+    {"GET", "/v1/portal/stamp-cards", PERM_PORTAL, 0, handle_portal_stamp_cards},
+    {"GET", "/v1/portal/surveys", PERM_PORTAL, 0, handle_portal_surveys},
+    {"GET", "/v1/portal/tickets", PERM_PORTAL, 0, handle_portal_tickets_list},
+    {"POST", "/v1/portal/tickets", PERM_PORTAL, 0, handle_portal_tickets_create},
+    {"GET", "/v1/portal/tickets/{id}", PERM_PORTAL, 0, handle_portal_tickets_get},
+    {"POST", "/v1/portal/tickets/{id}/messages", PERM_PORTAL, 0, handle_portal_tickets_message},
+    {"GET", "/v1/portal/terms", PERM_PORTAL, 0, handle_portal_terms},
+    {"PATCH", "/v1/portal/preferences", PERM_PORTAL, 0, handle_portal_preferences},
+    {"POST", "/v1/portal/unsubscribe", PERM_PORTAL, 0, handle_portal_unsubscribe},
     {NULL, NULL, PERM_PUBLIC, 0, NULL},
 };
 
@@ -247,15 +268,17 @@ cookie(http_request *req, const char *name)
     return MHD_lookup_connection_value(req->connection, MHD_COOKIE_KIND, name);
 }
 
-/* Identifies the caller by bearer key or session cookie. false with reply set
- * when the credentials are wrong or missing. */
+/* Identifies the caller by bearer key, staff session cookie or member session
+ * cookie, in that order. false with reply set when the credentials are wrong
+ * or missing. */
 static bool
 authenticate(http_request *req, http_reply *reply)
 {
     const char *auth = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_AUTHORIZATION);
     const char *session = cookie(req, SESSION_COOKIE_NAME);
-    if (auth == NULL && session == NULL) {
+    const char *member = session == NULL ? cookie(req, PORTAL_COOKIE_NAME) : NULL;
+    if (auth == NULL && session == NULL && member == NULL) {
         http_reply_error(reply, 401, "unauthorized",
                          "sign in, or send an API key as 'Authorization: Bearer <key>'");
         return false;
@@ -282,8 +305,10 @@ authenticate(http_request *req, http_reply *reply)
     } else {
         if ((conn = http_read_conn(req, reply)) == NULL)
             return false;
-        st = identity_authenticate_session(conn, session, app_now_us(req->app), &req->who,
-                                           req->csrf_token, &err);
+        int64_t now_us = app_now_us(req->app);
+        st = session != NULL
+                 ? identity_authenticate_session(conn, session, now_us, &req->who, req->csrf_token, &err)
+                 : portal_authenticate_session(conn, member, now_us, &req->who, req->csrf_token, &err);
         /* A cookie rides along on every request a browser makes: changes also
          * need the CSRF token, which only our own pages can read. */
         if (st == APP_OK && strcmp(req->method, "GET") != 0) {

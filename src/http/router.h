@@ -230,5 +230,24 @@ void handle_sla_policies_delete(http_request *req, http_reply *reply);
 void handle_tickets_escalate(http_request *req, http_reply *reply);
 void handle_compensations_list(http_request *req, http_reply *reply);
 void handle_compensations_create(http_request *req, http_reply *reply);
+void handle_portal_signin_links(http_request *req, http_reply *reply);
+void handle_portal_sessions(http_request *req, http_reply *reply);
+void handle_portal_signout(http_request *req, http_reply *reply);
+void handle_portal_me(http_request *req, http_reply *reply);
+void handle_portal_statement(http_request *req, http_reply *reply);
+void handle_portal_rewards(http_request *req, http_reply *reply);
+void handle_portal_redeem(http_request *req, http_reply *reply);
+void handle_portal_coupons(http_request *req, http_reply *reply);
+void handle_portal_offers(http_request *req, http_reply *reply);
+void handle_portal_offers_claim(http_request *req, http_reply *reply);
+void handle_portal_stamp_cards(http_request *req, http_reply *reply);
+void handle_portal_surveys(http_request *req, http_reply *reply);
+void handle_portal_tickets_list(http_request *req, http_reply *reply);
+void handle_portal_tickets_create(http_request *req, http_reply *reply);
+void handle_portal_tickets_get(http_request *req, http_reply *reply);
+void handle_portal_tickets_message(http_request *req, http_reply *reply);
+void handle_portal_terms(http_request *req, http_reply *reply);
+void handle_portal_preferences(http_request *req, http_reply *reply);
+void handle_portal_unsubscribe(http_request *req, http_reply *reply);
 
 #endif

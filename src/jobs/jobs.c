@@ -10,6 +10,7 @@
 
 #include "app/coupons.h"
 #include "app/identity.h"
+#include "app/portal_signin.h"
 #include "app/ledger.h"
 #include "app/program.h"
 #include "app/attributes.h"
@@ -82,10 +83,11 @@ static app_status
 purge_sessions_tx(db *conn, void *arg, app_error *err)
 {
     sessions_call *call = arg;
-    return identity_sessions_purge_tx(conn, call->now_us, &call->deleted, err);
+    app_status st = identity_sessions_purge_tx(conn, call->now_us, &call->deleted, err);
+    return st == APP_OK ? portal_signin_purge_tx(conn, call->now_us, &call->deleted, err) : st; /* adds its count */
 }
 
-/* Deletes expired staff sessions. */
+/* Deletes expired staff and member sessions, and members' sign-in links older than a day. */
 static app_status
 job_sessions_purge(app *a, int64_t at_us, job_report *report, app_error *err)
 {

@@ -126,9 +126,14 @@ test_roles_matrix(void **state)
     };
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
         assert_int_equal(roles_allow(CASES[i].r, CASES[i].p), CASES[i].allowed);
-    /* Admin holds every permission. */
-    for (int p = 0; p < PERM_COUNT; p++)
-        assert_true(roles_allow(ROLE_ADMIN, (permission)p));
+    /* Admin holds every permission but the portal's; a member holds the portal's
+     * (and the public one) and nothing else. */
+    for (int p = 0; p < PERM_COUNT; p++) {
+        assert_int_equal(roles_allow(ROLE_ADMIN, (permission)p), p != PERM_PORTAL);
+        assert_int_equal(roles_allow(ROLE_MEMBER, (permission)p), p == PERM_PORTAL || p == PERM_PUBLIC);
+    }
+    for (int r = ROLE_NONE; r < ROLE_COUNT; r++)
+        assert_int_equal(roles_allow((role)r, PERM_PORTAL), r == ROLE_MEMBER);
     for (int r = ROLE_ADMIN; r < ROLE_COUNT; r++)
         assert_int_equal(roles_parse(roles_name((role)r)), r);
     assert_int_equal(roles_parse("root"), ROLE_NONE);

@@ -7,6 +7,7 @@ Usage: /usr/bin/python3 smtp_sink.py DIR PORTFILE  (writes the port to PORTFILE,
 import itertools
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -33,10 +34,16 @@ class Sink:
 def main():
     folder, port_file = sys.argv[1], sys.argv[2]
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Sink(folder), hostname="127.0.0.1", port=0)
+    # Debian's aiosmtpd checks the server by connecting to the port it was
+    # given, so port 0 fails: take a free port from the system first.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    controller = Controller(Sink(folder), hostname="127.0.0.1", port=port)
     controller.start()
     with open(port_file + ".tmp", "w") as f:
-        f.write(str(controller.server.sockets[0].getsockname()[1]))
+        f.write(str(port))
     os.rename(port_file + ".tmp", port_file)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,8 +1,8 @@
 // The member's own things: refer a friend, the private feed, surveys, terms and preferences.
-import { h, mount, field, notice, table } from '../common/dom.js';
+import { h, mount, field, notice } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { fmtTime } from '../common/format.js';
-import { errorText, list } from './util.js';
+import { scrollTable, errorText, list } from './util.js';
 
 function day(t) { return t ? fmtTime(t).slice(0, 10) : '—'; }
 
@@ -61,19 +61,39 @@ export async function renderSurveys(main) {
       : h('p.empty', 'No surveys are waiting for you. Thank you!'));
 }
 
+// The program settings a member cares about, in words (the rest are the shop's business).
+const TERM_NAMES = {
+  expiry: 'Points expiry', pending_days: 'Days before new points can be spent', point_value_millicents: 'Value of a point (1/1000 cent)',
+  currency: 'Currency', excluded_categories: 'Categories that earn no points', excluded_skus: 'Products that earn no points',
+  rounding: 'Rounding of points', coupon_expiry_refund: 'Points back for an expired coupon',
+  referral_referrer_points: 'Referral bonus for you', referral_referred_points: 'Referral bonus for your friend',
+  referral_min_purchase_cents: 'Friend\u2019s first purchase needed (cents)',
+};
+
+function termValue(v) {
+  if (v === undefined || v === null || v === '') return '\u2014';
+  let x = v;
+  try { x = JSON.parse(v); } catch { return String(v); }
+  if (Array.isArray(x)) return x.length ? x.join(', ') : 'none';
+  if (x && typeof x === 'object') return Object.entries(x).map(([k, y]) => `${k}: ${y}`).join(', ');
+  if (typeof x === 'boolean') return x ? 'yes' : 'no';
+  return String(x);
+}
+
 // Terms: the program's current terms and what changed in the last version.
 export async function renderTerms(main) {
   const t = await get('/v1/portal/terms');
-  const changes = t.changes || [];
+  const changes = (t.changes || []).filter(c => TERM_NAMES[c.name]);
+  const first = changes.length > 0 && changes.every(c => c.before === '' || c.before === null);
   mount(main, h('h1', 'Terms'),
     h('p.hint', `Version ${t.version}${t.updated_at ? `, updated on ${day(t.updated_at)}` : ''}`),
-    h('section.card', { 'aria-labelledby': 'terms-h' }, h('h2#terms-h', 'The program’s terms'), h('p.terms-text', t.text)),
+    h('section.card', { 'aria-labelledby': 'terms-h' }, h('h2#terms-h', 'The program\u2019s terms'), h('p.terms-text', t.text)),
     h('section', { 'aria-labelledby': 'changes-h' }, h('h2#changes-h', 'What changed'),
-      table('Changes in this version', [
-        ['Setting', c => String(c.name).replace(/_/g, ' ')],
-        ['Before', c => c.before ?? '—'],
-        ['Now', c => c.after ?? '—'],
-      ], changes, 'Nothing changed in this version.')));
+      first ? h('p', 'These are the program\u2019s first terms.') : scrollTable('Changes in this version', [
+        ['Term', c => TERM_NAMES[c.name]],
+        ['Before', c => termValue(c.before)],
+        ['Now', c => termValue(c.after)],
+      ], changes, 'Nothing that concerns you changed in this version.')));
 }
 
 const CONSENTS = [['email', 'Email'], ['sms', 'Text messages (SMS)'], ['post', 'Post'], ['phone', 'Phone calls']];

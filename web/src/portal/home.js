@@ -1,8 +1,8 @@
 // Home (balance, points expiring soon, tier and progress) and the statement of points.
-import { h, mount, table } from '../common/dom.js';
+import { h, mount } from '../common/dom.js';
 import { get } from '../common/api.js';
 import { fmtNumber, fmtTime } from '../common/format.js';
-import { signedPoints, entryDelta, list } from './util.js';
+import { scrollTable, signedPoints, entryDelta, list } from './util.js';
 
 // A progress bar with its numbers for screen readers.
 export function progressBar(label, value, max) {
@@ -10,7 +10,7 @@ export function progressBar(label, value, max) {
   const fill = h('span');
   fill.style.width = `${pct}%`;
   return h('div.progress', { role: 'progressbar', 'aria-label': label, 'aria-valuemin': 0,
-    'aria-valuemax': max, 'aria-valuenow': Math.min(value, max) }, fill);
+    'aria-valuemax': max, 'aria-valuenow': Math.min(value, max), 'aria-valuetext': `${pct} %` }, fill);
 }
 
 function day(t) { return fmtTime(t).slice(0, 10); }
@@ -23,7 +23,7 @@ function tierCard(tier) {
     h('h2#tier-h', 'Your tier'),
     h('p.tier-name', current ? String(current) : 'No tier yet'),
     next ? [
-      h('p', `Next: ${next.tier || next.name}`, next.threshold ? ` — ${fmtNumber(next.value)} of ${fmtNumber(next.threshold)}` : ''),
+      h('p', `Next: ${next.tier || next.name}`),
       next.threshold ? progressBar(`Progress to ${next.tier || next.name}`, next.value || 0, next.threshold) : null,
       next.message ? h('p.hint', next.message) : null,
     ] : h('p.hint', 'You are at the top tier.'),
@@ -60,8 +60,8 @@ export async function renderStatement(main, ctx) {
   const next = r && r.next_before;
   mount(main,
     h('h1', 'Statement'),
-    table('Your points, newest first', [
-      ['Date', e => day(e.occurred_at || e.created_at)],
+    scrollTable('Your points, newest first', [
+      ['Date', e => h('span.nowrap', day(e.occurred_at || e.created_at))],
       ['What', e => e.reason || e.kind],
       ['Points', e => { const d = entryDelta(e); return h(d < 0 ? 'span.minus' : 'span.plus', signedPoints(d)); }],
       ['Balance', e => fmtNumber(e.available_after ?? e.balance_after)],

@@ -8,6 +8,7 @@ import { PAGES } from './pages.js';
 import { errorText, stopTimers } from './util.js';
 
 const app = document.getElementById('app');
+document.body.classList.add('portal');
 let me = null;
 
 function parseHash() {
@@ -58,12 +59,13 @@ async function route() {
 }
 
 // The sign-in page: asks for an email and sends a link (never says whether the address is a member's).
-function signInForm(message) {
+function signInForm(message, info) {
   stopTimers();
   document.title = 'Sign in · My rewards';
   const email = field('Email', { type: 'email', attrs: { autocomplete: 'email' }, required: true });
   const status = notice();
   if (message) status.show(message, 'error');
+  else if (info) status.show(info, 'ok');
   const button = h('button', { type: 'submit' }, 'Email me a sign-in link');
   const form = h('form.card.login', { onsubmit: async e => {
     e.preventDefault();
@@ -87,9 +89,10 @@ function signInForm(message) {
 
 function signedOut(message) {
   me = null;
+  const code = location.pathname === '/portal/join' && new URLSearchParams(location.search).get('referral_code');
   setCsrf('');
   if (location.pathname !== '/portal' || location.hash) history.replaceState(null, '', '/portal');
-  signInForm(message);
+  signInForm(message, code ? `A friend invited you. Give the code ${code} when you join, in a shop or online; members sign in here.` : '');
 }
 
 // The page of an emailed link: nothing happens until the member presses the button.
@@ -134,7 +137,10 @@ async function start() {
   } catch {
     return signedOut();
   }
-  if (location.pathname !== '/portal') history.replaceState(null, '', '/portal' + location.hash);
+  // /portal/rewards works as well as /portal#/rewards.
+  const named = PAGES.find(p => location.pathname === `/portal/${p.id}`);
+  if (location.pathname !== '/portal')
+    history.replaceState(null, '', '/portal' + (location.hash || (named ? `#/${named.id}` : '')));
   route();
 }
 

@@ -1,8 +1,8 @@
 // Rewards (redeem points for a coupon, with a confirmation), coupons, offers and stamp cards.
-import { h, mount, table, notice } from '../common/dom.js';
+import { h, mount, notice } from '../common/dom.js';
 import { api, get } from '../common/api.js';
-import { fmtNumber, fmtMoney, fmtTime } from '../common/format.js';
-import { errorText, list } from './util.js';
+import { fmtNumber, fmtTime } from '../common/format.js';
+import { scrollTable, errorText, list } from './util.js';
 import { progressBar } from './home.js';
 
 function day(t) { return t ? fmtTime(t).slice(0, 10) : '—'; }
@@ -10,7 +10,8 @@ function day(t) { return t ? fmtTime(t).slice(0, 10) : '—'; }
 // What a reward gives, in words.
 function gives(r) {
   if (!r) return '';
-  if (r.kind === 'amount_off' && r.amount_off_cents) return `${fmtMoney(r.amount_off_cents)} off`;
+  // The API gives no currency to members: the reward's name says the amount.
+  if (r.kind === 'amount_off') return 'Money off your basket';
   if (r.kind === 'percent_off' && r.percent_off) return `${r.percent_off} % off`;
   if (r.kind === 'free_product') return 'A free product';
   if (r.kind === 'gift') return 'A gift';
@@ -80,7 +81,7 @@ export async function renderRewards(main, ctx, coupon) {
 export async function renderCoupons(main) {
   const r = await get('/v1/portal/coupons');
   mount(main, h('h1', 'Coupons'),
-    table('Your coupons', [
+    scrollTable('Your coupons', [
       ['Code', c => h('span.mono', c.code)],
       ['Reward', c => (c.reward && c.reward.name) || ''],
       ['Status', c => h(c.usable ? 'span.badge.ok' : 'span.badge', c.usable ? 'ready to use' : c.status)],

@@ -2,6 +2,7 @@
 // session state (me) and a timer registry stopped when the page changes.
 import { ApiError } from '../common/api.js';
 import { fmtNumber } from '../common/format.js';
+import { table } from '../common/dom.js';
 
 // The text to show for a failed call (the API's message, never markup).
 export function errorText(e) {
@@ -50,4 +51,15 @@ export function every(ms, fn) {
 export function stopTimers() {
   for (const t of timers) clearInterval(t);
   timers.clear();
+}
+
+// dom.js's table() whose scrolling wrapper keyboard users can reach (a named, focusable region).
+export function scrollTable(caption, columns, rows, empty) {
+  const el = table(caption, columns, rows, empty);
+  if (el.classList.contains('table-wrap')) {
+    el.setAttribute('tabindex', '0');
+    el.setAttribute('role', 'region');
+    el.setAttribute('aria-label', caption);
+  }
+  return el;
 }

@@ -110,7 +110,7 @@ export async function renderPreferences(main, ctx) {
     boxes[k].checked = !!consent[k];
     return h('div.check', boxes[k], h('label', { for: id }, label));
   });
-  const form = h('form.card', { onsubmit: async e => {
+  const form = h('form', { onsubmit: async e => {
     e.preventDefault();
     const body = { consent: Object.fromEntries(CONSENTS.map(([k]) => [k, boxes[k].checked])) };
     try {
@@ -130,7 +130,7 @@ export async function renderPreferences(main, ctx) {
     } catch (err) { unsubStatus.show(errorText(err), 'error'); }
   } }, 'Unsubscribe from marketing email');
   mount(main, h('h1', 'Preferences'),
-    h('section', { 'aria-labelledby': 'consent-h' }, h('h2#consent-h', 'Marketing messages'), form, status),
+    h('section.card', { 'aria-labelledby': 'consent-h' }, h('h2#consent-h', 'Marketing messages'), form, status),
     h('section.card', { 'aria-labelledby': 'unsub-h' }, h('h2#unsub-h', 'Stop marketing email'),
       h('p', 'One click and we stop sending you marketing email.'), unsub, unsubStatus),
     h('p.hint', `Signed in as ${(me.member && me.member.email) || ''}`));

@@ -23,7 +23,8 @@ CHANGE_METHODS = ("post", "put", "patch", "delete")
 # Routes any caller may use without credentials (PERM_PUBLIC in src/http/router.c).
 PUBLIC = {("GET", "/healthz"), ("POST", "/v1/auth/login"), ("GET", "/u/{token}"), ("POST", "/u/{token}"),
           ("GET", "/feeds/news"), ("GET", "/feeds/members/{token}"), ("GET", "/s/{token}"), ("POST", "/s/{token}"),
-          ("GET", "/"), ("GET", "/portal"), ("GET", "/portal/{page}"), ("GET", "/assets/{name}")}
+          ("GET", "/"), ("GET", "/portal"), ("GET", "/portal/{page}"), ("GET", "/assets/{name}"),
+          ("POST", "/v1/portal/signin-links"), ("POST", "/v1/portal/sessions")}
 ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")
 
 
@@ -208,6 +209,8 @@ IGNORES_IDEMPOTENCY_KEY = {
     ("POST", "/v1/members/{id}/erase"): "a stored answer would keep a record of the erased member",
     ("POST", "/u/{token}"): "public (no caller to scope a key to); a second post changes nothing anyway",
     ("POST", "/s/{token}"): "public (no caller to scope a key to); the first answer wins, a second is a 409",
+    ("POST", "/v1/portal/signin-links"): "public (no caller to scope a key to); each request is a new link",
+    ("POST", "/v1/portal/sessions"): "public; the answer opens a session (its CSRF token must not be replayed)",
 }
 
 

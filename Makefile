@@ -98,6 +98,7 @@ bench: all $(BUILD)/bench/expr_bench $(BUILD)/bench/btyd_bench $(BUILD)/bench/ne
 	@bench/run.sh
 	@bench/outbox.sh
 	@BUILD=$(BUILD) bench/analytics.sh $(BENCH_ANALYTICS_ROWS)
+	@bench/web.sh $(BENCH_WEB_MEMBERS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)

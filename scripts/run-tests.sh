@@ -1,12 +1,13 @@
 #!/bin/bash
 # Runs the test suites against real components: unit (pure core), store (both
 # drivers: a SQLite file and a throwaway PostgreSQL) and api (a running
-# `patron serve` on both databases, driven by pytest). Usage:
-#   BUILD=build/release scripts/run-tests.sh [unit] [store] [api]
+# `patron serve` on both databases, driven by pytest) and web (the dashboard
+# and the portal in Debian's Chromium, tests/web/run.sh). Usage:
+#   BUILD=build/release scripts/run-tests.sh [unit] [store] [api] [web]
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
-suites=${*:-unit store api}
+suites=${*:-unit store api web}
 passed=0
 failed=0
 failures=""
@@ -49,8 +50,13 @@ for suite in $suites; do
         /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api
         record "api" $?
         ;;
+    web)
+        echo "== web (Chromium, sqlite and postgres)"
+        tests/web/run.sh sqlite postgres
+        record "web" $?
+        ;;
     *)
-        echo "run-tests: unknown suite '$suite' (unit, store, api)" >&2
+        echo "run-tests: unknown suite '$suite' (unit, store, api, web)" >&2
         record "$suite" 1
         ;;
     esac

@@ -764,8 +764,13 @@ outbox_member_messages(db *conn, int64_t member_id, int64_t before, int limit, j
     app_status st = app_require_member(conn, member_id, err);
     if (st != APP_OK)
         return st;
+    /* A portal sign-in email (portal_signin.c) carries a token that signs in as
+     * the member for a quarter of an hour: staff reading the timeline must not
+     * see it, or any of them could become the member. */
     db_stmt *stmt = db_prepare(conn, "SELECT id, campaign_id, channel, status, attempts, template_id,"
-                                     " template_version, subject, body_text, body_html, last_error, created_at,"
+                                     " template_version, subject,"
+                                     " CASE WHEN dedupe_key LIKE 'signin%' THEN '(a one-time sign-in link: hidden)'"
+                                     " ELSE body_text END, body_html, last_error, created_at,"
                                      " sent_at, next_attempt_at FROM messages WHERE member_id = ? AND id < ?"
                                      " AND channel <> 'webhook' ORDER BY id DESC LIMIT ?");
     if (stmt != NULL) {

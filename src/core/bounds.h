@@ -85,6 +85,16 @@
 #define PASSWORD_BYTES_MAX 256
 /* Staff sessions last a working day. */
 #define SESSION_TTL_US (12LL * 3600 * 1000000)
+/* Failed staff sign-ins: 5 per address in 15 minutes stops guessing one
+ * account's password (argon2id alone slows it, but not enough for a weak one);
+ * 30 per client address stops spraying one password over many accounts while
+ * an office behind one address can still mistype. The tables hold this many
+ * recent failures each (a fixed size, so a flood of addresses cannot grow
+ * memory; it evicts the oldest). */
+#define LOGIN_FAILURES_PER_EMAIL_MAX 5
+#define LOGIN_FAILURES_PER_IP_MAX 30
+#define LOGIN_FAILURE_WINDOW_US (15LL * 60 * 1000000)
+#define LOGIN_LIMIT_SLOTS 4096
 /* Member portal: a sign-in link works once within a quarter of an hour (long
  * enough to switch to the mail client, short enough that an old email in a
  * shared inbox is useless); an address may ask for a few in that time (a lost

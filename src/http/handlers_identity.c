@@ -3,9 +3,55 @@
 #include "router.h"
 
 #include "auth_cache.h"
+#include "core/bounds.h"
+#include "core/rate_limit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Failed sign-ins by email and by client address (bounds.h); one lock, held
+ * for a few probes, never across the password check. */
+static pthread_mutex_t login_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t login_once = PTHREAD_ONCE_INIT;
+static rate_slot login_email_slots[LOGIN_LIMIT_SLOTS], login_ip_slots[LOGIN_LIMIT_SLOTS];
+static rate_limit login_by_email, login_by_ip;
+
+static void
+login_limits_init(void)
+{
+    rate_limit_init(&login_by_email, login_email_slots, LOGIN_LIMIT_SLOTS, LOGIN_FAILURES_PER_EMAIL_MAX,
+                    LOGIN_FAILURE_WINDOW_US);
+    rate_limit_init(&login_by_ip, login_ip_slots, LOGIN_LIMIT_SLOTS, LOGIN_FAILURES_PER_IP_MAX,
+                    LOGIN_FAILURE_WINDOW_US);
+}
+
+/* Whether the email or the client has failed too often; *retry_after_us says for how long. */
+static bool
+login_blocked(uint64_t email_key, uint64_t ip_key, int64_t now_us, int64_t *retry_after_us)
+{
+    int64_t by_email = 0, by_ip = 0;
+    pthread_mutex_lock(&login_lock);
+    bool blocked = rate_limit_blocked(&login_by_email, email_key, now_us, &by_email) |
+                   rate_limit_blocked(&login_by_ip, ip_key, now_us, &by_ip);
+    pthread_mutex_unlock(&login_lock);
+    *retry_after_us = by_email > by_ip ? by_email : by_ip;
+    return blocked;
+}
+
+/* Counts a failed sign-in, or clears the email's count after a success. */
+static void
+login_record(uint64_t email_key, uint64_t ip_key, bool ok, int64_t now_us)
+{
+    pthread_mutex_lock(&login_lock);
+    if (ok) {
+        rate_limit_clear(&login_by_email, email_key);
+    } else {
+        rate_limit_fail(&login_by_email, email_key, now_us);
+        rate_limit_fail(&login_by_ip, ip_key, now_us);
+    }
+    pthread_mutex_unlock(&login_lock);
+}
 
 /* Reads a string member of the body; NULL when absent or not a string. */
 static const char *
@@ -56,8 +102,22 @@ handle_login(http_request *req, http_reply *reply)
     s.who.ip = req->ip;
     s.who.request_id = req->request_id;
     app_error err = {0};
-    if (identity_check_password(conn, body_string(req, "email"), body_string(req, "password"),
-                                &s.who, &err) != APP_OK) {
+    /* Checked before the password, so a blocked guesser learns nothing, not
+     * even from a right guess. */
+    pthread_once(&login_once, login_limits_init);
+    const char *email = body_string(req, "email");
+    uint64_t email_key = rate_limit_key(email ? email : ""), ip_key = rate_limit_key(req->ip);
+    int64_t now_us = app_now_us(req->app), retry_after_us = 0;
+    if (login_blocked(email_key, ip_key, now_us, &retry_after_us)) {
+        http_reply_error(reply, 429, "too_many_attempts",
+                         "too many failed sign-ins; try again in %lld minutes",
+                         (long long)((retry_after_us + 60000000 - 1) / 60000000));
+        return;
+    }
+    app_status st = identity_check_password(conn, email, body_string(req, "password"), &s.who, &err);
+    if (st == APP_OK || st == APP_UNAUTHORIZED)
+        login_record(email_key, ip_key, st == APP_OK, now_us);
+    if (st != APP_OK) {
         http_reply_app_error(reply, &err);
         return;
     }

@@ -187,7 +187,7 @@ def test_uri_too_long_query_string(server, unchanged):
 
 # ---- routing ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/v1", "/v1/member", "/v1/members/", "/v1/members/1/2",
+@pytest.mark.parametrize("path", ["/v1", "/v1/member", "/v1/members/", "/v1/members/1/2",
                                   "/v2/members", "/v1/members/1/erase/now", "/healthz/x"])
 def test_unknown_path(server, unchanged, path):
     assert_error(server.get(path), 404, "not_found")
@@ -198,7 +198,7 @@ def test_unknown_path(server, unchanged, path):
     ("DELETE", "/v1/members"), ("PUT", "/v1/members"), ("PATCH", "/v1/members"),
     ("PUT", "/v1/members/1"), ("DELETE", "/v1/members/1"), ("GET", "/v1/members/1/erase"),
     ("POST", "/healthz"), ("GET", "/v1/auth/login"), ("PATCH", "/v1/api-keys/1"),
-    ("POST", "/v1/audit"), ("DELETE", "/v1/staff"),
+    ("POST", "/v1/audit"), ("DELETE", "/v1/staff"), ("POST", "/"), ("POST", "/portal"),
 ])
 def test_method_not_allowed(server, unchanged, method, path):
     r = server.request(method, path, json={"email": "x@example.com"})

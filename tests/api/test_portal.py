@@ -11,6 +11,7 @@ import email.policy
 import os
 import re
 import sqlite3
+import json
 import time
 
 import pytest
@@ -184,8 +185,13 @@ def test_the_link_arrives_by_email_and_opens_a_session_once(portal):
     assert server.db.count("member_signin_links", f"token_hash = '{token}'") == 0
     # Opening the link's page (the front-end's, when it exists) never uses the link up.
     page = requests.get(server.base + "/portal/signin", params={"token": token}, timeout=30)
-    assert page.status_code in (200, 404), page.text
+    assert page.status_code == 200 and "/assets/portal.js" in page.text, page.text
     assert server.db.count("member_signin_links", f"member_id = {m['id']} AND used_at IS NULL") == 1
+    # Staff reading the member's messages never see the token: it would let them sign in as the member.
+    messages = server.get(f"/v1/members/{m['id']}/messages").json()["data"]
+    signin = [x for x in messages if x["subject"] == "Your sign-in link"]
+    assert len(signin) == 1 and token not in json.dumps(messages), messages
+    assert "hidden" in signin[0]["text"], signin
 
     r = open_session(server, token)
     assert r.status_code == 200, r.text

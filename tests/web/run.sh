@@ -32,6 +32,9 @@ for engine in $engines; do
     /usr/bin/python3 tests/web/smtp_sink.py "$work/mail" "$work/smtp.port" &
     smtp_pid=$!
     for _ in $(seq 100); do [ -f "$work/smtp.port" ] && break; sleep 0.05; done
+    if [ ! -f "$work/smtp.port" ]; then
+        echo "web ($engine): the SMTP sink did not start" >&2; status=1; kill "$smtp_pid" 2>/dev/null; continue
+    fi
     port=$(free_port)
     export PATRON_SMTP_URL="smtp://127.0.0.1:$(cat "$work/smtp.port")" PATRON_MAIL_FROM="shop@maison-verte.example"
     export PATRON_PUBLIC_URL="http://127.0.0.1:$port"

@@ -34,12 +34,9 @@ class Sink:
 def main():
     folder, port_file = sys.argv[1], sys.argv[2]
     os.makedirs(folder, exist_ok=True)
-    # Debian's aiosmtpd checks the server by connecting to the port it was
-    # given, so port 0 fails: take a free port from the system first.
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    with socket.socket() as s:  # an ephemeral port, free now (the controller checks its port by connecting)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     controller = Controller(Sink(folder), hostname="127.0.0.1", port=port)
     controller.start()
     with open(port_file + ".tmp", "w") as f:

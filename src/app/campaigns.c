@@ -593,6 +593,10 @@ run_terms(app *a, const campaign *c, int64_t now_us, int64_t max_member, int64_t
     json_decref(diff);
     json_decref(before);
     json_decref(after);
+    if (json_array_size(changes) == 0) { /* only how the shop runs changed: nothing to tell */
+        json_decref(changes);
+        return mark(a, "UPDATE campaigns SET terms_version = ? WHERE id = ?", version, c->id, 0, 2, err);
+    }
     json_t *vars = json_pack("{s:{s:I}, s:o}", "terms", "version", (json_int_t)version, "changes", changes);
     char *text = json_dumps(vars, JSON_COMPACT);
     json_decref(vars);

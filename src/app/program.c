@@ -313,6 +313,24 @@ version_json(db_stmt *stmt)
     return out;
 }
 
+/* The settings that make the program's terms: what a member earns, keeps,
+ * spends and gets. The rest (approval limits, sending rates, SMTP
+ * connections, the time zone of reports) is how the shop runs it: changing
+ * that must not tell every member "our terms changed". */
+static const char *const TERMS_KEYS[] = {"currency", "point_value_millicents", "rounding", "pending_days", "expiry",
+                                         "excluded_skus", "excluded_categories", "coupon_expiry_refund",
+                                         "referral_referrer_points", "referral_referred_points",
+                                         "referral_daily_max", "referral_min_purchase_cents", NULL};
+
+static bool
+is_terms_key(const char *key)
+{
+    for (const char *const *k = TERMS_KEYS; *k; k++)
+        if (strcmp(*k, key) == 0)
+            return true;
+    return false;
+}
+
 json_t *
 program_changes(const json_t *before, const json_t *after)
 {
@@ -320,6 +338,8 @@ program_changes(const json_t *before, const json_t *after)
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)after, key, value) {
+        if (!is_terms_key(key))
+            continue;
         json_t *old = json_object_get(before, key);
         if (old != NULL && json_equal(old, value))
             continue;

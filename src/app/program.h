@@ -60,7 +60,9 @@ app_status program_get(db *conn, json_t **out, app_error *err);
 app_status program_update_tx(db *conn, const actor *who, int64_t at_us, const json_t *patch, json_t **out,
                              app_error *err);
 
-/* What changed from settings before to after (objects as stored; NULL:
+/* What changed in the program's terms (the settings a member is concerned
+ * by: earning, expiry, value, referrals; not operational ones such as SMTP
+ * connections) from settings before to after (objects as stored; NULL:
  * none), in after's key order: [{name, before, after}], the values as JSON
  * text ("" for a setting before did not have). A new reference. */
 json_t *program_changes(const json_t *before, const json_t *after);

@@ -292,6 +292,12 @@ def test_terms_changed_tells_every_member_what_changed_once(server):
             assert f"pending_days: {before['pending_days']} -> {before['pending_days'] + 3}" in got[0]["text"]
     run_and_deliver(server)  # putting it back is another change
     assert len(messages(server, members[0]["id"], c["id"])) == 2
+    # How the shop runs the program is not its terms: nobody hears of it.
+    with program_settings(server, smtp_connections=before["smtp_connections"] % 4 + 1):
+        run_and_deliver(server)
+        assert len(messages(server, members[0]["id"], c["id"])) == 2
+    run_and_deliver(server)
+    assert len(messages(server, members[0]["id"], c["id"])) == 2
     cleanup(server, c)
 
 

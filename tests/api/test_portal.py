@@ -375,7 +375,23 @@ def test_offers_stamp_cards_surveys_and_terms(portal):
     assert terms.status_code == 200, terms.text
     t = terms.json()
     assert {"version", "text", "changes"} <= set(t) and t["version"] >= 1 and t["text"], t
-    assert "send_rate_per_second" in [c["name"] for c in t["changes"]] or t["version"] > 1, t
+    # The terms are what concerns members: never how the shop runs the program.
+    operational = {"send_rate_per_second", "smtp_connections", "manager_adjustment_limit",
+                   "supervisor_approval_limit", "time_zone", "message_cap_count", "quiet_hours_start"}
+    assert not operational & {c["name"] for c in t["changes"]}, t
+    program = server.get("/v1/program").json()
+    assert server.patch("/v1/program", json={"pending_days": program["pending_days"] + 1}).status_code == 200
+    assert server.patch("/v1/program", json={"smtp_connections": program["smtp_connections"] % 4 + 1}).status_code == 200
+    try:
+        t = call(server, s, "GET", "/v1/portal/terms").json()
+        assert [c["name"] for c in t["changes"]] == [], t  # the newest version only changed an operational setting
+        assert server.patch("/v1/program", json={"pending_days": program["pending_days"]}).status_code == 200
+        t = call(server, s, "GET", "/v1/portal/terms").json()
+        assert t["changes"] == [{"name": "pending_days", "before": str(program["pending_days"] + 1),
+                                 "after": str(program["pending_days"])}], t
+    finally:
+        server.patch("/v1/program", json={"pending_days": program["pending_days"],
+                                          "smtp_connections": program["smtp_connections"]})
 
     gift = reward(server, 0)
     offer = server.post("/v1/offers", json={"name": unique("offer-"), "title": "A gift", "reward_id": gift["id"],

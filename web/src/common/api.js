@@ -16,12 +16,19 @@ export class ApiError extends Error {
   }
 }
 
+// A random Idempotency-Key. crypto.randomUUID exists only in secure contexts
+// (https, localhost); getRandomValues everywhere, so a shop on plain http works.
+export function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, x => x.toString(16).padStart(2, '0')).join('');
+}
+
 // Calls the API; resolves to the parsed JSON (null for 204), rejects with ApiError.
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  if (opts.idempotent) headers['Idempotency-Key'] = opts.key || crypto.randomUUID();
+  if (opts.idempotent) headers['Idempotency-Key'] = opts.key || newKey();
   const res = await fetch(path, {
     method, headers, credentials: 'same-origin',
     body: body === undefined ? undefined : JSON.stringify(body),

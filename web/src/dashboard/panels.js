@@ -1,7 +1,7 @@
 // Small pieces the overview, members and service pages share: cards that load
 // on their own (one failing source shows its error in its card only), role
 // checks, idempotency keys, hash links with a query, and SLA timers.
-import { h, mount } from '../common/dom.js';
+import { h, mount, table } from '../common/dom.js';
 import { fmtDuration, fmtTime } from '../common/format.js';
 import { errorText } from './main.js';
 
@@ -94,4 +94,11 @@ export function pager(label, prev, next, status) {
     h('button.secondary', { type: 'button', disabled: !prev, onclick: prev || null }, 'Previous page'),
     h('button.secondary', { type: 'button', disabled: !next, onclick: next || null }, 'Next page'),
     status ? h('span.muted', status) : null);
+}
+
+// table() whose scrolling wrapper takes keyboard focus, so a wide table scrolls by keyboard too.
+export function scrollTable(caption, columns, rows, empty) {
+  const el = table(caption, columns, rows, empty);
+  if (el.classList.contains('table-wrap')) el.tabIndex = 0;
+  return el;
 }

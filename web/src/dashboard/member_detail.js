@@ -165,8 +165,8 @@ async function coupons(id) {
   const r = await get(`/v1/members/${id}/coupons`, { limit: 10 });
   return scrollTable('Coupons, newest first', [
     ['Code', c => h('span.mono', c.code)],
-    ['Reward', c => c.reward_name || (c.reward && c.reward.name) || `reward #${c.reward_id}`],
-    ['Status', c => badge(c.status, c.status === 'active' ? 'ok' : null)],
+    ['Reward', c => (c.reward && c.reward.name) || '—'],
+    ['Status', c => badge(c.status, c.usable ? 'ok' : null)],
     ['Expires', c => fmtTime(c.expires_at).slice(0, 10)],
   ], r.data, 'No coupons.');
 }

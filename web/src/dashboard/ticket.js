@@ -4,7 +4,7 @@
 import { api, get } from '../common/api.js';
 import { h, mount, field, notice } from '../common/dom.js';
 import { fmtTime, fmtNumber } from '../common/format.js';
-import { newKey, facts, slaCell, badge, card, scrollTable } from './panels.js';
+import { newKey, memberName, facts, slaCell, badge, card, scrollTable } from './panels.js';
 import { errorText } from './main.js';
 import { subnav } from './service.js';
 
@@ -16,22 +16,26 @@ export async function render(main, ctx, id) {
   const t = await api('GET', `/v1/tickets/${encodeURIComponent(id)}`);
   document.title = `Ticket #${t.id} · patron`;
   const conversation = h('section.card', { 'aria-label': 'Conversation' });
-  const showConversation = d => mount(conversation, h('h2', 'Conversation'), comments(d.comments));
-  const refresh = async () => showConversation(await api('GET', `/v1/tickets/${t.id}`));
-  showConversation(t);
+  const about = h('section.card', { 'aria-label': 'Details' });
+  const show = d => {
+    mount(about, h('h2', 'Details'), details(d));
+    mount(conversation, h('h2', 'Conversation'), comments(d.comments));
+  };
+  const refresh = async () => show(await api('GET', `/v1/tickets/${t.id}`));
+  show(t);
   const comp = card('Compensation', body => compensations(t, body, status));
   mount(main, h('h1', `Ticket #${t.id}: ${t.subject || ''}`), subnav(ctx.me, 'queue'),
     status,
-    h('section.card', { 'aria-label': 'Details' }, h('h2', 'Details'), details(t)),
+    about,
     conversation,
     h('div.grid.two', replyForm(t, status, refresh), kbForm(t, status, refresh)),
-    h('div.grid.two', comp, escalateForm(t, status)));
+    h('div.grid.two', comp, escalateForm(t, status, refresh)));
 }
 
 function details(t) {
   return facts([
     ['Status', badge(t.status, t.status === 'escalated' ? 'bad' : null)],
-    ['Customer', t.member_id ? h('a', { href: `#/members/${t.member_id}` }, `member ${t.member_id}`)
+    ['Customer', t.member_id ? memberLink(t.member_id)
       : [t.contact_name, t.contact_email].filter(Boolean).join(' · ')],
     ['Category', t.category], ['Priority', t.priority], ['Channel', t.channel],
     ['Assignee', t.assignee || 'the queue'],
@@ -42,6 +46,13 @@ function details(t) {
     ['Escalated', t.escalated_at ? fmtTime(t.escalated_at) : null],
     ['Opened', fmtTime(t.created_at)],
   ]);
+}
+
+// A link to the member, named once their record arrives.
+function memberLink(id) {
+  const a = h('a', { href: `#/members/${id}` }, `member ${id}`);
+  api('GET', `/v1/members/${id}`).then(m => { a.textContent = `${memberName(m)} (member ${id})`; }).catch(() => {});
+  return a;
 }
 
 function comments(list) {
@@ -96,7 +107,7 @@ function kbForm(t, status, refresh) {
     h('h2', 'Answer from the knowledge base'), q, h('button', { type: 'submit' }, 'Search articles'), hits);
 }
 
-function escalateForm(t, status) {
+function escalateForm(t, status, refresh) {
   const reason = field('Reason for escalating', { required: true, attrs: { maxlength: 500 } });
   return h('form.card', { onsubmit: async e => {
     e.preventDefault();
@@ -104,6 +115,8 @@ function escalateForm(t, status) {
       const r = await api('POST', `/v1/tickets/${t.id}/escalate`, { reason: reason.control.value },
         { idempotent: true, key: newKey() });
       status.show(`Escalated${r.assignee ? ' to ' + r.assignee : ''}.`, 'ok');
+      reason.control.value = '';
+      await refresh();
     } catch (err) { status.show(errorText(err), 'error'); }
   } }, h('h2', 'Escalate'), reason, h('button.secondary', { type: 'submit' }, 'Escalate'));
 }

@@ -5,7 +5,7 @@
 import { h, mount, field } from '../common/dom.js';
 import { get } from '../common/api.js';
 import { fmtNumber, fmtMoney, fmtPercent } from '../common/format.js';
-import { section, kpi, numbers, daysAgo } from './kit.js';
+import { section, kpi, numbers, daysAgo, scroller } from './kit.js';
 import { chart } from './charts.js';
 import { cohortHeatmap } from './heatmap.js';
 
@@ -72,7 +72,7 @@ async function rfm(body) {
 function rfmGrid(r) {
   const cell = (rr, ff) => r.grid.find(c => c.r === rr && c.f === ff) || { customers: 0, segment: '' };
   const max = Math.max(1, ...r.grid.map(c => c.customers));
-  return h('div.table-wrap', h('table.rfm-grid',
+  return scroller(h('table.rfm-grid',
     h('caption', `RFM grid: ${fmtNumber(r.customers)} customers as of ${r.as_of}`),
     h('thead', h('tr', h('th', { scope: 'col' }, 'Recency \\ Frequency'), [1, 2, 3, 4, 5].map(f => h('th', { scope: 'col' }, `F ${f}`)))),
     h('tbody', [5, 4, 3, 2, 1].map(rr => h('tr', h('th', { scope: 'row' }, `R ${rr}`), [1, 2, 3, 4, 5].map(ff => {
@@ -85,7 +85,7 @@ function rfmGrid(r) {
 }
 
 function rfmSegments(r) {
-  return h('div.table-wrap', h('table',
+  return scroller(h('table',
     h('caption', 'Segments'),
     h('thead', h('tr', ['Segment', 'Customers', 'Share', 'Revenue', 'Share of revenue'].map(t => h('th', { scope: 'col' }, t)))),
     h('tbody', r.segments.map(s => h('tr', h('th', { scope: 'row' }, s.name), h('td', fmtNumber(s.customers)),
@@ -99,7 +99,7 @@ function rfmMovement(r) {
   return h('div',
     h('h3', `Movement from ${r.movement.from} to ${r.movement.to}`),
     moved.length === 0 ? h('p.empty', 'Nobody changed segment.') :
-      h('div.table-wrap', h('table',
+      scroller(h('table',
         h('caption', `Customers who changed segment (${fmtNumber(moved.reduce((s, m) => s + m.customers, 0))} in all)`),
         h('thead', h('tr', ['From', 'To', 'Customers'].map(t => h('th', { scope: 'col' }, t)))),
         h('tbody', moved.map(m => h('tr', h('td', name(m.from)), h('td', name(m.to)), h('td', fmtNumber(m.customers))))))));

@@ -2,6 +2,7 @@
 // are coloured by value from JS (CSSOM, allowed by the CSP), with the text
 // colour that keeps the contrast readable.
 import { h } from '../common/dom.js';
+import { scroller } from './kit.js';
 
 const LOW = [244, 247, 251];  // 0 %
 const HIGH = [11, 61, 115];   // 100 %
@@ -24,7 +25,7 @@ export function cellColours(percent) {
 export function cohortHeatmap(cohorts, months) {
   const width = Math.min(months, Math.max(0, ...cohorts.map(c => c.retention_percent.length)));
   const cols = [...Array(width).keys()];
-  return h('div.table-wrap', h('table.heatmap',
+  return scroller(h('table.heatmap',
     h('caption', 'Cohort retention: the share of each month\'s new customers who bought again N months later'),
     h('thead', h('tr', h('th', { scope: 'col' }, 'Cohort'), h('th', { scope: 'col' }, 'Customers'),
       cols.map(m => h('th', { scope: 'col' }, `Month ${m}`)))),

@@ -31,7 +31,7 @@ export function section(title, loader, opts = {}) {
 // The numbers behind a chart, as a table in a <details>: headers = [..], rows = [[..]].
 export function numbers(caption, headers, rows, summary = 'Show the numbers') {
   return h('details.numbers', h('summary', summary),
-    h('div.table-wrap', h('table',
+    scroller(h('table',
       h('caption', caption),
       h('thead', h('tr', headers.map(t => h('th', { scope: 'col' }, t)))),
       h('tbody', rows.map(r => h('tr', r.map((c, i) => i === 0 ? h('th', { scope: 'row' }, c) : h('td', c))))))));
@@ -50,3 +50,19 @@ export function fromLocalInput(v) { return v ? `${v.length === 16 ? v + ':00' : 
 
 // Confirms a destructive action in a dialog-less way (window.confirm is keyboard-usable).
 export function confirmed(text) { return window.confirm(text); }
+
+// A table in a horizontally scrolling box that keyboard users can focus and
+// scroll (axe: scrollable-region-focusable), named after the table's caption.
+export function scroller(tableEl) {
+  return scrollable(h('div.table-wrap', tableEl));
+}
+
+// Makes a div.table-wrap (such as dom.js table() returns) focusable and named; other elements pass through.
+export function scrollable(el) {
+  if (!el.classList || !el.classList.contains('table-wrap')) return el;
+  const cap = el.querySelector('caption');
+  el.setAttribute('tabindex', '0');
+  el.setAttribute('role', 'region');
+  el.setAttribute('aria-label', cap ? cap.textContent : 'Table');
+  return el;
+}

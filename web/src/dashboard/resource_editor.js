@@ -8,7 +8,7 @@ import { h, mount, field, notice } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { errorText } from './main.js';
 import { exprField } from './expr_editor.js';
-import { toLocalInput, fromLocalInput, confirmed } from './kit.js';
+import { toLocalInput, fromLocalInput, confirmed, scroller } from './kit.js';
 
 function control(f, record) {
   const v = record ? record[f.name] : f.value;
@@ -57,7 +57,7 @@ export async function resourceEditor(container, cfg) {
     const actions = rec => h('div.actions',
       h('button.secondary', { type: 'button', onclick: () => showForm(rec) }, `Edit`, h('span.visually-hidden', ` ${rec.name}`)),
       cfg.noDelete ? null : h('button.danger', { type: 'button', onclick: () => remove(rec) }, 'Delete', h('span.visually-hidden', ` ${rec.name}`)));
-    mount(list, rows.length === 0 ? h('p.empty', `No ${cfg.noun}s yet.`) : h('div.table-wrap', h('table',
+    mount(list, rows.length === 0 ? h('p.empty', `No ${cfg.noun}s yet.`) : scroller(h('table',
       h('caption', `${cfg.title} (${rows.length})`),
       h('thead', h('tr', cfg.columns.map(([t]) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, 'Actions'))),
       h('tbody', rows.map(rec => h('tr', { 'data-id': rec.id }, cfg.columns.map(([, fn], i) =>

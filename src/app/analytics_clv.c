@@ -86,17 +86,17 @@ analytics_clv(db *conn, int64_t now_us, const analytics_options *opts, json_t **
             json_int_t members = 0;
             for (; i < n && v[i] < from + width; i++)
                 members++;
-            json_array_append_new(buckets, json_pack("{s:I, s:I, s:I}", "from_cents", (json_int_t)from,
-                                                     "to_cents", (json_int_t)(from + width), "members",
-                                                     members));
+            json_array_append_new(
+                buckets, json_pack("{s:I, s:I, s:I}", "from_cents", (json_int_t)from, "to_cents",
+                                   (json_int_t)(from + width), "members", members));
         }
     }
     *out = json_pack("{s:o, s:I, s:I, s:o, s:o, s:I, s:o}", "computed_at",
-                     computed_at ? app_json_time(computed_at) : json_null(), "members", (json_int_t)n,
-                     "total_cents", (json_int_t)total, "mean_cents",
-                     n ? json_integer((json_int_t)(total / (int64_t)n)) : json_null(), "median_cents",
-                     n ? json_integer((json_int_t)v[(n - 1) / 2]) : json_null(), "bucket_cents",
-                     (json_int_t)width, "buckets", buckets);
+                     computed_at ? app_json_time(computed_at) : json_null(), "members",
+                     (json_int_t)n, "total_cents", (json_int_t)total, "mean_cents",
+                     n ? json_integer((json_int_t)(total / (int64_t)n)) : json_null(),
+                     "median_cents", n ? json_integer((json_int_t)v[(n - 1) / 2]) : json_null(),
+                     "bucket_cents", (json_int_t)width, "buckets", buckets);
     free(v);
     return *out ? APP_OK : app_fail(err, APP_INTERNAL, "out_of_memory", "out of memory");
 }

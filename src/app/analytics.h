@@ -110,6 +110,14 @@ app_status analytics_next(db *conn, int64_t now_us, const analytics_options *opt
 app_status analytics_roi(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
                          app_error *err);
 
+/* The distribution of members' lifetime value as the last scores run left it:
+ * {computed_at, members, total_cents, mean_cents, median_cents (the lower
+ * middle value), bucket_cents, buckets: [{from_cents, to_cents, members}]}
+ * (about 10 buckets of a round width, [from, to)); no scores: members 0 and
+ * no buckets. opts are not read. */
+app_status analytics_clv(db *conn, int64_t now_us, const analytics_options *opts, json_t **out,
+                         app_error *err);
+
 /* A member's scores as the last scores run left them ({member_id, computed_at,
  * rfm: {...}, p_alive, expected_purchases_90d, clv_cents, next_purchase_date,
  * next_categories}); 404 when the member has none yet. */

@@ -79,6 +79,12 @@ handle_analytics_roi(http_request *req, http_reply *reply)
     report(req, reply, analytics_roi);
 }
 
+void
+handle_analytics_clv(http_request *req, http_reply *reply)
+{
+    report(req, reply, analytics_clv);
+}
+
 /* GET /v1/analytics/charts/{chart}: a model-check chart as SVG (frequency or tracking). */
 void
 handle_analytics_chart(http_request *req, http_reply *reply)

@@ -118,6 +118,7 @@ const route ROUTES[] = {
     {"GET", "/v1/analytics/cohorts", PERM_ANALYTICS_READ, 0, handle_analytics_cohorts},
     {"GET", "/v1/analytics/next", PERM_ANALYTICS_READ, 0, handle_analytics_next},
     {"GET", "/v1/analytics/roi", PERM_ANALYTICS_READ, 0, handle_analytics_roi},
+    {"GET", "/v1/analytics/clv", PERM_ANALYTICS_READ, 0, handle_analytics_clv},
     {"GET", "/v1/analytics/overview", PERM_ANALYTICS_READ, 0, handle_analytics_overview},
     {"GET", "/v1/fields", PERM_MEMBERS_READ, 0, handle_fields_list},
     {"GET", "/v1/attributes", PERM_MEMBERS_READ, 0, handle_attributes_list},

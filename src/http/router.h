@@ -126,6 +126,7 @@ void handle_analytics_chart(http_request *req, http_reply *reply);
 void handle_analytics_rfm(http_request *req, http_reply *reply);
 void handle_analytics_cohorts(http_request *req, http_reply *reply);
 void handle_analytics_next(http_request *req, http_reply *reply);
+void handle_analytics_clv(http_request *req, http_reply *reply);
 void handle_analytics_roi(http_request *req, http_reply *reply);
 void handle_analytics_overview(http_request *req, http_reply *reply);
 void handle_member_scores(http_request *req, http_reply *reply);

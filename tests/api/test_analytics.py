@@ -399,3 +399,31 @@ def test_cdnow_master_in_pages(shop):
             days.add((who, day))
     summary = analytics(shop, "summary", "--calibration-end", "1997-09-30")
     assert (summary["customers"], summary["purchases"], summary["purchase_days"]) == (23570, 69659, len(days))
+
+
+def test_clv_distribution_buckets_every_scored_member(shop, tmp_path):
+    empty = shop.get("/v1/analytics/clv", key="analyst")
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"computed_at": None, "members": 0, "total_cents": 0, "mean_cents": None,
+                            "median_cents": None, "bucket_cents": 0, "buckets": []}
+    load_shop(shop, tmp_path)
+    run_patron("jobs", "run", "analytics_scores", "--db", shop.db.url)
+    values = sorted(int(v) for (v,) in shop.db.rows("SELECT clv_cents FROM member_scores WHERE clv_cents IS NOT NULL"))
+    assert values, "the small shop has lifetime values"
+    got = shop.get("/v1/analytics/clv", key="analyst").json()
+    assert got["members"] == len(values) and got["total_cents"] == sum(values)
+    assert got["mean_cents"] == sum(values) // len(values)
+    assert got["median_cents"] == values[(len(values) - 1) // 2]
+    width = got["bucket_cents"]
+    assert str(width).strip("0") in ("1", "2", "5"), width  # a round width
+    buckets = got["buckets"]
+    assert 1 <= len(buckets) <= 11, buckets
+    assert buckets[0]["from_cents"] <= values[0] < buckets[0]["to_cents"]
+    assert buckets[-1]["from_cents"] <= values[-1] < buckets[-1]["to_cents"]
+    for b, nxt in zip(buckets, buckets[1:]):
+        assert b["to_cents"] == nxt["from_cents"] and b["to_cents"] - b["from_cents"] == width
+    for b in buckets:  # recounted here, independently
+        assert b["members"] == sum(1 for v in values if b["from_cents"] <= v < b["to_cents"]), b
+    assert got["computed_at"] is not None
+    for role in ("agent", "integration"):
+        assert_error(shop.get("/v1/analytics/clv", key=role), 403, "forbidden")

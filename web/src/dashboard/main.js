@@ -3,6 +3,7 @@
 import { api, setCsrf, ApiError } from '../common/api.js';
 import { h, mount, field, notice } from '../common/dom.js';
 import { PAGES } from './pages.js';
+import { destroyCharts } from './charts.js';
 
 const app = document.getElementById('app');
 let me = null;
@@ -42,6 +43,7 @@ async function route() {
   const pages = visiblePages(me.role);
   const { parts, query } = parseHash();
   const page = pages.find(p => p.id === parts[0]) || pages[0];
+  destroyCharts(); /* the previous page's */
   const main = shell(pages, page.id);
   document.title = `${page.title} · patron`;
   try {

@@ -6,7 +6,7 @@ import { api, get } from '../common/api.js';
 import { h, mount } from '../common/dom.js';
 import { fmtNumber, fmtMoney, fmtPercent } from '../common/format.js';
 import { card, can, kpi, scrollTable } from './panels.js';
-import { chart, destroyCharts } from './charts.js';
+import { chart } from './charts.js';
 
 const TICKET_ROLES = ['admin', 'manager', 'supervisor', 'agent'];
 const OPEN = ['new', 'open', 'waiting', 'escalated'];
@@ -14,7 +14,6 @@ const COUNT_CAP = 1000; // tickets counted at most per status (then "1,000+")
 
 // Renders the page into main.
 export async function render(main, ctx) {
-  destroyCharts();
   const overview = get('/v1/analytics/overview');
   overview.catch(() => {}); // each card reports its own failure
   const cards = [

@@ -133,7 +133,8 @@ test('an agent proposes a compensation, cannot approve it; a manager approves it
   await shot(manager, 'service-5-manager-approvals');
   await item.getByRole('button', { name: `Approve ${label}`, exact: true }).click();
   await manager.getByText(`${label} approved.`).waitFor();
-  assert.equal(await manager.getByRole('listitem', { name: label, exact: true }).count(), 0, 'gone from the queue');
+  // The queue reloads after the announcement: wait for the item to leave it (a timeout fails the test).
+  await manager.getByRole('listitem', { name: label, exact: true }).waitFor({ state: 'detached', timeout: 10000 });
   await shot(manager, 'service-6-manager-approved');
 
   const points = await pageFetch(manager, 'GET', `/v1/members/${member.id}/points`);

@@ -8,11 +8,7 @@ import { errorText } from './main.js';
 // True when the role is one of roles (the operation's x-roles in docs/openapi.yaml).
 export function can(me, roles) { return roles.includes(me.role); }
 
-// A fresh Idempotency-Key (getRandomValues works outside secure contexts too).
-export function newKey() {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(b, x => x.toString(16).padStart(2, '0')).join('');
-}
+export { newKey } from '../common/api.js';
 
 // '#/service?status=open' from ['service'] and {status: 'open'} (empty values left out).
 export function hashOf(parts, query = {}) {

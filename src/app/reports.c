@@ -75,6 +75,52 @@ by_month(db *conn, const char *sql, int64_t point_value, json_t **out, app_error
     return APP_OK;
 }
 
+/* The accounts whose points the program owes its members (debt is owed to the program). */
+#define OWED_ACCOUNTS "('member:available', 'member:pending', 'member:held')"
+
+/* What the program owed at the end of each month (its time zone) from the first
+ * month with a movement to now's: [{month, points, value_cents}]. A movement
+ * counts when it crosses the owed accounts' border (a hold moves points
+ * between two of them and changes nothing); the last month equals the
+ * outstanding points. */
+static app_status
+balance_by_month(db *conn, int64_t now_us, int64_t point_value, json_t **out, app_error *err)
+{
+    json_t *flows = NULL;
+    app_status st = by_month(conn, "SELECT occurred_at / 900000000, SUM(CASE WHEN credit IN " OWED_ACCOUNTS
+                                   " THEN points ELSE -points END) FROM transfers WHERE (credit IN " OWED_ACCOUNTS
+                                   ") <> (debit IN " OWED_ACCOUNTS ") GROUP BY occurred_at / 900000000",
+                             point_value, &flows, err);
+    if (st != APP_OK)
+        return st;
+    *out = json_array();
+    civil_date today = clock_local_date(now_us);
+    int last = today.year * 12 + today.month - 1, key = -1, year = 0, month = 0;
+    int64_t owed = 0;
+    size_t i = 0;
+    if (json_array_size(flows) > 0 && sscanf(json_string_value(json_object_get(json_array_get(flows, 0), "month")),
+                                             "%d-%d", &year, &month) == 2)
+        key = year * 12 + month - 1;
+    /* At most MONTHS_MAX months, the newest: a chart of twenty years is enough. */
+    if (key >= 0 && last - key >= MONTHS_MAX)
+        key = last - MONTHS_MAX + 1;
+    for (; key >= 0 && key <= last; key++) {
+        for (; i < json_array_size(flows); i++) { /* the movements of months up to key */
+            json_t *f = json_array_get(flows, i);
+            if (sscanf(json_string_value(json_object_get(f, "month")), "%d-%d", &year, &month) != 2 ||
+                year * 12 + month - 1 > key)
+                break;
+            owed += json_integer_value(json_object_get(f, "points"));
+        }
+        char name[16];
+        snprintf(name, sizeof name, "%04d-%02d", key / 12, key % 12 + 1);
+        json_array_append_new(*out, json_pack("{s:s, s:I, s:I}", "month", name, "points", (json_int_t)owed,
+                                              "value_cents", (json_int_t)reports_points_value_cents(owed, point_value)));
+    }
+    json_decref(flows);
+    return APP_OK;
+}
+
 static app_status
 by_age(db *conn, int64_t now_us, json_t **out, app_error *err)
 {
@@ -116,7 +162,7 @@ reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
     if (st != APP_OK)
         return st;
     int64_t value = program.point_value_millicents;
-    json_t *outstanding = NULL, *expiry = NULL, *age = NULL, *breakage = NULL, *totals = NULL;
+    json_t *outstanding = NULL, *expiry = NULL, *age = NULL, *breakage = NULL, *totals = NULL, *history = NULL;
     db_stmt *stmt = db_prepare(conn, "SELECT COALESCE(SUM(points_available), 0), COALESCE(SUM(points_pending), 0),"
                                      " COALESCE(SUM(points_held), 0), COALESCE(SUM(points_debt), 0) FROM member_stats");
     int rc = stmt ? db_step(stmt) : DB_ERROR;
@@ -142,6 +188,8 @@ reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
     if (st == APP_OK)
         st = by_month(conn, "SELECT occurred_at / 900000000, SUM(points) FROM transfers WHERE kind = 'expire'"
                             " GROUP BY occurred_at / 900000000", value, &breakage, err);
+    if (st == APP_OK)
+        st = balance_by_month(conn, now_us, value, &history, err);
     if (st == APP_OK) {
         /* What left or entered the program's accounts, by kind. */
         stmt = db_prepare(conn, "SELECT"
@@ -161,10 +209,12 @@ reports_liability(db *conn, int64_t now_us, json_t **out, app_error *err)
             st = app_db_fail(err, conn, rc);
     }
     if (st == APP_OK)
-        *out = json_pack("{s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "as_of", app_json_time(now_us), "currency",
+        *out = json_pack("{s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "as_of", app_json_time(now_us), "currency",
                          program.currency, "point_value_millicents", (json_int_t)value, "outstanding", outstanding,
-                         "by_expiry_month", expiry, "by_age", age, "breakage", breakage, "totals", totals);
+                         "by_expiry_month", expiry, "by_age", age, "breakage", breakage, "totals", totals,
+                         "owed_by_month", history);
     else {
+        json_decref(history);
         json_decref(outstanding);
         json_decref(expiry);
         json_decref(age);

@@ -42,7 +42,7 @@ HOLD_KEYS = {"id", "member_id", "points", "captured", "status", "reason", "expir
 APPROVAL_KEYS = {"id", "kind", "payload", "points", "state", "proposed_by", "decided_by",
                  "decision_reason", "result", "created_at", "decided_at"}
 LIABILITY_KEYS = {"as_of", "currency", "point_value_millicents", "outstanding", "by_expiry_month",
-                  "by_age", "breakage", "totals"}
+                  "by_age", "breakage", "totals", "owed_by_month"}
 OUTSTANDING_KEYS = {"available", "pending", "held", "debt", "points", "value_cents"}
 TOTALS_KEYS = {"issued", "redeemed", "expired", "reversed"}
 AGE_BUCKETS = ["0-90 days", "91-180 days", "181-365 days", "over a year"]
@@ -1570,3 +1570,27 @@ def test_ledger_verifies_after_everything(server):
     approval, merge and import above left balances equal to their lots and transfers."""
     out = verify(server.db.url)
     assert "ledger verified" in out.stdout
+
+
+def test_what_the_program_owed_month_by_month_ends_at_the_outstanding_points(server, fixed_store):
+    """owed_by_month (the dashboard's liability over time): month-end balances of the owed
+    accounts, one per month up to now; holds move points inside them and change nothing, a
+    debt is owed to the program, and the last month is exactly what is outstanding."""
+    before = liability(server)
+    m = earning_member(server, fixed_store, 500)
+    h = hold(server, m["id"], 200)
+    assert h.status_code == 201, h.text
+    owed = liability(server)
+    assert owed["owed_by_month"][-1]["points"] == owed["outstanding"]["points"], owed
+    assert owed["owed_by_month"][-1]["points"] - before["owed_by_month"][-1]["points"] == 500
+    assert capture(server, m["id"], h.json()["id"]).status_code == 200
+    indebted_member(server, fixed_store, debt=70)
+    assert adjust(server, m["id"], -50).status_code == 201
+    after = liability(server)
+    series = after["owed_by_month"]
+    assert series[-1]["points"] == after["outstanding"]["points"], after
+    assert series[-1]["points"] - before["owed_by_month"][-1]["points"] == 500 - 200 - 50
+    assert series[-1]["month"] == after["as_of"][:7], (series[-1], after["as_of"])
+    months = [int(x["month"][:4]) * 12 + int(x["month"][5:]) for x in series]
+    assert months == list(range(months[0], months[0] + len(months))), "one entry a month, none missing"
+    assert all(x["value_cents"] == x["points"] * after["point_value_millicents"] // 1000 for x in series)

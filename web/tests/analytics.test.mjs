@@ -84,8 +84,16 @@ test('an analyst opens the cohort heatmap, the model checks and the RFM grid', a
   const clvCounts = await clv.getByRole('table', { name: 'Members by lifetime value' }).locator('tbody td').allTextContents();
   assert.ok(clvCounts.length > 0 && clvCounts.every(t => /^[\d,]+$/.test(t)));
 
-  // Liability over time.
-  await page.locator('#an-liability').getByRole('img', { name: /Projected liability/ }).waitFor();
+  // Liability over time: month-end balances, the last one what is outstanding now.
+  const liab = page.locator('#an-liability');
+  await liab.getByRole('img', { name: /^Liability over time/ }).waitFor();
+  await liab.getByRole('img', { name: /Projected liability/ }).waitFor();
+  const books = (await pageFetch(page, 'GET', '/v1/reports/liability')).json;
+  await liab.getByText('Show the numbers').first().click();
+  const rows = liab.getByRole('table', { name: 'Liability at the end of each month' }).locator('tbody tr');
+  const last = await rows.last().locator('th, td').allTextContents();
+  assert.equal(last[0], books.as_of.slice(0, 7));
+  assert.equal(Number(last[1].replace(/,/g, '')), books.outstanding.points);
   await shot(page, 'analytics-analyst');
   assert.deepEqual(page.problems, []);
   await page.context().close();

@@ -145,7 +145,8 @@ async function checks(body) {
 async function liability(body) {
   const r = await get('/v1/reports/liability');
   const cur = r.currency, o = r.outstanding;
-  // No stored history: what is owed now runs off as lots expire (a projection), and breakage is the past.
+  const past = r.owed_by_month.slice(-24);
+  // Ahead: what is owed now runs off as lots expire, if they go unused (a projection).
   let left = o.points;
   const runoff = r.by_expiry_month.filter(m => m.month !== 'never').map(m => {
     left -= m.points;
@@ -154,9 +155,15 @@ async function liability(body) {
   mount(body,
     h('div.grid.four', kpi('Outstanding points', fmtNumber(o.points)), kpi('Worth', fmtMoney(o.value_cents, cur)),
       kpi('Pending', fmtNumber(o.pending)), kpi('Expired so far', fmtNumber(r.totals.expired))),
-    h('p.muted', `As of ${r.as_of.slice(0, 10)}. patron keeps no snapshots of the liability, so the chart projects today's points forward: what would still be owed at the end of each month if the expiring lots went unused.`),
-    runoff.length ? chart('line', runoff.map(m => m.month), [{ label: 'Points still owed', data: runoff.map(m => m.points), fill: true }],
-      `Projected liability: ${fmtNumber(o.points)} points now, ${fmtNumber(runoff.at(-1).points)} after the last expiry in ${runoff.at(-1).month}`,
+    h('p.muted', `As of ${r.as_of.slice(0, 10)}: what the program owed its members at the end of each month (the last 24).`),
+    past.length ? chart('line', past.map(m => m.month), [{ label: 'Points owed', data: past.map(m => m.points), fill: true }],
+      `Liability over time: ${fmtNumber(past[0].points)} points owed at the end of ${past[0].month}, ${fmtNumber(o.points)} now`,
+      { x: 'Month', y: 'Points' }) : h('p.empty', 'No points have been issued yet.'),
+    numbers('Liability at the end of each month', ['Month', 'Points owed', 'Worth'],
+      past.map(m => [m.month, fmtNumber(m.points), fmtMoney(m.value_cents, cur)])),
+    h('h3', 'Ahead: as points expire'),
+    runoff.length ? chart('line', runoff.map(m => m.month), [{ label: 'Points still owed', data: runoff.map(m => m.points) }],
+      `Projected liability: ${fmtNumber(o.points)} points now, ${fmtNumber(runoff.at(-1).points)} after the last expiry in ${runoff.at(-1).month} if nothing is spent`,
       { x: 'Month', y: 'Points' }) : h('p.empty', 'No points expire.'),
     numbers('Projected liability by month', ['Month', 'Points still owed', 'Worth'],
       runoff.map(m => [m.month, fmtNumber(m.points), fmtMoney(m.value, cur)])),

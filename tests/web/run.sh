@@ -4,7 +4,7 @@
 # `patron serve`, a real SMTP server on loopback (aiosmtpd) for the portal's
 # sign-in mail, and Debian's Chromium driven by npm's playwright-core
 # (web/tests/*.test.mjs). Screenshots go to web/test-results/<engine>/.
-# Usage: tests/web/run.sh [sqlite] [postgres]
+# Usage: tests/web/run.sh [sqlite] [postgres]   (PATRON_WEB_TESTS="web/tests/x.test.mjs ..." runs only those)
 set -u
 cd "$(dirname "$0")/../.."
 PATRON_BIN=${PATRON_BIN:-$PWD/patron}
@@ -46,7 +46,7 @@ for engine in $engines; do
         for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done
         PATRON_URL="http://127.0.0.1:$port" PATRON_MAIL_DIR="$work/mail" PATRON_DB="$db" PATRON_ENGINE="$engine" \
             PATRON_SCREENSHOTS="$PWD/web/test-results/$engine" \
-            node --test --test-concurrency=1 web/tests/*.test.mjs || { status=1; tail -20 "$work/serve.log"; }
+            node --test --test-concurrency=1 ${PATRON_WEB_TESTS:-web/tests/*.test.mjs} || { status=1; tail -20 "$work/serve.log"; }
         kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null
     fi
     kill "$smtp_pid" 2>/dev/null; wait "$smtp_pid" 2>/dev/null

@@ -90,8 +90,8 @@ test('an analyst opens the cohort heatmap, the model checks and the RFM grid', a
   await liab.getByRole('img', { name: /Projected liability/ }).waitFor();
   const books = (await pageFetch(page, 'GET', '/v1/reports/liability')).json;
   await liab.getByText('Show the numbers').first().click();
-  const rows = liab.getByRole('table', { name: 'Liability at the end of each month' }).locator('tbody tr');
-  const last = await rows.last().locator('th, td').allTextContents();
+  const months = liab.getByRole('table', { name: 'Liability at the end of each month' }).locator('tbody tr');
+  const last = await months.last().locator('th, td').allTextContents();
   assert.equal(last[0], books.as_of.slice(0, 7));
   assert.equal(Number(last[1].replace(/,/g, '')), books.outstanding.points);
   await shot(page, 'analytics-analyst');

@@ -62,10 +62,17 @@ export function field(label, opts = {}) {
   return wrap;
 }
 
+// A table in a box that scrolls sideways on a narrow screen; the box is a named,
+// focusable region, so keyboard users can scroll it too (axe: scrollable-region-focusable).
+export function scroller(tableEl) {
+  const cap = tableEl.querySelector('caption');
+  return h('div.table-wrap', { tabindex: '0', role: 'region', 'aria-label': cap ? cap.textContent : 'Table' }, tableEl);
+}
+
 // A table from rows: columns = [[heading, row => cell]], caption for screen readers.
 export function table(caption, columns, rows, empty = 'Nothing yet.') {
   if (!rows || rows.length === 0) return h('p.empty', empty);
-  return h('div.table-wrap',
+  return scroller(
     h('table',
       h('caption', caption),
       h('thead', h('tr', columns.map(([t]) => h('th', { scope: 'col' }, t)))),

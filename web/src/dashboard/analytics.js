@@ -5,7 +5,8 @@
 import { h, mount, field } from '../common/dom.js';
 import { get } from '../common/api.js';
 import { fmtNumber, fmtMoney, fmtPercent } from '../common/format.js';
-import { section, kpi, numbers, daysAgo, scroller } from './kit.js';
+import { kpi, numbers, daysAgo, scroller } from './kit.js';
+import { card } from './panels.js';
 import { chart } from './charts.js';
 import { cohortHeatmap } from './heatmap.js';
 
@@ -18,11 +19,11 @@ export async function render(main) {
     h('nav.subnav', { 'aria-label': 'Analytics sections' }, h('ul',
       [['cohorts', 'Cohorts'], ['rfm', 'RFM'], ['clv', 'CLV'], ['checks', 'Model checks'], ['liability', 'Liability']]
         .map(([id, t]) => h('li', h('a', { href: `#an-${id}`, onclick: e => jump(e, id) }, t))))),
-    section('Cohort retention', cohorts, { id: 'an-cohorts' }),
-    section('RFM segments', rfm, { id: 'an-rfm' }),
-    section('Customer lifetime value', clv, { id: 'an-clv' }),
-    section('Model checks: predicted against actual', checks, { id: 'an-checks' }),
-    section('Points liability over time', liability, { id: 'an-liability' }));
+    card('Cohort retention', cohorts, { id: 'an-cohorts' }),
+    card('RFM segments', rfm, { id: 'an-rfm' }),
+    card('Customer lifetime value', clv, { id: 'an-clv' }),
+    card('Model checks: predicted against actual', checks, { id: 'an-checks' }),
+    card('Points liability over time', liability, { id: 'an-liability' }));
 }
 
 // In-page links would change the hash route: scroll instead.

@@ -5,7 +5,7 @@ import { h, mount, field, notice, table } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { fmtNumber, fmtMoney, fmtPercent, fmtTime } from '../common/format.js';
 import { errorText } from './main.js';
-import { kpi, toLocalInput, fromLocalInput, scroller, scrollable } from './kit.js';
+import { kpi, toLocalInput, fromLocalInput, scroller } from './kit.js';
 import { exprField } from './expr_editor.js';
 import { chart } from './charts.js';
 
@@ -29,7 +29,7 @@ export async function render(main, ctx) {
   if (ctx.params[0]) return detail(main, Number(ctx.params[0]), ctx);
   const [list, templates] = await Promise.all([get('/v1/campaigns'), get('/v1/templates')]);
   mount(main, h('h1', 'Campaigns'),
-    scrollable(table('Campaigns', [
+    (table('Campaigns', [
       ['Name', c => h('a', { href: `#/campaigns/${c.id}` }, c.name)], ['Channel', c => c.channel], ['Template', c => c.template],
       ['Audience', c => c.segment ? h('code', c.segment) : 'every member'], ['When', when],
       ['Control group', c => `${c.holdout_percent} %`], ['Status', state]], list.data, 'No campaigns yet.')),

@@ -2,9 +2,9 @@
 // progress, scores, timeline, tickets, messages and coupons, each card loading
 // on its own, and the actions the signed-in role may take (member_actions.js).
 import { api, get } from '../common/api.js';
-import { h, mount } from '../common/dom.js';
+import { h, mount, table } from '../common/dom.js';
 import { fmtTime, fmtNumber, fmtMoney, fmtPercent } from '../common/format.js';
-import { card, can, kpi, facts, memberName, badge, slaCell, scrollTable } from './panels.js';
+import { card, can, kpi, facts, memberName, badge, slaCell } from './panels.js';
 import { actions } from './member_actions.js';
 
 const TICKET_ROLES = ['admin', 'manager', 'supervisor', 'agent'];
@@ -78,7 +78,7 @@ async function points(id, body) {
 }
 
 function statement(list) {
-  return scrollTable('Points statement, newest first', [
+  return table('Points statement, newest first', [
     ['When', t => fmtTime(t.occurred_at)],
     ['What', t => t.kind],
     ['Points', t => (t.credit === 'member:available' || t.credit === 'member:pending' ? '+' : t.debit.startsWith('member:') ? '−' : '') + fmtNumber(t.points)],
@@ -144,7 +144,7 @@ async function timeline(id, body) {
 
 async function tickets(id) {
   const r = await get('/v1/tickets', { member_id: id, limit: 20 });
-  return scrollTable('The member’s tickets', [
+  return table('The member’s tickets', [
     ['Ticket', t => h('a', { href: `#/service/ticket/${t.id}` }, `#${t.id} ${t.subject || ''}`)],
     ['Status', t => badge(t.status, t.status === 'escalated' ? 'bad' : null)],
     ['SLA', t => slaCell(t)],
@@ -153,7 +153,7 @@ async function tickets(id) {
 
 async function messages(id) {
   const r = await get(`/v1/members/${id}/messages`, { limit: 10 });
-  return scrollTable('Messages, newest first', [
+  return table('Messages, newest first', [
     ['When', x => fmtTime(x.sent_at || x.created_at)],
     ['Channel', x => x.channel],
     ['Subject', x => x.subject || '—'],
@@ -163,7 +163,7 @@ async function messages(id) {
 
 async function coupons(id) {
   const r = await get(`/v1/members/${id}/coupons`, { limit: 10 });
-  return scrollTable('Coupons, newest first', [
+  return table('Coupons, newest first', [
     ['Code', c => h('span.mono', c.code)],
     ['Reward', c => (c.reward && c.reward.name) || '—'],
     ['Status', c => badge(c.status, c.usable ? 'ok' : null)],

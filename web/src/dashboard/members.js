@@ -2,9 +2,9 @@
 // id) over a server-side paged list that follows the API's `after` cursor, so
 // it never loads all members; #/members/<id> shows one member at a glance.
 import { get } from '../common/api.js';
-import { h, mount, field } from '../common/dom.js';
+import { h, mount, field, table } from '../common/dom.js';
 import { fmtTime } from '../common/format.js';
-import { hashOf, memberName, pager, badge, scrollTable } from './panels.js';
+import { hashOf, memberName, pager, badge } from './panels.js';
 import { errorText } from './main.js';
 import * as detail from './member_detail.js';
 
@@ -45,7 +45,7 @@ export async function render(main, ctx) {
 }
 
 function memberTable(rows, q) {
-  return scrollTable(q ? `Members matching “${q}”` : 'Members, by id', [
+  return table(q ? `Members matching “${q}”` : 'Members, by id', [
     ['Name', m => h('a', { href: `#/members/${m.id}` }, m.erased_at ? `erased member ${m.id}` : memberName(m))],
     ['Email', m => m.email || '—'],
     ['External id', m => m.external_id || '—'],

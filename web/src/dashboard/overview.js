@@ -3,9 +3,9 @@
 // curve from the cohorts, NPS by month, RFM segments). Every source loads in
 // parallel and a failing one shows its error in its own card only.
 import { api, get } from '../common/api.js';
-import { h, mount } from '../common/dom.js';
+import { h, mount, table } from '../common/dom.js';
 import { fmtNumber, fmtMoney, fmtPercent } from '../common/format.js';
-import { card, can, kpi, scrollTable } from './panels.js';
+import { card, can, kpi } from './panels.js';
 import { chart } from './charts.js';
 
 const TICKET_ROLES = ['admin', 'manager', 'supervisor', 'agent'];
@@ -103,7 +103,7 @@ function retention(c) {
     chart('line', curve.map(p => `M${p.month}`), [{ label: 'Customers buying (%)', data: curve.map(p => +p.percent.toFixed(1)) }],
       summary, { y: { max: 100, title: { display: true, text: '% of the cohort' } }, x: { title: { display: true, text: 'months after the first purchase' } } }),
     h('p.hint', `Averaged over the monthly acquisition cohorts (as of ${c.as_of}); month 0 is the month of the first purchase.`),
-    h('details', h('summary', 'The numbers'), scrollTable('Retention by months since acquisition', [
+    h('details', h('summary', 'The numbers'), table('Retention by months since acquisition', [
       ['Month', p => String(p.month)], ['Buying', p => `${p.percent.toFixed(1)} %`], ['Cohorts', p => String(p.cohorts)],
     ], curve)),
   ];
@@ -119,7 +119,7 @@ async function nps() {
     kpi('CSAT', t.csat && t.csat.score !== null && t.csat.score !== undefined ? `${Math.round(t.csat.score)} %` : '—',
       t.csat ? `${fmtNumber(t.csat.answered)} answers of ${fmtNumber(t.csat.sent)} sent` : null));
   const scored = rows.filter(x => x.nps && x.nps.score !== null);
-  const numbers = h('details', h('summary', 'The numbers'), scrollTable('NPS and CSAT by month', [
+  const numbers = h('details', h('summary', 'The numbers'), table('NPS and CSAT by month', [
     ['Month', x => x.key],
     ['NPS', x => x.nps && x.nps.score !== null ? String(Math.round(x.nps.score)) : '—'],
     ['NPS answers', x => x.nps ? `${fmtNumber(x.nps.answered)} / ${fmtNumber(x.nps.sent)}` : '—'],
@@ -139,7 +139,7 @@ function segments(rfm) {
   const summary = `Customers by RFM segment: ${segs.map(s => `${s.name} ${s.customers}`).join(', ')}.`;
   return [
     chart('bar', segs.map(s => s.name), [{ label: 'Customers', data: segs.map(s => s.customers) }], summary),
-    h('details', h('summary', 'The numbers'), scrollTable(`RFM segments as of ${rfm.as_of}`, [
+    h('details', h('summary', 'The numbers'), table(`RFM segments as of ${rfm.as_of}`, [
       ['Segment', s => s.name], ['Customers', s => fmtNumber(s.customers)], ['Share', s => fmtPercent(s.share)],
       ['Share of revenue', s => fmtPercent(s.revenue_share)],
     ], segs)),

@@ -19,9 +19,10 @@ export function hashOf(parts, query = {}) {
 }
 
 // A card with an h2 whose body is filled by fill(body) (async); an error shows in this card only.
+// opts: cls (a class), heading (another tag than h2), id.
 export function card(title, fill, opts = {}) {
   const body = h('div', { 'aria-busy': 'true' }, h('p.muted', 'Loading…'));
-  const el = h(`section.card${opts.cls ? '.' + opts.cls : ''}`, { 'aria-label': title },
+  const el = h(`section.card${opts.cls ? '.' + opts.cls : ''}`, { 'aria-label': title, id: opts.id },
     h(opts.heading || 'h2', title), body);
   el.reload = async () => {
     body.setAttribute('aria-busy', 'true');
@@ -90,11 +91,4 @@ export function pager(label, prev, next, status) {
     h('button.secondary', { type: 'button', disabled: !prev, onclick: prev || null }, 'Previous page'),
     h('button.secondary', { type: 'button', disabled: !next, onclick: next || null }, 'Next page'),
     status ? h('span.muted', status) : null);
-}
-
-// table() whose scrolling wrapper takes keyboard focus, so a wide table scrolls by keyboard too.
-export function scrollTable(caption, columns, rows, empty) {
-  const el = table(caption, columns, rows, empty);
-  if (el.classList.contains('table-wrap')) el.tabIndex = 0;
-  return el;
 }

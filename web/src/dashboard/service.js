@@ -2,9 +2,9 @@
 // (#/service/ticket/<id>), the approvals queue (#/service/approvals) and the
 // knowledge base with the caller's training (#/service/kb[/<article id>]).
 import { get } from '../common/api.js';
-import { h, mount, field } from '../common/dom.js';
+import { h, mount, field, table } from '../common/dom.js';
 import { fmtTime } from '../common/format.js';
-import { can, hashOf, slaCell, badge, pager, scrollTable } from './panels.js';
+import { can, hashOf, slaCell, badge, pager } from './panels.js';
 import { errorText } from './main.js';
 import * as ticket from './ticket.js';
 import * as approvals from './approvals.js';
@@ -72,7 +72,7 @@ async function queue(main, ctx) {
 }
 
 function ticketTable(rows) {
-  return scrollTable('Tickets, oldest first', [
+  return table('Tickets, oldest first', [
     ['#', t => String(t.id)],
     ['Subject', t => h('a', { href: `#/service/ticket/${t.id}` }, t.subject || `Ticket ${t.id}`)],
     ['Customer', t => t.member_id ? h('a', { href: `#/members/${t.member_id}` }, `member ${t.member_id}`)

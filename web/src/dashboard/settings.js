@@ -5,7 +5,7 @@ import { h, mount, field, notice, table } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { fmtTime } from '../common/format.js';
 import { errorText } from './main.js';
-import { subnav, confirmed, scrollable } from './kit.js';
+import { subnav, confirmed } from './kit.js';
 import { auditLog } from './audit.js';
 
 const STAFF_ROLES = ['admin', 'manager', 'supervisor', 'agent', 'analyst'];
@@ -77,7 +77,7 @@ async function staff(box) {
   const list = h('div');
   const load = async () => {
     const r = await get('/v1/staff', { limit: 500 });
-    mount(list, scrollable(table('Staff accounts', [['Email', s => s.email], ['Name', s => s.name], ['Role', s => s.role],
+    mount(list, (table('Staff accounts', [['Email', s => s.email], ['Name', s => s.name], ['Role', s => s.role],
       ['Active', s => s.active ? 'yes' : 'no'], ['Since', s => fmtTime(s.created_at)]], r.data)));
   };
   const email = field('Email', { type: 'email', required: true, attrs: { autocomplete: 'off' } });
@@ -105,7 +105,7 @@ async function apiKeys(box) {
   const status = notice();
   const load = async () => {
     const r = await get('/v1/api-keys', { limit: 500 });
-    mount(list, scrollable(table('API keys', [['Name', k => k.name], ['Role', k => k.role], ['Starts with', k => h('code', k.prefix)],
+    mount(list, (table('API keys', [['Name', k => k.name], ['Role', k => k.role], ['Starts with', k => h('code', k.prefix)],
       ['Created', k => `${fmtTime(k.created_at)} by ${k.created_by}`], ['Revoked', k => k.revoked_at ? fmtTime(k.revoked_at) : '—'],
       ['Actions', k => k.revoked_at ? '' : h('button.danger', { type: 'button', onclick: async () => {
         if (!confirmed(`Revoke the key “${k.name}”? Programs using it stop working.`)) return;
@@ -134,7 +134,7 @@ async function webhooks(box) {
   const status = notice();
   const load = async () => {
     const r = await get('/v1/webhooks');
-    mount(list, scrollable(table('Webhook subscribers', [['Name', w => w.name], ['URL', w => h('code', w.url)],
+    mount(list, (table('Webhook subscribers', [['Name', w => w.name], ['URL', w => h('code', w.url)],
       ['Events', w => w.kinds ? w.kinds.join(', ') : 'all'], ['Active', w => w.active ? 'yes' : 'no'], ['Delivered up to event', w => String(w.event_cursor)],
       ['Actions', w => h('button.danger', { type: 'button', onclick: async () => {
         if (!confirmed(`Delete the webhook “${w.name}”?`)) return;

@@ -2,9 +2,9 @@
 // internal note, a knowledge-base answer, escalation, and compensation
 // proposals that wait for someone else's approval.
 import { api, get } from '../common/api.js';
-import { h, mount, field, notice } from '../common/dom.js';
+import { h, mount, field, notice, table } from '../common/dom.js';
 import { fmtTime, fmtNumber } from '../common/format.js';
-import { newKey, memberName, facts, slaCell, badge, card, scrollTable } from './panels.js';
+import { newKey, memberName, facts, slaCell, badge, card } from './panels.js';
 import { errorText } from './main.js';
 import { subnav } from './service.js';
 
@@ -127,7 +127,7 @@ async function compensations(t, body, status) {
     get('/v1/rewards').catch(() => ({ data: [] })),
   ]);
   const rewardName = id => (rewards.data.find(r => r.id === id) || {}).name || `reward #${id}`;
-  const rows = scrollTable('Compensations proposed for this ticket', [
+  const rows = table('Compensations proposed for this ticket', [
     ['What', c => c.kind === 'points' ? `${fmtNumber(c.points)} points` : `coupon: ${rewardName(c.reward_id)}`],
     ['Reason', c => c.reason],
     ['State', c => badge(STATE_TEXT[c.state] || c.state, c.state === 'approved' ? 'ok' : c.state === 'rejected' ? 'bad' : 'warn')],

@@ -1,8 +1,8 @@
 // The member's own things: refer a friend, the private feed, surveys, terms and preferences.
-import { h, mount, field, notice } from '../common/dom.js';
+import { h, mount, field, notice, table } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { fmtTime } from '../common/format.js';
-import { scrollTable, errorText, list } from './util.js';
+import { errorText, list } from './util.js';
 
 function day(t) { return t ? fmtTime(t).slice(0, 10) : '—'; }
 
@@ -89,7 +89,7 @@ export async function renderTerms(main) {
     h('p.hint', `Version ${t.version}${t.updated_at ? `, updated on ${day(t.updated_at)}` : ''}`),
     h('section.card', { 'aria-labelledby': 'terms-h' }, h('h2#terms-h', 'The program\u2019s terms'), h('p.terms-text', t.text)),
     h('section', { 'aria-labelledby': 'changes-h' }, h('h2#changes-h', 'What changed'),
-      first ? h('p', 'These are the program\u2019s first terms.') : scrollTable('Changes in this version', [
+      first ? h('p', 'These are the program\u2019s first terms.') : table('Changes in this version', [
         ['Term', c => TERM_NAMES[c.name]],
         ['Before', c => termValue(c.before)],
         ['Now', c => termValue(c.after)],

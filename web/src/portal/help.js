@@ -1,9 +1,9 @@
 // Help: a live chat with an agent (polled while open), complaints and
 // suggestions, and the member's requests with their conversations.
-import { h, mount, field, notice } from '../common/dom.js';
+import { h, mount, field, notice, table } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { fmtTime } from '../common/format.js';
-import { scrollTable, errorText, list, every } from './util.js';
+import { errorText, list, every } from './util.js';
 
 const KIND = { chat: 'Chat', complaint: 'Complaint', suggestion: 'Suggestion', question: 'Question', other: 'Other' };
 const POLL_MS = 3000;
@@ -37,7 +37,7 @@ export async function renderHelp(main, ctx) {
       h('section.card', { 'aria-labelledby': 'write-h' }, h('h2#write-h', 'Complaint or suggestion'),
         ticketForm(true, 'Send', (t, status) => { status.show('Thank you, we received it.', 'ok'); ctx.navigate('help', t.id); }))),
     h('section', { 'aria-labelledby': 'mine-h' }, h('h2#mine-h', 'My requests'),
-      scrollTable('Your requests, newest first', [
+      table('Your requests, newest first', [
         ['Subject', t => h('a', { href: `#/help/${t.id}` }, t.subject)],
         ['Kind', t => KIND[t.kind] || t.kind],
         ['Status', t => h('span.badge', t.status)],

@@ -1,8 +1,8 @@
 // Home (balance, points expiring soon, tier and progress) and the statement of points.
-import { h, mount } from '../common/dom.js';
+import { h, mount, table } from '../common/dom.js';
 import { get } from '../common/api.js';
 import { fmtNumber, fmtTime } from '../common/format.js';
-import { scrollTable, signedPoints, entryDelta, list } from './util.js';
+import { signedPoints, entryDelta, list } from './util.js';
 
 // A progress bar with its numbers for screen readers.
 export function progressBar(label, value, max) {
@@ -60,7 +60,7 @@ export async function renderStatement(main, ctx) {
   const next = r && r.next_before;
   mount(main,
     h('h1', 'Statement'),
-    scrollTable('Your points, newest first', [
+    table('Your points, newest first', [
       ['Date', e => h('span.nowrap', day(e.occurred_at || e.created_at))],
       ['What', e => e.reason || e.kind],
       ['Points', e => { const d = entryDelta(e); return h(d < 0 ? 'span.minus' : 'span.plus', signedPoints(d)); }],

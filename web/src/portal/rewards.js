@@ -1,8 +1,8 @@
 // Rewards (redeem points for a coupon, with a confirmation), coupons, offers and stamp cards.
-import { h, mount, notice } from '../common/dom.js';
+import { h, mount, notice, table } from '../common/dom.js';
 import { api, get } from '../common/api.js';
 import { fmtNumber, fmtTime } from '../common/format.js';
-import { scrollTable, errorText, list } from './util.js';
+import { errorText, list } from './util.js';
 import { progressBar } from './home.js';
 
 function day(t) { return t ? fmtTime(t).slice(0, 10) : '—'; }
@@ -81,7 +81,7 @@ export async function renderRewards(main, ctx, coupon) {
 export async function renderCoupons(main) {
   const r = await get('/v1/portal/coupons');
   mount(main, h('h1', 'Coupons'),
-    scrollTable('Your coupons', [
+    table('Your coupons', [
       ['Code', c => h('span.mono', c.code)],
       ['Reward', c => (c.reward && c.reward.name) || ''],
       ['Status', c => h(c.usable ? 'span.badge.ok' : 'span.badge', c.usable ? 'ready to use' : c.status)],

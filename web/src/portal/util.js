@@ -52,14 +52,3 @@ export function stopTimers() {
   for (const t of timers) clearInterval(t);
   timers.clear();
 }
-
-// dom.js's table() whose scrolling wrapper keyboard users can reach (a named, focusable region).
-export function scrollTable(caption, columns, rows, empty) {
-  const el = table(caption, columns, rows, empty);
-  if (el.classList.contains('table-wrap')) {
-    el.setAttribute('tabindex', '0');
-    el.setAttribute('role', 'region');
-    el.setAttribute('aria-label', caption);
-  }
-  return el;
-}

@@ -25,7 +25,8 @@ expressions_check_input_parse(const json_t *body, expressions_check_input *in, a
     static const struct {
         const char *name;
         expr_context context;
-    } CONTEXTS[] = {{"member", EXPR_CTX_MEMBER}, {"purchase", EXPR_CTX_PURCHASE}, {"line", EXPR_CTX_LINE}};
+    } CONTEXTS[] = {
+        {"member", EXPR_CTX_MEMBER}, {"purchase", EXPR_CTX_PURCHASE}, {"line", EXPR_CTX_LINE}};
     assert(json_is_object(body));
     *in = (expressions_check_input){.context = EXPR_CTX_MEMBER};
     app_status st = app_check_keys(body, KEYS, "", err);
@@ -44,7 +45,8 @@ expressions_check_input_parse(const json_t *body, expressions_check_input *in, a
             return APP_OK;
         }
     }
-    return app_fail(err, APP_INVALID, "invalid_field", "context must be one of member, purchase, line");
+    return app_fail(err, APP_INVALID, "invalid_field",
+                    "context must be one of member, purchase, line");
 }
 
 static json_t *
@@ -52,15 +54,17 @@ invalid_json(const expr_error *e)
 {
     assert(e->message[0] != '\0' && e->line >= 1 && e->column >= 1);
     json_t *suggestion = e->suggestion[0] != '\0' ? json_string(e->suggestion) : json_null();
-    return json_pack("{s:b, s:{s:i, s:i, s:s, s:o}}", "valid", 0, "error", "line", e->line, "column", e->column,
-                     "message", e->message, "suggestion", suggestion);
+    return json_pack("{s:b, s:{s:i, s:i, s:s, s:o}}", "valid", 0, "error", "line", e->line,
+                     "column", e->column, "message", e->message, "suggestion", suggestion);
 }
 
 app_status
-expressions_check(db *conn, int64_t now_us, const expressions_check_input *in, json_t **out, app_error *err)
+expressions_check(db *conn, int64_t now_us, const expressions_check_input *in, json_t **out,
+                  app_error *err)
 {
     assert(in->expression != NULL);
-    assert(in->context == EXPR_CTX_MEMBER || in->context == EXPR_CTX_PURCHASE || in->context == EXPR_CTX_LINE);
+    assert(in->context == EXPR_CTX_MEMBER || in->context == EXPR_CTX_PURCHASE ||
+           in->context == EXPR_CTX_LINE);
     arena mem = {0};
     expr_env env;
     app_status st = attributes_env(conn, &mem, in->context, &env, err);
@@ -71,8 +75,8 @@ expressions_check(db *conn, int64_t now_us, const expressions_check_input *in, j
     expr_error e;
     expr_sql sql;
     const expr_node *root = expr_parse(&mem, in->expression, &env, &e);
-    if (root == NULL ||
-        (in->context == EXPR_CTX_MEMBER && expr_compile_sql(&mem, root, &env, db_expr_dialect(conn), &sql, &e) != 0))
+    if (root == NULL || (in->context == EXPR_CTX_MEMBER &&
+                         expr_compile_sql(&mem, root, &env, db_expr_dialect(conn), &sql, &e) != 0))
         *out = invalid_json(&e);
     else
         *out = json_pack("{s:b, s:s, s:s}", "valid", 1, "expression", in->expression, "understood",

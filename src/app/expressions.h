@@ -21,7 +21,8 @@ typedef struct expressions_check_input {
 
 /* Reads a body into in. Errors: unknown_field (a key other than expression
  * and context), invalid_field (no expression, not a string, or another context). */
-app_status expressions_check_input_parse(const json_t *body, expressions_check_input *in, app_error *err);
+app_status expressions_check_input_parse(const json_t *body, expressions_check_input *in,
+                                         app_error *err);
 
 /* Parses and type-checks in->expression as the save routes do (a member
  * expression is also compiled to SQL, as a segment is). *out (owned by the
@@ -30,7 +31,7 @@ app_status expressions_check_input_parse(const json_t *body, expressions_check_i
  * suggestion}} with the message the save routes give and the name it
  * suggests (or null). A wrong expression is an answer, not an error: errors
  * are only the database's (unavailable). */
-app_status expressions_check(db *conn, int64_t now_us, const expressions_check_input *in, json_t **out,
-                             app_error *err);
+app_status expressions_check(db *conn, int64_t now_us, const expressions_check_input *in,
+                             json_t **out, app_error *err);
 
 #endif

@@ -22,6 +22,7 @@
 #define PATRON_EXPR_H
 
 #include "arena.h"
+#include "bounds.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -156,6 +157,9 @@ typedef struct expr_error {
     int line;
     int column;
     char message[256]; /* "line 1, col 17: unknown field 'tierr', did you mean 'tier'?" */
+    /* The name the message suggests ("tier": a field, an attribute's name
+     * after "attributes." or a keyword), or "" when it suggests none. */
+    char suggestion[ATTRIBUTE_KEY_BYTES_MAX + 1];
 } expr_error;
 
 /* Parses and type-checks text in env's context. Returns the tree (owned by

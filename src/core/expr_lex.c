@@ -17,6 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Drops a character the message's size cut in two from its end, so the
+ * message stays valid UTF-8 (it goes into JSON answers). */
+static void
+trim_cut_character(char *message)
+{
+    size_t n = strlen(message);
+    size_t lead = n;
+    while (lead > 0 && n - lead < 4 && ((unsigned char)message[lead - 1] & 0xC0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return;
+    unsigned char c = (unsigned char)message[lead - 1];
+    size_t want = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+    if (n - (lead - 1) < want)
+        message[lead - 1] = '\0';
+}
+
 void *
 expr_fail(expr_error *err, int line, int column, const char *fmt, ...)
 {
@@ -27,6 +44,7 @@ expr_fail(expr_error *err, int line, int column, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message + n, sizeof err->message - (size_t)n, fmt, ap);
     va_end(ap);
+    trim_cut_character(err->message);
     return NULL;
 }
 

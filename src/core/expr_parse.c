@@ -69,6 +69,18 @@ fail_at(parser *p, const token *t, const char *fmt, ...)
     return expr_fail(p->err, t->line, t->column, "%s", message);
 }
 
+/* Records close as the suggestion of the error just made ("did you mean
+ * 'close'?"); returns NULL, as fail_at does. */
+static void *
+suggest(parser *p, const char *close)
+{
+    assert(close != NULL && p->err->message[0] != '\0');
+    size_t n = strlen(close);
+    assert(n > 0 && n < sizeof p->err->suggestion);
+    memcpy(p->err->suggestion, close, n + 1);
+    return NULL;
+}
+
 /* What the current token is, for "expected X, found Y". */
 static const char *
 token_text(parser *p, const token *t)
@@ -76,6 +88,8 @@ token_text(parser *p, const token *t)
     if (t->kind == TK_END)
         return "the end";
     size_t n = t->len > 40 ? 40 : t->len;
+    while (n > 0 && n < t->len && ((unsigned char)t->start[n] & 0xC0) == 0x80)
+        n--; /* cut between characters: the message stays valid UTF-8 */
     return arena_printf(p->lx.mem, "'%.*s'", (int)n, t->start);
 }
 
@@ -267,8 +281,10 @@ parse_attribute(parser *p, token name_tok)
     for (size_t j = 0; j < p->env->attribute_count; j++)
         names[j] = p->env->attributes[j].name;
     const char *close = suggest_closest(name, names);
-    if (close != NULL)
-        return fail_at(p, &key, "unknown attribute '%s', did you mean '%s'?", name, close);
+    if (close != NULL) {
+        fail_at(p, &key, "unknown attribute '%s', did you mean '%s'?", name, close);
+        return suggest(p, close);
+    }
     return fail_at(p, &key, "unknown attribute '%s' (declare it first with POST /v1/attributes)", name);
 }
 
@@ -334,8 +350,10 @@ parse_name(parser *p)
     int index = lookup_field(p, name);
     if (index < 0) {
         const char *close = suggest_closest(name, known_names(p));
-        if (close != NULL)
-            return fail_at(p, &t, "unknown field '%s', did you mean '%s'?", name, close);
+        if (close != NULL) {
+            fail_at(p, &t, "unknown field '%s', did you mean '%s'?", name, close);
+            return suggest(p, close);
+        }
         for (size_t i = 0; i < EXPR_FIELD_COUNT; i++)
             if (strcmp(EXPR_FIELDS[i].name, name) == 0)
                 return fail_at(p, &t, "field '%s' is not available here%s", name,
@@ -642,9 +660,11 @@ fail_unexpected(parser *p)
         char *word = arena_strndup(p->lx.mem, p->tok.start, p->tok.len);
         close = suggest_closest(word, KEYWORDS);
     }
-    if (close != NULL)
-        return fail_at(p, &p->tok, "expected an operator or the end, found %s, did you mean '%s'?",
-                       token_text(p, &p->tok), close);
+    if (close != NULL) {
+        fail_at(p, &p->tok, "expected an operator or the end, found %s, did you mean '%s'?",
+                token_text(p, &p->tok), close);
+        return suggest(p, close);
+    }
     return fail_at(p, &p->tok, "expected an operator or the end, found %s", token_text(p, &p->tok));
 }
 

@@ -1,7 +1,9 @@
-/* handlers_segments.c -- /v1/segments, /v1/attributes and /v1/fields: glue to app/segments.c. */
+/* handlers_segments.c -- /v1/segments, /v1/attributes, /v1/fields and /v1/expressions/check: glue to
+ * app/segments.c, app/attributes.c and app/expressions.c. */
 #include "router.h"
 
 #include "app/attributes.h"
+#include "app/expressions.h"
 #include "app/segments.h"
 
 #include <assert.h>
@@ -178,6 +180,24 @@ handle_segments_preview(http_request *req, http_reply *reply)
     app_error err = {0};
     json_t *out = NULL;
     http_reply_read(reply, segments_preview(conn, app_now_us(req->app), expression, limit, &out, &err), &out, &err);
+}
+
+void
+handle_expressions_check(http_request *req, http_reply *reply)
+{
+    if (!http_require_object(req, reply))
+        return;
+    app_error err = {0};
+    expressions_check_input in;
+    if (expressions_check_input_parse(req->json, &in, &err) != APP_OK) {
+        http_reply_app_error(reply, &err);
+        return;
+    }
+    db *conn = http_read_conn(req, reply);
+    if (conn == NULL)
+        return;
+    json_t *out = NULL;
+    http_reply_read(reply, expressions_check(conn, app_now_us(req->app), &in, &out, &err), &out, &err);
 }
 
 /* An export in progress: the CSV not yet handed to MHD, and where the next chunk starts. */

@@ -121,6 +121,7 @@ const route ROUTES[] = {
     {"GET", "/v1/analytics/clv", PERM_ANALYTICS_READ, 0, handle_analytics_clv},
     {"GET", "/v1/analytics/overview", PERM_ANALYTICS_READ, 0, handle_analytics_overview},
     {"GET", "/v1/fields", PERM_MEMBERS_READ, 0, handle_fields_list},
+    {"POST", "/v1/expressions/check", PERM_PROGRAM_MANAGE, 0, handle_expressions_check},
     {"GET", "/v1/attributes", PERM_MEMBERS_READ, 0, handle_attributes_list},
     {"POST", "/v1/attributes", PERM_PROGRAM_MANAGE, 0, handle_attributes_define},
     {"DELETE", "/v1/attributes/{name}", PERM_PROGRAM_MANAGE, 0, handle_attributes_delete},

@@ -71,6 +71,7 @@ void handle_attributes_delete(http_request *req, http_reply *reply);
 void handle_segments_list(http_request *req, http_reply *reply);
 void handle_segments_create(http_request *req, http_reply *reply);
 void handle_segments_preview(http_request *req, http_reply *reply);
+void handle_expressions_check(http_request *req, http_reply *reply);
 void handle_segments_get(http_request *req, http_reply *reply);
 void handle_segments_update(http_request *req, http_reply *reply);
 void handle_segments_delete(http_request *req, http_reply *reply);

@@ -4,13 +4,17 @@
  * Any bytes are parsed in both contexts; whatever parses is compiled for both
  * dialects and evaluated against every fixture record. The fuzzer (with ASan
  * and UBSan) looks for crashes, leaks, undefined behaviour and broken
- * invariants: an error always has a position, a compiled fragment never holds
- * a quote or a semicolon (user text is only ever a parameter).
+ * invariants: an error always has a position, its message is valid UTF-8 when
+ * the text is (it goes into JSON answers) and names its suggestion, a compiled
+ * fragment never holds a quote or a semicolon (user text is only ever a parameter).
  */
 #include "../common/expr_fixture.h"
 #include "core/bounds.h"
+#include "core/validate.h"
 
 #include <assert.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +49,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         expr_node *root = expr_parse(&mem, text, &env, &err);
         if (root == NULL) {
             assert(err.line >= 1 && err.column >= 1 && strncmp(err.message, "line ", 5) == 0);
+            assert(!validate_lines(text, SIZE_MAX) || validate_lines(err.message, sizeof err.message));
+            char offered[sizeof err.suggestion + 24];
+            snprintf(offered, sizeof offered, "did you mean '%s'?", err.suggestion);
+            assert(err.suggestion[0] == '\0' || strstr(err.message, offered) != NULL);
         } else {
             assert(root->type == EXPR_T_BOOL);
             (void)expr_to_sexp(&mem, root, &env);

@@ -35,8 +35,18 @@ test_cases(void **state)
         expr_error err;
         expr_node *root = expr_parse(&mem, c->expression, &env, &err);
         char got[1024];
-        if (root == NULL)
+        if (root == NULL) {
             snprintf(got, sizeof got, "error: %s", err.message);
+            /* The suggestion is the name the message offers, and only then. */
+            char offered[sizeof err.suggestion + 24];
+            snprintf(offered, sizeof offered, "did you mean '%s'?", err.suggestion);
+            if ((err.suggestion[0] != '\0') != (strstr(err.message, "did you mean") != NULL) ||
+                (err.suggestion[0] != '\0' && strstr(err.message, offered) == NULL)) {
+                fprintf(stderr, "%s:%d: suggestion '%s' for: %s\n", CASES_PATH, c->line_no, err.suggestion,
+                        err.message);
+                failures++;
+            }
+        }
         else if (strcmp(c->mode, "parse") == 0)
             snprintf(got, sizeof got, "%s", expr_to_sexp(&mem, root, &env));
         else if (strcmp(c->mode, "match") == 0)

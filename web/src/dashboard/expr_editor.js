@@ -1,9 +1,10 @@
-// An expression field that checks itself as you type: member expressions
-// (segments, tier conditions, offer and campaign audiences) go to
-// POST /v1/segments/preview 300 ms after the last keystroke, which answers how
-// many members match now or where the error is (line, column, "did you
-// mean"). Purchase expressions (rule and stamp card conditions) cannot be run
-// against members, so the server checks them when the form is saved.
+// An expression field that checks itself as you type, 300 ms after the last
+// keystroke. Member expressions (segments, tier conditions, offer and campaign
+// audiences) go to POST /v1/segments/preview, which answers how many members
+// match now or where the error is; purchase and line expressions (rule and
+// stamp card conditions) cannot be run against members, so they go to
+// POST /v1/expressions/check, which parses and type-checks them as the save
+// does. Either way an error shows its line, column and "did you mean".
 import { h, field } from '../common/dom.js';
 import { api, get, ApiError } from '../common/api.js';
 import { fmtNumber } from '../common/format.js';
@@ -36,13 +37,30 @@ export function describeError(message) {
   return m ? `Error at line ${m[1]}, column ${m[2]}: ${m[3]}` : message;
 }
 
-// A labelled textarea for an expression; opts: {context, value, required, empty (hint when empty), name}.
-// The element has .control, .value(), .check() (a promise) and .showError(message).
+// Asks the server about text: {ok: true, says} or {ok: false, message}; throws when it cannot answer.
+async function ask(text, context, how) {
+  if (how === 'count') {
+    try {
+      const r = await api('POST', '/v1/segments/preview?limit=1', { expression: text });
+      return { ok: true, says: `valid — ${fmtNumber(r.count)} member${r.count === 1 ? '' : 's'} match right now` };
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 400) return { ok: false, message: e.message };
+      throw e;
+    }
+  }
+  const r = await api('POST', '/v1/expressions/check', { expression: text, context });
+  if (r.valid) return { ok: true, says: `valid — understood as ${r.understood}` };
+  return { ok: false, message: r.error.message };
+}
+
+// A labelled textarea for an expression; opts: {context, value, required, empty (hint when empty), name,
+// check: 'count' (segment preview: member expressions, the default for them) or 'parse' (expressions/check)}.
+// The element has .control, .value(), .check() (a promise: true valid, false not, null unknown) and .showError(message).
 export function exprField(label, opts = {}) {
   const context = opts.context || 'member';
-  const live = context === 'member';
-  const emptyHint = opts.empty || (live ? 'Checked as you type against the members of now.'
-    : 'A purchase expression: checked when you save.');
+  const how = opts.check || (context === 'member' ? 'count' : 'parse');
+  const emptyHint = opts.empty || (how === 'count' ? 'Checked as you type against the members of now.'
+    : `A ${context} expression: checked as you type.`);
   const wrap = field(label, { tag: 'textarea', value: opts.value || '', required: opts.required, hint: emptyHint,
     attrs: { spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off', rows: 3 } });
   wrap.classList.add('expr', 'wide');
@@ -58,23 +76,21 @@ export function exprField(label, opts = {}) {
     const text = wrap.value();
     const mine = ++seq;
     if (!text) { mark(false); say(emptyHint); return null; }
-    if (!live) { mark(false); say(emptyHint); return null; }
     say('Checking…');
     try {
-      const r = await api('POST', '/v1/segments/preview?limit=1', { expression: text });
+      const r = await ask(text, context, how);
       if (mine !== seq) return null;
-      mark(false);
-      say(`valid — ${fmtNumber(r.count)} member${r.count === 1 ? '' : 's'} match right now`, 'ok');
-      return r.count;
+      if (r.ok) { mark(false); say(r.says, 'ok'); } else wrap.showError(r.message);
+      return r.ok;
     } catch (e) {
       if (mine !== seq) return null;
-      if (e instanceof ApiError && e.status === 400) wrap.showError(e.message);
-      else { mark(false); say(`Could not check it now: ${e.message}`, 'error'); }
+      mark(false);
+      say(`Could not check it now (it is checked again when you save): ${e.message}`, 'error');
       return null;
     }
   };
   control.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(wrap.check, 300); });
   wrap.append(fieldsHelp(context));
-  if (control.value && live) wrap.check();
+  if (control.value) wrap.check();
   return wrap;
 }

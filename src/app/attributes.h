@@ -41,13 +41,4 @@ app_status attributes_check_expression(db *conn, const char *field, const char *
  * key holding a value of another type is invalid_field (null is allowed). */
 app_status attributes_check_member(db *conn, const char *attributes_json, app_error *err);
 
-/* An expression env of a context with the declared attributes (in mem); the
- * caller sets now_us and the rest. */
-app_status attributes_env(db *conn, arena *mem, expr_context context, expr_env *env, app_error *err);
-
-/* Checks an expression in a context with the declared attributes, without
- * running it: invalid_expression "FIELD: line 1, col 5: ..." when it fails. */
-app_status attributes_check_expression(db *conn, const char *field, const char *text, expr_context context,
-                                       app_error *err);
-
 #endif

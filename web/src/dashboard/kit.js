@@ -1,7 +1,7 @@
 // Small building blocks the Program, Campaigns, Analytics and Settings pages
 // share: a sub-navigation, a numbers table for charts and form values
 // converted to API JSON (KPI tiles and cards that load on their own are panels.js's).
-import { h } from '../common/dom.js';
+import { h, scroller } from '../common/dom.js';
 
 // A sub-navigation: items = [[id, title]], links to #/<page>/<id>; current marked.
 export function subnav(label, page, items, current) {
@@ -10,7 +10,7 @@ export function subnav(label, page, items, current) {
 }
 
 export { kpi } from './panels.js';
-export { scroller } from '../common/dom.js';
+export { scroller };
 
 
 // The numbers behind a chart, as a table in a <details>: headers = [..], rows = [[..]].

@@ -28,7 +28,7 @@ export function card(title, fill, opts = {}) {
     body.setAttribute('aria-busy', 'true');
     try {
       const out = await fill(body);
-      if (out !== undefined) mount(body, out);
+      if (out !== undefined && out !== body) mount(body, out); // a filler may mount itself
     } catch (e) {
       mount(body, h('p.notice.error', { role: 'alert' }, errorText(e)));
     } finally {

@@ -84,11 +84,12 @@ analytics_clv(db *conn, int64_t now_us, const analytics_options *opts, json_t **
         size_t i = 0;
         for (; i < n; from += width) {
             json_int_t members = 0;
-            for (; i < n && v[i] < from + width; i++)
+            int64_t to = from + width;
+            for (; i < n && v[i] < to; i++)
                 members++;
-            json_array_append_new(
-                buckets, json_pack("{s:I, s:I, s:I}", "from_cents", (json_int_t)from, "to_cents",
-                                   (json_int_t)(from + width), "members", members));
+            json_array_append_new(buckets,
+                                  json_pack("{s:I, s:I, s:I}", "from_cents", (json_int_t)from,
+                                            "to_cents", (json_int_t)to, "members", members));
         }
     }
     *out = json_pack("{s:o, s:I, s:I, s:o, s:o, s:I, s:o}", "computed_at",

@@ -38,7 +38,8 @@ pick(const json_t *from, const char *const *keys)
     return out;
 }
 
-/* ---- the member's page --------------------------------------------------------------------------- */
+/* ---- the member's page
+ * --------------------------------------------------------------------------- */
 
 /* {code, url} of the member's referral code, or null when they have none. */
 static app_status
@@ -54,7 +55,8 @@ referral_json(db *conn, const char *public_url, int64_t member_id, json_t **out,
         return APP_OK;
     }
     char url[PUBLIC_URL_BYTES_MAX + 64];
-    snprintf(url, sizeof url, "%s/portal/join?referral_code=%s", public_url, json_string_value(code));
+    snprintf(url, sizeof url, "%s/portal/join?referral_code=%s", public_url,
+             json_string_value(code));
     *out = json_pack("{s:o, s:s}", "code", code, "url", url);
     return APP_OK;
 }
@@ -66,8 +68,8 @@ points_json(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error
     json_t *points = NULL, *expiring = NULL;
     app_status st = ledger_points(conn, now_us, member_id, &points, err);
     if (st == APP_OK)
-        st = ledger_expiring(conn, member_id, now_us + PORTAL_EXPIRING_DAYS * US_PER_DAY, PAGE_LIMIT_DEFAULT,
-                             &expiring, err);
+        st = ledger_expiring(conn, member_id, now_us + PORTAL_EXPIRING_DAYS * US_PER_DAY,
+                             PAGE_LIMIT_DEFAULT, &expiring, err);
     if (st != APP_OK) {
         json_decref(points);
         return st;
@@ -81,7 +83,8 @@ points_json(db *conn, int64_t now_us, int64_t member_id, json_t **out, app_error
 }
 
 app_status
-portal_me(db *conn, int64_t now_us, const char *public_url, int64_t member_id, json_t **out, app_error *err)
+portal_me(db *conn, int64_t now_us, const char *public_url, int64_t member_id, json_t **out,
+          app_error *err)
 {
     json_t *member = NULL, *points = NULL, *tier = NULL, *referral = NULL, *feed = NULL;
     app_status st = portal_profile(conn, member_id, &member, err);
@@ -95,8 +98,8 @@ portal_me(db *conn, int64_t now_us, const char *public_url, int64_t member_id, j
         st = feeds_member_link(conn, public_url, member_id, &feed, err);
     if (st == APP_OK) {
         json_object_del(tier, "member_id");
-        *out = json_pack("{s:O, s:O, s:O, s:O, s:O}", "member", member, "points", points, "tier", tier, "referral",
-                         referral, "feed_url", json_object_get(feed, "url"));
+        *out = json_pack("{s:O, s:O, s:O, s:O, s:O}", "member", member, "points", points, "tier",
+                         tier, "referral", referral, "feed_url", json_object_get(feed, "url"));
     }
     json_decref(member);
     json_decref(points);
@@ -106,7 +109,8 @@ portal_me(db *conn, int64_t now_us, const char *public_url, int64_t member_id, j
     return st;
 }
 
-/* ---- the statement ------------------------------------------------------------------------------- */
+/* ---- the statement
+ * ------------------------------------------------------------------------------- */
 
 /* The order id of the purchase a refund took back (into out), or "" when unknown. */
 static app_status
@@ -136,7 +140,8 @@ starts(const char *text, const char *prefix, const char **rest)
     return true;
 }
 
-/* The words a member reads for one statement entry, from its kind, reference and the ledger's reason. */
+/* The words a member reads for one statement entry, from its kind, reference and the ledger's
+ * reason. */
 static app_status
 entry_reason(db *conn, const json_t *e, char *out, size_t out_bytes, app_error *err)
 {
@@ -175,13 +180,15 @@ entry_reason(db *conn, const json_t *e, char *out, size_t out_bytes, app_error *
         snprintf(out, out_bytes, "Adjustment: %s", note);
     else if (strcmp(kind, "reversal") == 0 && strcmp(ref, "refund") == 0) {
         char order[EXTERNAL_ID_BYTES_MAX + 1];
-        app_status st = refund_order(conn, json_integer_value(json_object_get(e, "reference_id")), order,
-                                     sizeof order, err);
+        app_status st = refund_order(conn, json_integer_value(json_object_get(e, "reference_id")),
+                                     order, sizeof order, err);
         if (st != APP_OK)
             return st;
-        snprintf(out, out_bytes, order[0] ? "Refund of purchase %s" : "Refund of a purchase", order);
+        snprintf(out, out_bytes, order[0] ? "Refund of purchase %s" : "Refund of a purchase",
+                 order);
     } else if (note[0] != '\0') /* a kind added later: the ledger's words, capitalised */
-        snprintf(out, out_bytes, "%c%s", note[0] >= 'a' && note[0] <= 'z' ? note[0] - 32 : note[0], note + 1);
+        snprintf(out, out_bytes, "%c%s", note[0] >= 'a' && note[0] <= 'z' ? note[0] - 32 : note[0],
+                 note + 1);
     else
         snprintf(out, out_bytes, "Points %s", kind);
     return APP_OK;
@@ -202,13 +209,15 @@ available_change(const json_t *e)
 }
 
 app_status
-portal_statement(db *conn, int64_t member_id, int64_t before, int limit, json_t **out, app_error *err)
+portal_statement(db *conn, int64_t member_id, int64_t before, int limit, json_t **out,
+                 app_error *err)
 {
     json_t *page = NULL;
     app_status st = ledger_history(conn, member_id, before, limit, &page, err);
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(page, "data"), i, e) {
+    json_array_foreach(json_object_get(page, "data"), i, e)
+    {
         char reason[LABEL_BYTES_MAX + EXTERNAL_ID_BYTES_MAX + 64];
         if (st == APP_OK)
             st = entry_reason(conn, e, reason, sizeof reason, err);
@@ -237,9 +246,11 @@ portal_rewards(db *conn, json_t **out, app_error *err)
     json_t *active = json_array();
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(all, "data"), i, r) {
+    json_array_foreach(json_object_get(all, "data"), i, r)
+    {
         json_t *stock = json_object_get(r, "stock");
-        if (json_is_true(json_object_get(r, "active")) && (!json_is_integer(stock) || json_integer_value(stock) > 0))
+        if (json_is_true(json_object_get(r, "active")) &&
+            (!json_is_integer(stock) || json_integer_value(stock) > 0))
             json_array_append(active, r);
     }
     json_decref(all);
@@ -247,11 +258,12 @@ portal_rewards(db *conn, json_t **out, app_error *err)
     return APP_OK;
 }
 
-/* ---- tickets ------------------------------------------------------------------------------------- */
+/* ---- tickets
+ * ------------------------------------------------------------------------------------- */
 
-static const char *const TICKET_KEYS[] = {"id", "subject", "category", "channel", "status", "votes",
-                                          "created_at", "updated_at", "first_responded_at", "resolved_at",
-                                          "closed_at", NULL};
+static const char *const TICKET_KEYS[] = {
+    "id",         "subject",    "category",           "channel",     "status",    "votes",
+    "created_at", "updated_at", "first_responded_at", "resolved_at", "closed_at", NULL};
 
 /* A ticket as the member sees it (no comments): the kind they chose, and no staff fields. */
 static json_t *
@@ -278,10 +290,12 @@ message_view(const json_t *c)
 }
 
 app_status
-portal_tickets(db *conn, const actor *who, int64_t now_us, int64_t after, int limit, json_t **out, app_error *err)
+portal_tickets(db *conn, const actor *who, int64_t now_us, int64_t after, int limit, json_t **out,
+               app_error *err)
 {
     assert(strcmp(who->kind, "member") == 0);
-    tickets_query q = {.member_id = who->id, .after = after,
+    tickets_query q = {.member_id = who->id,
+                       .after = after,
                        .limit = limit < TICKETS_PAGE_LIMIT_MAX ? limit : TICKETS_PAGE_LIMIT_MAX};
     json_t *page = NULL;
     app_status st = tickets_list(conn, who, now_us, &q, &page, err);
@@ -290,7 +304,8 @@ portal_tickets(db *conn, const actor *who, int64_t now_us, int64_t after, int li
     json_t *list = json_array();
     size_t i;
     json_t *t;
-    json_array_foreach(json_object_get(page, "data"), i, t) {
+    json_array_foreach(json_object_get(page, "data"), i, t)
+    {
         json_array_append_new(list, ticket_view(t));
     }
     *out = json_pack("{s:o, s:O}", "data", list, "next_after", json_object_get(page, "next_after"));
@@ -306,7 +321,8 @@ own_ticket(db *conn, int64_t member_id, int64_t id, json_t **out, app_error *err
     app_status st = tickets_get(conn, id, &t, err);
     if (st == APP_OK && json_integer_value(json_object_get(t, "member_id")) != member_id) {
         json_decref(t);
-        return app_fail(err, APP_NOT_FOUND, "not_found", "ticket %lld does not exist", (long long)id);
+        return app_fail(err, APP_NOT_FOUND, "not_found", "ticket %lld does not exist",
+                        (long long)id);
     }
     if (st == APP_OK)
         *out = t;
@@ -323,7 +339,8 @@ portal_ticket_get(db *conn, int64_t member_id, int64_t id, json_t **out, app_err
     json_t *v = ticket_view(t), *messages = json_array();
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(t, "comments"), i, c) {
+    json_array_foreach(json_object_get(t, "comments"), i, c)
+    {
         const char *visibility = json_string_value(json_object_get(c, "visibility"));
         if (visibility != NULL && strcmp(visibility, "public") == 0) /* never an internal note */
             json_array_append_new(messages, message_view(c));
@@ -335,12 +352,14 @@ portal_ticket_get(db *conn, int64_t member_id, int64_t id, json_t **out, app_err
 }
 
 app_status
-portal_ticket_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+portal_ticket_create_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
+                        app_error *err)
 {
     static const char *const KEYS[] = {"kind", "subject", "body", NULL};
     assert(strcmp(who->kind, "member") == 0);
     if (!json_is_object(body))
-        return app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object {kind, subject, body}");
+        return app_fail(err, APP_INVALID, "invalid_body",
+                        "the body must be a JSON object {kind, subject, body}");
     app_status st = app_check_keys(body, KEYS, "", err);
     if (st != APP_OK)
         return st;
@@ -351,11 +370,13 @@ portal_ticket_create_tx(db *conn, const actor *who, int64_t at_us, const json_t 
     else if (kind != NULL && strcmp(kind, "chat") == 0)
         category = "question", channel = "chat";
     else
-        return app_fail(err, APP_INVALID, "invalid_field", "kind must be complaint, suggestion or chat");
-    json_t *ticket = json_pack("{s:I, s:O, s:O, s:s, s:s}", "member_id", (json_int_t)who->id, "subject",
-                               json_object_get(body, "subject") ? json_object_get(body, "subject") : json_null(),
-                               "body", json_object_get(body, "body") ? json_object_get(body, "body") : json_null(),
-                               "category", category, "channel", channel);
+        return app_fail(err, APP_INVALID, "invalid_field",
+                        "kind must be complaint, suggestion or chat");
+    json_t *ticket = json_pack(
+        "{s:I, s:O, s:O, s:s, s:s}", "member_id", (json_int_t)who->id, "subject",
+        json_object_get(body, "subject") ? json_object_get(body, "subject") : json_null(), "body",
+        json_object_get(body, "body") ? json_object_get(body, "body") : json_null(), "category",
+        category, "channel", channel);
     json_t *created = NULL;
     st = tickets_create_tx(conn, who, at_us, ticket, &created, err);
     json_decref(ticket);
@@ -367,8 +388,8 @@ portal_ticket_create_tx(db *conn, const actor *who, int64_t at_us, const json_t 
 }
 
 app_status
-portal_ticket_message_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body, json_t **out,
-                         app_error *err)
+portal_ticket_message_tx(db *conn, const actor *who, int64_t at_us, int64_t id, const json_t *body,
+                         json_t **out, app_error *err)
 {
     json_t *t = NULL, *comment = NULL;
     app_status st = own_ticket(conn, who->id, id, &t, err);
@@ -381,7 +402,8 @@ portal_ticket_message_tx(db *conn, const actor *who, int64_t at_us, int64_t id, 
     return st;
 }
 
-/* ---- terms and preferences ---------------------------------------------------------------------- */
+/* ---- terms and preferences ----------------------------------------------------------------------
+ */
 
 /* The settings of the version before version (an empty object when there is none). */
 static app_status
@@ -414,9 +436,11 @@ terms_text(const json_t *p)
     const char *currency = json_string_value(json_object_get(p, "currency"));
     char expires[160], available[160];
     if (policy != NULL && strcmp(policy, "lot") == 0)
-        snprintf(expires, sizeof expires, "Points expire %lld months after you earn them.", (long long)months);
+        snprintf(expires, sizeof expires, "Points expire %lld months after you earn them.",
+                 (long long)months);
     else if (policy != NULL && strcmp(policy, "inactivity") == 0)
-        snprintf(expires, sizeof expires, "Your points expire when you make no purchase for %lld months.",
+        snprintf(expires, sizeof expires,
+                 "Your points expire when you make no purchase for %lld months.",
                  (long long)months);
     else
         snprintf(expires, sizeof expires, "Points do not expire.");
@@ -430,10 +454,13 @@ terms_text(const json_t *p)
     char *text = malloc(n);
     if (text != NULL)
         snprintf(text, n,
-                 "You earn points on your purchases as the program's rules say. %s %s Each point is worth"
-                 " %lld.%03lld cents (%s) when you spend it on a reward. Refunded purchases take back the points"
+                 "You earn points on your purchases as the program's rules say. %s %s Each point "
+                 "is worth"
+                 " %lld.%03lld cents (%s) when you spend it on a reward. Refunded purchases take "
+                 "back the points"
                  " they earned.",
-                 available, expires, (long long)(value / 1000), (long long)(value % 1000), currency ? currency : "");
+                 available, expires, (long long)(value / 1000), (long long)(value % 1000),
+                 currency ? currency : "");
     return text;
 }
 
@@ -449,7 +476,8 @@ portal_terms(db *conn, json_t **out, app_error *err)
     if (st == APP_OK && text == NULL)
         st = app_fail(err, APP_INTERNAL, "out_of_memory", "out of memory");
     if (st == APP_OK) {
-        json_t *settings = json_deep_copy(current); /* the stored form: without the version's own fields */
+        json_t *settings =
+            json_deep_copy(current); /* the stored form: without the version's own fields */
         json_object_del(settings, "version");
         json_object_del(settings, "updated_at");
         json_object_del(settings, "updated_by");
@@ -465,12 +493,14 @@ portal_terms(db *conn, json_t **out, app_error *err)
 }
 
 app_status
-portal_preferences_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+portal_preferences_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
+                      app_error *err)
 {
     static const char *const KEYS[] = {"consent", NULL};
     assert(strcmp(who->kind, "member") == 0);
     if (!json_is_object(body))
-        return app_fail(err, APP_INVALID, "invalid_body", "the body must be a JSON object {consent: {...}}");
+        return app_fail(err, APP_INVALID, "invalid_body",
+                        "the body must be a JSON object {consent: {...}}");
     app_status st = app_check_keys(body, KEYS, "", err);
     if (st == APP_OK && !json_is_object(json_object_get(body, "consent")))
         st = app_fail(err, APP_INVALID, "invalid_field",
@@ -494,7 +524,8 @@ portal_preferences_tx(db *conn, const actor *who, int64_t at_us, const json_t *b
 }
 
 app_status
-portal_unsubscribe_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out, app_error *err)
+portal_unsubscribe_tx(db *conn, const actor *who, int64_t at_us, const json_t *body, json_t **out,
+                      app_error *err)
 {
     static const char *const NO_KEYS[] = {NULL};
     assert(strcmp(who->kind, "member") == 0);
@@ -506,6 +537,7 @@ portal_unsubscribe_tx(db *conn, const actor *who, int64_t at_us, const json_t *b
     if (st == APP_OK)
         st = portal_profile(conn, who->id, &profile, err);
     if (st == APP_OK)
-        *out = json_pack("{s:b, s:b, s:o}", "unsubscribed", 1, "changed", t.changed, "member", profile);
+        *out = json_pack("{s:b, s:b, s:o}", "unsubscribed", 1, "changed", t.changed, "member",
+                         profile);
     return st;
 }

@@ -35,8 +35,9 @@ active_member_by_email(db *conn, const char *email, int64_t *member_id, app_erro
      * public route must not scan the members for case-insensitive matches). */
     char lower[EMAIL_BYTES_MAX + 1];
     lowercase(email, lower);
-    db_stmt *stmt = db_prepare(conn, "SELECT id FROM members WHERE email IN (?, ?) AND status = 'active'"
-                                     " AND erased_at IS NULL ORDER BY id LIMIT 1");
+    db_stmt *stmt =
+        db_prepare(conn, "SELECT id FROM members WHERE email IN (?, ?) AND status = 'active'"
+                         " AND erased_at IS NULL ORDER BY id LIMIT 1");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_text(stmt, 1, email, -1);
@@ -49,11 +50,12 @@ active_member_by_email(db *conn, const char *email, int64_t *member_id, app_erro
 
 /* Writes a link row; token_hash NULL (member_id 0) for an address no member has. *id its id. */
 static app_status
-insert_link(db *conn, const char *hashed_email, int64_t member_id, const char *token_hash, int64_t at_us,
-            int64_t *id, app_error *err)
+insert_link(db *conn, const char *hashed_email, int64_t member_id, const char *token_hash,
+            int64_t at_us, int64_t *id, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO member_signin_links (email_hash, member_id, token_hash, created_at,"
-                                     " expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id");
+    db_stmt *stmt = db_prepare(
+        conn, "INSERT INTO member_signin_links (email_hash, member_id, token_hash, created_at,"
+              " expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_text(stmt, 1, hashed_email, -1);
@@ -72,8 +74,8 @@ insert_link(db *conn, const char *hashed_email, int64_t member_id, const char *t
 
 /* Writes a usable link of member_id: its token into token (only its hash is kept). */
 static app_status
-new_link(db *conn, const char *hashed_email, int64_t member_id, int64_t at_us, char token[IDENTITY_TOKEN_BYTES],
-         int64_t *link_id, app_error *err)
+new_link(db *conn, const char *hashed_email, int64_t member_id, int64_t at_us,
+         char token[IDENTITY_TOKEN_BYTES], int64_t *link_id, app_error *err)
 {
     char token_hash[IDENTITY_HASH_HEX_BYTES];
     identity_token_new("pl_", token);
@@ -82,23 +84,26 @@ new_link(db *conn, const char *hashed_email, int64_t member_id, int64_t at_us, c
 }
 
 app_status
-portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *email, const char *public_url,
-                     char *url_out, size_t url_bytes, app_error *err)
+portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *email,
+                     const char *public_url, char *url_out, size_t url_bytes, app_error *err)
 {
     char normal[EMAIL_BYTES_MAX + 1], lower[EMAIL_BYTES_MAX + 1], hashed[IDENTITY_HASH_HEX_BYTES];
     if (email == NULL || !validate_email(email, normal, sizeof normal))
-        return app_fail(err, APP_INVALID, "invalid_email", "'%s' is not a valid email address", email ? email : "");
+        return app_fail(err, APP_INVALID, "invalid_email", "'%s' is not a valid email address",
+                        email ? email : "");
     int64_t member_id = 0, link_id = 0;
     app_status st = active_member_by_email(conn, normal, &member_id, err);
     if (st != APP_OK)
         return st;
     if (member_id == 0)
-        return app_fail(err, APP_NOT_FOUND, "member_not_found", "no active member has the address '%s'", normal);
+        return app_fail(err, APP_NOT_FOUND, "member_not_found",
+                        "no active member has the address '%s'", normal);
     lowercase(normal, lower);
     identity_token_hash(lower, hashed);
     char token[IDENTITY_TOKEN_BYTES];
     st = new_link(conn, hashed, member_id, at_us, token, &link_id, err);
-    if (st == APP_OK && (size_t)snprintf(url_out, url_bytes, "%s/portal/signin?token=%s", public_url, token) >= url_bytes)
+    if (st == APP_OK && (size_t)snprintf(url_out, url_bytes, "%s/portal/signin?token=%s",
+                                         public_url, token) >= url_bytes)
         st = app_fail(err, APP_INVALID, "invalid_url", "the public URL is too long for a link");
     sodium_memzero(token, sizeof token);
     if (st == APP_OK)
@@ -108,8 +113,8 @@ portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *emai
 
 /* Queues the email carrying the link (dedupe key "signin<link id>"). */
 static app_status
-queue_link_email(db *conn, int64_t at_us, int64_t link_id, int64_t member_id, const char *public_url,
-                 const char *token, app_error *err)
+queue_link_email(db *conn, int64_t at_us, int64_t link_id, int64_t member_id,
+                 const char *public_url, const char *token, app_error *err)
 {
     char dedupe[40];
     snprintf(dedupe, sizeof dedupe, "signin%lld", (long long)link_id);
@@ -118,13 +123,17 @@ queue_link_email(db *conn, int64_t at_us, int64_t link_id, int64_t member_id, co
     if (text == NULL)
         return app_fail(err, APP_INTERNAL, "out_of_memory", "out of memory");
     snprintf(text, n,
-             "Hello,\n\nSomeone (we hope you) asked to sign in to your loyalty account. Open this link and press"
-             " the button to sign in:\n\n%s/portal/signin?token=%s\n\nThe link is valid for %lld minutes and can be"
-             " used once. If you did not ask for it, ignore this email: nobody can sign in without it.\n",
+             "Hello,\n\nSomeone (we hope you) asked to sign in to your loyalty account. Open this "
+             "link and press"
+             " the button to sign in:\n\n%s/portal/signin?token=%s\n\nThe link is valid for %lld "
+             "minutes and can be"
+             " used once. If you did not ask for it, ignore this email: nobody can sign in without "
+             "it.\n",
              public_url, token, (long long)(PORTAL_LINK_TTL_US / (60 * US_PER_SECOND)));
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO messages (dedupe_key, member_id, channel, variables, status,"
-                                     " next_attempt_at, subject, body_text, created_at)"
-                                     " VALUES (?, ?, 'email', '{}', 'queued', ?, 'Your sign-in link', ?, ?)");
+    db_stmt *stmt =
+        db_prepare(conn, "INSERT INTO messages (dedupe_key, member_id, channel, variables, status,"
+                         " next_attempt_at, subject, body_text, created_at)"
+                         " VALUES (?, ?, 'email', '{}', 'queued', ?, 'Your sign-in link', ?, ?)");
     int rc = DB_ERROR;
     if (stmt != NULL) {
         db_bind_text(stmt, 1, dedupe, -1);
@@ -141,18 +150,20 @@ queue_link_email(db *conn, int64_t at_us, int64_t link_id, int64_t member_id, co
 }
 
 app_status
-portal_link_request_tx(db *conn, const actor *who, int64_t at_us, const char *email, const char *public_url,
-                       json_t **out, app_error *err)
+portal_link_request_tx(db *conn, const actor *who, int64_t at_us, const char *email,
+                       const char *public_url, json_t **out, app_error *err)
 {
     char normal[EMAIL_BYTES_MAX + 1], lower[EMAIL_BYTES_MAX + 1], hashed[IDENTITY_HASH_HEX_BYTES];
     if (email == NULL || !validate_email(email, normal, sizeof normal))
-        return app_fail(err, APP_INVALID, "invalid_email", "'%s' is not a valid email address: send {\"email\": \"...\"}",
+        return app_fail(err, APP_INVALID, "invalid_email",
+                        "'%s' is not a valid email address: send {\"email\": \"...\"}",
                         email ? email : "");
     lowercase(normal, lower); /* the rate limit's key: the address as members' emails are matched */
     identity_token_hash(lower, hashed);
     int64_t asked = 0, member_id = 0, link_id = 0;
     app_status st = APP_OK;
-    db_stmt *stmt = db_prepare(conn, "SELECT COUNT(*) FROM member_signin_links WHERE email_hash = ? AND created_at > ?");
+    db_stmt *stmt = db_prepare(
+        conn, "SELECT COUNT(*) FROM member_signin_links WHERE email_hash = ? AND created_at > ?");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_text(stmt, 1, hashed, -1);
@@ -163,10 +174,11 @@ portal_link_request_tx(db *conn, const actor *who, int64_t at_us, const char *em
     if (rc != DB_ROW)
         return app_db_fail(err, conn, rc);
     if (asked >= PORTAL_LINK_REQUESTS_MAX)
-        return app_fail(err, APP_TOO_MANY, "too_many_requests",
-                        "%d sign-in links were asked for this address in the last %lld minutes: use the newest"
-                        " email, or wait a quarter of an hour and ask again",
-                        PORTAL_LINK_REQUESTS_MAX, (long long)(PORTAL_LINK_TTL_US / (60 * US_PER_SECOND)));
+        return app_fail(
+            err, APP_TOO_MANY, "too_many_requests",
+            "%d sign-in links were asked for this address in the last %lld minutes: use the newest"
+            " email, or wait a quarter of an hour and ask again",
+            PORTAL_LINK_REQUESTS_MAX, (long long)(PORTAL_LINK_TTL_US / (60 * US_PER_SECOND)));
     st = active_member_by_email(conn, normal, &member_id, err);
     if (st == APP_OK && member_id == 0)
         st = insert_link(conn, hashed, 0, NULL, at_us, &link_id, err);
@@ -191,14 +203,16 @@ portal_link_request_tx(db *conn, const actor *who, int64_t at_us, const char *em
     return st;
 }
 
-/* Marks the link of token_hash used if it is usable at at_us; *member_id its member (0: not usable). */
+/* Marks the link of token_hash used if it is usable at at_us; *member_id its member (0: not
+ * usable). */
 static app_status
 use_link(db *conn, const char *token_hash, int64_t at_us, int64_t *member_id, app_error *err)
 {
-    db_stmt *stmt = db_prepare(conn, "UPDATE member_signin_links SET used_at = ? WHERE token_hash = ?"
-                                     " AND used_at IS NULL AND expires_at > ? AND member_id IN"
-                                     " (SELECT id FROM members WHERE status = 'active' AND erased_at IS NULL)"
-                                     " RETURNING member_id");
+    db_stmt *stmt =
+        db_prepare(conn, "UPDATE member_signin_links SET used_at = ? WHERE token_hash = ?"
+                         " AND used_at IS NULL AND expires_at > ? AND member_id IN"
+                         " (SELECT id FROM members WHERE status = 'active' AND erased_at IS NULL)"
+                         " RETURNING member_id");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_int64(stmt, 1, at_us);
@@ -218,7 +232,8 @@ member_actor(actor *out, int64_t member_id, int64_t session_id)
     out->id = member_id;
     out->role = ROLE_MEMBER;
     out->session_id = session_id;
-    /* Not the email: the label lands in the audit log and ticket history, which keep no personal data. */
+    /* Not the email: the label lands in the audit log and ticket history, which keep no personal
+     * data. */
     snprintf(out->label, sizeof out->label, "member:%lld", (long long)member_id);
 }
 
@@ -236,13 +251,15 @@ portal_session_open_tx(db *conn, const actor *who, int64_t at_us, const char *to
     if (st != APP_OK)
         return st;
     if (member_id == 0)
-        return app_fail(err, APP_UNAUTHORIZED, "link_invalid", "this sign-in link is used or expired; ask for a new one");
+        return app_fail(err, APP_UNAUTHORIZED, "link_invalid",
+                        "this sign-in link is used or expired; ask for a new one");
     identity_token_new("pm_", token_out);
     identity_token_hash(token_out, hash);
     identity_token_new("", csrf);
     int64_t expires_us = at_us + PORTAL_SESSION_TTL_US;
-    db_stmt *stmt = db_prepare(conn, "INSERT INTO member_sessions (token_hash, csrf_token, member_id, created_at,"
-                                     " expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id");
+    db_stmt *stmt = db_prepare(
+        conn, "INSERT INTO member_sessions (token_hash, csrf_token, member_id, created_at,"
+              " expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_text(stmt, 1, hash, -1);
@@ -262,7 +279,8 @@ portal_session_open_tx(db *conn, const actor *who, int64_t at_us, const char *to
     if (st == APP_OK)
         *out = json_pack("{s:o, s:s, s:o}", "member", profile, "csrf_token", csrf, "expires_at",
                          app_json_time(expires_us));
-    return st == APP_OK ? audit_record(conn, &member, at_us, "session.open", "member_session", session_id, NULL, err)
+    return st == APP_OK ? audit_record(conn, &member, at_us, "session.open", "member_session",
+                                       session_id, NULL, err)
                         : st;
 }
 
@@ -272,9 +290,10 @@ portal_authenticate_session(db *conn, const char *token, int64_t now_us, actor *
 {
     char hash[IDENTITY_HASH_HEX_BYTES];
     identity_token_hash(token, hash);
-    db_stmt *stmt = db_prepare(conn, "SELECT s.id, s.csrf_token, s.member_id FROM member_sessions s"
-                                     " JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?"
-                                     " AND s.expires_at > ? AND m.status = 'active' AND m.erased_at IS NULL");
+    db_stmt *stmt =
+        db_prepare(conn, "SELECT s.id, s.csrf_token, s.member_id FROM member_sessions s"
+                         " JOIN members m ON m.id = s.member_id WHERE s.token_hash = ?"
+                         " AND s.expires_at > ? AND m.status = 'active' AND m.erased_at IS NULL");
     if (stmt == NULL)
         return app_db_fail(err, conn, DB_ERROR);
     db_bind_text(stmt, 1, hash, -1);
@@ -295,12 +314,13 @@ app_status
 portal_session_close_tx(db *conn, const actor *who, int64_t at_us, json_t **out, app_error *err)
 {
     int64_t ignored = 0;
-    int rc = db_query_int64(conn, "DELETE FROM member_sessions WHERE id = ? RETURNING id", who->session_id,
-                            &ignored);
+    int rc = db_query_int64(conn, "DELETE FROM member_sessions WHERE id = ? RETURNING id",
+                            who->session_id, &ignored);
     if (rc != DB_OK && rc != DB_DONE)
         return app_db_fail(err, conn, rc);
     *out = json_pack("{s:b}", "signed_out", 1);
-    return audit_record(conn, who, at_us, "session.close", "member_session", who->session_id, NULL, err);
+    return audit_record(conn, who, at_us, "session.close", "member_session", who->session_id, NULL,
+                        err);
 }
 
 app_status
@@ -330,7 +350,8 @@ portal_profile(db *conn, int64_t member_id, json_t **out, app_error *err)
     app_status st = members_get(conn, member_id, &m, err);
     if (st != APP_OK)
         return st;
-    static const char *const KEYS[] = {"id", "first_name", "last_name", "email", "status", "joined_at", "consent"};
+    static const char *const KEYS[] = {"id",     "first_name", "last_name", "email",
+                                       "status", "joined_at",  "consent"};
     json_t *p = json_object();
     for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
         json_t *v = json_object_get(m, KEYS[i]);

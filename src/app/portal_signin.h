@@ -35,8 +35,9 @@ app_status portal_link_request_tx(db *conn, const actor *who, int64_t at_us, con
  * mailed (the CLI's `patron portal-link`, for a shop without SMTP or a member
  * on the phone): url_out = public_url/portal/signin?token=..., valid and
  * single-use as a mailed one; audited as who. member_not_found (404). */
-app_status portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *email, const char *public_url,
-                                char *url_out, size_t url_bytes, app_error *err);
+app_status portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const char *email,
+                                const char *public_url, char *url_out, size_t url_bytes,
+                                app_error *err);
 
 /* Uses up the link of token and opens a member session: writes the cookie
  * token into token_out and fills *member (the member as actor, for the
@@ -44,7 +45,8 @@ app_status portal_link_issue_tx(db *conn, const actor *who, int64_t at_us, const
  * link_invalid (401) when the link is unknown, used, expired, or its member
  * is no longer active. who: the request's ip and id. */
 app_status portal_session_open_tx(db *conn, const actor *who, int64_t at_us, const char *token,
-                                  char token_out[IDENTITY_TOKEN_BYTES], json_t **out, app_error *err);
+                                  char token_out[IDENTITY_TOKEN_BYTES], json_t **out,
+                                  app_error *err);
 
 /* Finds the member of a session cookie still valid at now_us: *out is the
  * member as actor (kind "member", ROLE_MEMBER, label "member:ID"), csrf_out
@@ -54,7 +56,8 @@ app_status portal_authenticate_session(db *conn, const char *token, int64_t now_
                                        char csrf_out[IDENTITY_TOKEN_BYTES], app_error *err);
 
 /* Ends who's member session. *out = {"signed_out": true}. */
-app_status portal_session_close_tx(db *conn, const actor *who, int64_t at_us, json_t **out, app_error *err);
+app_status portal_session_close_tx(db *conn, const actor *who, int64_t at_us, json_t **out,
+                                   app_error *err);
 
 /* Deletes member sessions expired before now_us and links asked for more
  * than a day before it; adds the count to *deleted. */

@@ -7,7 +7,8 @@
 #include <string.h>
 
 void
-rate_limit_init(rate_limit *rl, rate_slot *slots, size_t slot_count, int count_max, int64_t window_us)
+rate_limit_init(rate_limit *rl, rate_slot *slots, size_t slot_count, int count_max,
+                int64_t window_us)
 {
     assert(slots != NULL && slot_count >= RATE_LIMIT_PROBES && count_max > 0 && window_us > 0);
     memset(slots, 0, slot_count * sizeof *slots);

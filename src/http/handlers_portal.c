@@ -41,7 +41,8 @@ only_string(http_request *req, const char *name, const char **value, http_reply 
     return true;
 }
 
-/* ---- signing in and out ------------------------------------------------------------------------- */
+/* ---- signing in and out -------------------------------------------------------------------------
+ */
 
 typedef struct link_write {
     const char *email;
@@ -52,7 +53,8 @@ static app_status
 link_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
 {
     link_write *w = ctx;
-    return portal_link_request_tx(conn, &req->who, app_now_us(req->app), w->email, w->public_url, out, err);
+    return portal_link_request_tx(conn, &req->who, app_now_us(req->app), w->email, w->public_url,
+                                  out, err);
 }
 
 void
@@ -61,7 +63,8 @@ handle_portal_signin_links(http_request *req, http_reply *reply)
     link_write w = {0};
     if (!only_string(req, "email", &w.email, reply) || !http_public_url(w.public_url, reply))
         return;
-    req->who.kind = "public"; /* nobody signed in; the router ignored any Idempotency-Key (ROUTE_NO_REPLAY) */
+    req->who.kind =
+        "public"; /* nobody signed in; the router ignored any Idempotency-Key (ROUTE_NO_REPLAY) */
     req->who.ip = req->ip;
     req->who.request_id = req->request_id;
     http_write(req, link_tx, &w, 202, reply);
@@ -76,7 +79,8 @@ static app_status
 session_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
 {
     session_write *w = ctx;
-    return portal_session_open_tx(conn, &req->who, app_now_us(req->app), w->link_token, w->token, out, err);
+    return portal_session_open_tx(conn, &req->who, app_now_us(req->app), w->link_token, w->token,
+                                  out, err);
 }
 
 void
@@ -86,7 +90,8 @@ handle_portal_sessions(http_request *req, http_reply *reply)
     if (!only_string(req, "token", &w.link_token, reply))
         return;
     if (w.link_token == NULL) {
-        http_reply_error(reply, 400, "invalid_field", "token must be the sign-in link's token (a string)");
+        http_reply_error(reply, 400, "invalid_field",
+                         "token must be the sign-in link's token (a string)");
         return;
     }
     req->who.kind = "public";
@@ -117,7 +122,8 @@ handle_portal_signout(http_request *req, http_reply *reply)
                  PORTAL_COOKIE_NAME "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
 }
 
-/* ---- reads -------------------------------------------------------------------------------------- */
+/* ---- reads --------------------------------------------------------------------------------------
+ */
 
 void
 handle_portal_me(http_request *req, http_reply *reply)
@@ -146,7 +152,8 @@ handle_portal_statement(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    http_reply_read(reply, portal_statement(conn, member_of(req), before, limit, &out, &err), &out, &err);
+    http_reply_read(reply, portal_statement(conn, member_of(req), before, limit, &out, &err), &out,
+                    &err);
 }
 
 static app_status
@@ -174,8 +181,8 @@ handle_portal_coupons(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    app_status st = coupons_list(conn, app_now_us(req->app), member_of(req), http_query(req, "status"), before,
-                                 limit, &out, &err);
+    app_status st = coupons_list(conn, app_now_us(req->app), member_of(req),
+                                 http_query(req, "status"), before, limit, &out, &err);
     http_reply_read(reply, st, &out, &err);
 }
 
@@ -187,7 +194,9 @@ handle_portal_offers(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    http_reply_read(reply, offers_for_member(conn, member_of(req), app_now_us(req->app), &out, &err), &out, &err);
+    http_reply_read(reply,
+                    offers_for_member(conn, member_of(req), app_now_us(req->app), &out, &err), &out,
+                    &err);
 }
 
 void
@@ -202,7 +211,8 @@ handle_portal_stamp_cards(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    app_status st = stamp_cards_member_list(conn, app_now_us(req->app), member_of(req), before, limit, &out, &err);
+    app_status st = stamp_cards_member_list(conn, app_now_us(req->app), member_of(req), before,
+                                            limit, &out, &err);
     http_reply_read(reply, st, &out, &err);
 }
 
@@ -215,7 +225,8 @@ handle_portal_surveys(http_request *req, http_reply *reply)
         return;
     app_error err = {0};
     json_t *out = NULL;
-    http_reply_read(reply, surveys_open_for_member(conn, base, member_of(req), &out, &err), &out, &err);
+    http_reply_read(reply, surveys_open_for_member(conn, base, member_of(req), &out, &err), &out,
+                    &err);
 }
 
 void
@@ -261,7 +272,8 @@ handle_portal_terms(http_request *req, http_reply *reply)
     http_read_all(req, reply, read_terms);
 }
 
-/* ---- changes ------------------------------------------------------------------------------------ */
+/* ---- changes ------------------------------------------------------------------------------------
+ */
 
 /* Refuses a body other than none or {}; false with reply set. */
 static bool
@@ -280,7 +292,8 @@ static app_status
 redeem_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
 {
     redeem_write *w = ctx;
-    return coupons_redeem_tx(conn, &req->who, app_now_us(req->app), req->who.id, w->reward_id, w->key, out, err);
+    return coupons_redeem_tx(conn, &req->who, app_now_us(req->app), req->who.id, w->reward_id,
+                             w->key, out, err);
 }
 
 void
@@ -289,7 +302,8 @@ handle_portal_redeem(http_request *req, http_reply *reply)
     redeem_write w = {0};
     if (!http_param_id(req, 0, &w.reward_id, reply) || !no_body(req, reply))
         return;
-    /* The spend's own key, as POST /v1/members/{id}/redemptions makes it: the caller and Idempotency-Key. */
+    /* The spend's own key, as POST /v1/members/{id}/redemptions makes it: the caller and
+     * Idempotency-Key. */
     snprintf(w.key, sizeof w.key, "redemption:%s:%lld:%s", req->who.kind, (long long)member_of(req),
              req->idempotency_key);
     reply->member_id = member_of(req);
@@ -299,7 +313,8 @@ handle_portal_redeem(http_request *req, http_reply *reply)
 static app_status
 claim_tx(db *conn, http_request *req, void *ctx, json_t **out, app_error *err)
 {
-    return offers_claim_tx(conn, &req->who, app_now_us(req->app), req->who.id, *(int64_t *)ctx, out, err);
+    return offers_claim_tx(conn, &req->who, app_now_us(req->app), req->who.id, *(int64_t *)ctx, out,
+                           err);
 }
 
 void

@@ -12,6 +12,7 @@
 #include "http/web_assets.h"
 #include "router.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const web_asset *
@@ -23,35 +24,63 @@ web_asset_find(const char *name)
     return NULL;
 }
 
-/* Answers with the embedded file name, or a JSON 404. */
+/* Whether an Accept-Encoding header allows gzip: the token "gzip", unless
+ * its weight is q=0 (RFC 9110 12.5.3). */
+static bool
+accepts_gzip(const char *accept_encoding)
+{
+    for (const char *p = accept_encoding; p != NULL && (p = strstr(p, "gzip")) != NULL; p += 4) {
+        const char *end = p + 4 + strspn(p + 4, " ");
+        bool token = (p == accept_encoding || p[-1] == ' ' || p[-1] == ',') &&
+                     (*end == '\0' || *end == ',' || *end == ';');
+        if (!token)
+            continue;
+        const char *weight = *end == ';' ? strstr(end, "q=") : NULL;
+        return weight == NULL || strtod(weight + 2, NULL) > 0.0;
+    }
+    return false;
+}
+
+/* Answers with the embedded file name (gzip-encoded when the client takes it;
+ * 304 when the client's copy is this one), or a JSON 404. */
 static void
-reply_asset(http_reply *reply, const char *name)
+reply_asset(http_request *req, http_reply *reply, const char *name)
 {
     const web_asset *a = web_asset_find(name);
     if (a == NULL) {
         http_reply_error(reply, 404, "not_found", "no such file '%s'", name);
         return;
     }
+    static const unsigned char NOTHING[1] = {0};
+    const char *match = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool gzip = accepts_gzip(
+        MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
     json_decref(reply->body);
     reply->body = NULL;
-    reply->status = 200;
     reply->content_type = a->content_type;
-    reply->static_body = a->bytes;
-    reply->static_bytes = a->size;
+    reply->static_etag = a->etag;
+    if (match != NULL && strstr(match, a->etag) != NULL) {
+        reply->status = 304;
+        reply->static_body = NOTHING;
+        reply->static_bytes = 0;
+        return;
+    }
+    reply->status = 200;
+    reply->static_gzip = gzip;
+    reply->static_body = gzip ? a->gzip_bytes : a->bytes;
+    reply->static_bytes = gzip ? a->gzip_size : a->size;
 }
 
 void
 handle_web_dashboard(http_request *req, http_reply *reply)
 {
-    (void)req;
-    reply_asset(reply, "index.html");
+    reply_asset(req, reply, "index.html");
 }
 
 void
 handle_web_portal(http_request *req, http_reply *reply)
 {
-    (void)req;
-    reply_asset(reply, "portal.html");
+    reply_asset(req, reply, "portal.html");
 }
 
 void
@@ -63,5 +92,5 @@ handle_web_asset(http_request *req, http_reply *reply)
         http_reply_error(reply, 404, "not_found", "no such file '%s'", name);
         return;
     }
-    reply_asset(reply, name);
+    reply_asset(req, reply, name);
 }

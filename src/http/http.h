@@ -60,9 +60,12 @@ typedef struct http_reply {
     void *stream_ctx;
     const char *content_type;
     char content_disposition[128];
-    /* A constant answer (an embedded web asset): sent as is, never freed. */
+    /* A constant answer (an embedded web asset): sent as is, never freed;
+     * with its ETag, and gzip-encoded when static_gzip. A 304 has no bytes. */
     const unsigned char *static_body;
     size_t static_bytes;
+    const char *static_etag;
+    bool static_gzip;
 } http_reply;
 
 /* Sets reply to a whole text document (text malloc'd, ownership taken) of a

@@ -137,6 +137,10 @@ send_static(http_request *req, http_reply *reply)
     if (response == NULL)
         return MHD_NO;
     add_headers(response, req, reply->content_type, "no-cache");
+    MHD_add_response_header(response, MHD_HTTP_HEADER_ETAG, reply->static_etag);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (reply->static_gzip)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     req->status = reply->status;
     enum MHD_Result result = MHD_queue_response(req->connection, (unsigned)reply->status, response);
     MHD_destroy_response(response);

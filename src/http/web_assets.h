@@ -11,8 +11,11 @@
 typedef struct web_asset {
     const char *name;         /* file name, "dashboard.js" */
     const char *content_type; /* "text/javascript; charset=utf-8" */
+    const char *etag;         /* "\"<16 hex digits of its SHA-256>\"": a browser's copy is checked, not fetched again */
     const unsigned char *bytes;
     size_t size;
+    const unsigned char *gzip_bytes; /* the same, gzip -9 at build time: a third of the bytes on the wire */
+    size_t gzip_size;
 } web_asset;
 
 /* The embedded files, ended by an entry whose name is NULL (generated). */

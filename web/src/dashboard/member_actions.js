@@ -46,7 +46,8 @@ function action(title, controls, button, submit, status) {
 function adjust(m, status, reload) {
   const points = field('Points to add (negative to take away)', { type: 'number', required: true,
     attrs: { step: 1, min: -1000000000, max: 1000000000 } });
-  const reason = field('Reason for the adjustment', { required: true, attrs: { maxlength: 100 } });
+  const reason = field('Reason for the adjustment', { required: true, attrs: { maxlength: 100 },
+    hint: 'The member reads it in their statement: "Adjustment: <reason>".' });
   return action('Adjust points', [points, reason], 'Adjust points', async key => {
     const n = Number(points.control.value);
     const r = await api('POST', `/v1/members/${m.id}/points/adjustments`, { points: n, reason: reason.control.value },

@@ -159,7 +159,8 @@ demo_members_tx(db *conn, void *arg, app_error *err)
             st = members_create_tx(conn, &batch->who, batch->now_us, in, &out, err);
         members_input_free(in);
         const char *code = json_string_value(json_object_get(out, "referral_code"));
-        bool active = json_equal(json_object_get(out, "status"), json_string("active"));
+        const char *status = json_string_value(json_object_get(out, "status"));
+        bool active = status != NULL && strcmp(status, "active") == 0;
         snprintf(referrer_code, sizeof referrer_code, "%s", code && active ? code : "");
         json_decref(out);
         if (st != APP_OK)

@@ -149,6 +149,8 @@ test('live chat: the agent\'s reply appears without reloading, and signing out e
   const posted = await pageFetch(staff.page, 'POST', `/v1/tickets/${id}/messages`, { csrf: staff.csrf, body: { body: reply } });
   assert.equal(posted.status, 201, JSON.stringify(posted.json));
   await page.getByRole('log').getByText(reply).waitFor({ timeout: 10000 });
+  // The agent's answer opened the chat: the status the member sees follows without a reload.
+  await page.locator('span.badge', { hasText: /^open$/ }).waitFor({ timeout: 10000 });
   await page.getByLabel('Your message').fill('Thanks!');
   await page.getByRole('button', { name: 'Send' }).click();
   await page.getByRole('log').getByText('Thanks!').waitFor();

@@ -57,9 +57,11 @@ async function renderTicket(main, ctx, id) {
   const t = await get(`/v1/portal/tickets/${encodeURIComponent(id)}`);
   const chat = t.kind === 'chat';
   const items = h('ol.plain');
+  const state = h('span.badge', t.status);
   const log = h('div.messages', { role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', tabindex: '0' }, items);
   let shown = -1;
-  const show = msgs => {
+  const show = (msgs, ticketStatus) => {
+    if (ticketStatus) state.textContent = ticketStatus;
     if (msgs.length === shown) return;
     shown = msgs.length;
     mount(items, msgs.map(messageItem));
@@ -77,18 +79,21 @@ async function renderTicket(main, ctx, id) {
         await api('POST', `/v1/portal/tickets/${t.id}/messages`, { body: reply.control.value });
         reply.control.value = '';
         const again = await get(`/v1/portal/tickets/${t.id}`);
-        show(again.messages || []);
+        show(again.messages || [], again.status);
         reply.control.focus();
       } catch (err) { status.show(errorText(err), 'error'); }
     } }, reply, status, h('div.actions', h('button', { type: 'submit' }, 'Send')));
   mount(main,
     h('p', h('a', { href: '#/help' }, '← All my requests')),
     h('h1', t.subject),
-    h('p', h('span.badge', KIND[t.kind] || t.kind), ' ', h('span.badge', t.status), ' · opened ', fmtTime(t.created_at)),
+    h('p', h('span.badge', KIND[t.kind] || t.kind), ' ', state, ' · opened ', fmtTime(t.created_at)),
     chat ? h('p.hint', 'Live chat: new messages appear here every few seconds.') : null,
     log, form);
   if (chat && !closed)
     every(POLL_MS, async () => {
-      try { show((await get(`/v1/portal/tickets/${t.id}`)).messages || []); } catch { /* try again next time */ }
+      try {
+        const now = await get(`/v1/portal/tickets/${t.id}`);
+        show(now.messages || [], now.status); /* an agent's answer opens the chat */
+      } catch { /* try again next time */ }
     });
 }

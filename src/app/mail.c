@@ -63,22 +63,22 @@ url_ok(const char *url, const char *const *schemes)
     return false;
 }
 
-static int
-read_public_url(mail_config *out, char *error, size_t error_bytes)
+int
+mail_public_url(char out[MAIL_URL_BYTES_MAX], char *error, size_t error_bytes)
 {
     static const char *const WEB[] = {"http://", "https://", NULL};
-    if (env_text("PATRON_PUBLIC_URL", out->public_url, sizeof out->public_url, error, error_bytes) != 0)
+    if (env_text("PATRON_PUBLIC_URL", out, MAIL_URL_BYTES_MAX, error, error_bytes) != 0)
         return -1;
-    if (out->public_url[0] == '\0')
-        snprintf(out->public_url, sizeof out->public_url, "http://localhost:8080");
-    if (!url_ok(out->public_url, WEB)) {
+    if (out[0] == '\0')
+        snprintf(out, MAIL_URL_BYTES_MAX, "http://localhost:8080");
+    if (!url_ok(out, WEB)) {
         snprintf(error, error_bytes, "PATRON_PUBLIC_URL '%s' must be an http:// or https:// URL (the address"
-                 " members' links point to, e.g. https://loyalty.shop.example)", out->public_url);
+                 " members' links point to, e.g. https://loyalty.shop.example)", out);
         return -1;
     }
-    size_t n = strlen(out->public_url);
-    while (n > 0 && out->public_url[n - 1] == '/') /* links add their own "/u/..." */
-        out->public_url[--n] = '\0';
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '/') /* links add their own "/u/..." */
+        out[--n] = '\0';
     return 0;
 }
 
@@ -110,7 +110,7 @@ mail_config_from_env(mail_config *out, char *error, size_t error_bytes)
 {
     static const char *const SMTP[] = {"smtp://", "smtps://", NULL};
     memset(out, 0, sizeof *out);
-    if (read_public_url(out, error, error_bytes) != 0 ||
+    if (mail_public_url(out->public_url, error, error_bytes) != 0 ||
         env_text("PATRON_SMTP_URL", out->smtp_url, sizeof out->smtp_url, error, error_bytes) != 0)
         return -1;
     if (out->smtp_url[0] == '\0')

@@ -43,6 +43,10 @@ typedef struct mail_config {
  * either way (feeds use it too). */
 int mail_config_from_env(mail_config *out, char *error, size_t error_bytes);
 
+/* PATRON_PUBLIC_URL (default http://localhost:8080) checked and without a
+ * trailing '/': the base of every link patron gives out. 0, or -1 with error. */
+int mail_public_url(char out[MAIL_URL_BYTES_MAX], char *error, size_t error_bytes);
+
 /* Initialises libcurl for the whole process; call once at start, before any thread. 0 on success. */
 int mail_global_init(void);
 

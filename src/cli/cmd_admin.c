@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "app/identity.h"
+#include "app/mail.h"
 #include "app/portal_signin.h"
 #include "jobs/jobs.h"
 #include "store/migrate.h"
@@ -260,8 +261,8 @@ typedef struct portal_link_call {
     actor who;
     int64_t at_us;
     const char *email;
-    char public_url[PUBLIC_URL_BYTES_MAX + 1];
-    char url[PUBLIC_URL_BYTES_MAX + IDENTITY_TOKEN_BYTES + 32];
+    char public_url[MAIL_URL_BYTES_MAX];
+    char url[MAIL_URL_BYTES_MAX + IDENTITY_TOKEN_BYTES + 32];
 } portal_link_call;
 
 static app_status
@@ -278,16 +279,10 @@ cmd_portal_link(int argc, char **argv)
     if (parse_options(argc, argv, &o) != 0 || optind != argc || o.email == NULL)
         return cli_fail("usage: patron portal-link --email E [--db URL]");
     /* The links of mails use PATRON_PUBLIC_URL, as `patron serve` does. */
-    const char *base = getenv("PATRON_PUBLIC_URL");
-    if (base == NULL || base[0] == '\0')
-        base = "http://localhost:8080";
     portal_link_call call = {.who = app_cli_actor(), .email = o.email};
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    if (n > PUBLIC_URL_BYTES_MAX)
-        return cli_fail("PATRON_PUBLIC_URL is longer than %d bytes", PUBLIC_URL_BYTES_MAX);
-    memcpy(call.public_url, base, n);
+    char problem[256];
+    if (mail_public_url(call.public_url, problem, sizeof problem) != 0)
+        return cli_fail("%s", problem);
     app a;
     if (cli_open_app(&a, cli_db_url(o.db), 1) != 0)
         return 1;

@@ -483,7 +483,7 @@ def test_erasure_ends_the_members_sessions_and_links(portal):
     assert_error(call(server, s, "GET", "/v1/portal/me"), 401, "unauthorized")
 
 
-def test_staff_can_hand_a_member_a_link_from_the_command_line(portal):
+def test_staff_can_hand_a_member_a_link_from_the_command_line(portal, monkeypatch):
     """`patron portal-link` (a shop without SMTP, a member on the phone): a link
     that works once like a mailed one, is audited, and is refused for nobody."""
     server = portal
@@ -503,4 +503,7 @@ def test_staff_can_hand_a_member_a_link_from_the_command_line(portal):
     assert bad.returncode == 1 and "invalid_email" in bad.stderr, bad.stderr
     usage = run_patron("portal-link", "--db", server.db.url, check=False)
     assert usage.returncode != 0 and "usage: patron portal-link" in usage.stderr, usage.stderr
+    monkeypatch.setenv("PATRON_PUBLIC_URL", "ftp://shop.example")  # the same check as the server's mail links
+    wrong = run_patron("portal-link", "--db", server.db.url, "--email", m["email"], check=False)
+    assert wrong.returncode == 1 and "PATRON_PUBLIC_URL 'ftp://shop.example'" in wrong.stderr, wrong.stderr
     assert server.db.count("member_signin_links") == links
